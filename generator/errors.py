@@ -1,0 +1,43 @@
+"""User-facing errors: every one says where (file, line, API, field) and what is expected.
+
+The CLI prints `UserError.problems` one per line and exits with code 2; nothing else reaches the
+user as a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str  # as the user named it, e.g. "cortex.yaml"
+    line: int | None  # 1-based; None when the problem has no single line
+    api: str | None  # the API's name, when the problem is inside one
+    field: str | None  # dotted path, e.g. "predictor.processes_per_replica"
+    message: str  # what is wrong and what is expected
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        parts = [where]
+        if self.api:
+            parts.append(self.api)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class UserError(Exception):
+    """One or more problems in the user's input; exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem(file="cortex-build", line=None, api=None, field=None,
+                                message=problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, str(p)))
+        super().__init__("\n".join(str(p) for p in self.problems))

@@ -1,0 +1,45 @@
+"""Which images an API is built on and named as: one place for every image reference."""
+
+from __future__ import annotations
+
+from .spec import ApiSpec
+
+# A base image must be Debian or Ubuntu with python3 >= 3.10 and its venv module, or with apt able
+# to install them (the Dockerfile installs them when missing, as on the CUDA images).
+PYTHON_CPU_BASE = "python:3.11-slim-bookworm"
+# cuDNN runtime on Ubuntu 22.04 (python3.10 from apt): the smallest official CUDA image that
+# onnxruntime-gpu and TensorFlow's GPU builds load on.
+CUDA_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+TF_SERVING_VERSION = "2.16.1"
+TF_SERVING_CPU = f"tensorflow/serving:{TF_SERVING_VERSION}"
+TF_SERVING_GPU = f"tensorflow/serving:{TF_SERVING_VERSION}-gpu"
+
+
+def base_image_for(api: ApiSpec, override: str | None = None) -> str:
+    """`--base-image` beats `predictor.image`, which beats the default for the API's hardware.
+
+    On TensorFlow APIs the GPU sits with the TF Serving sidecar (as in Cortex), so the predictor
+    itself runs on the CPU base.
+    """
+    if override:
+        return override
+    if api.predictor.image:
+        return api.predictor.image
+    if api.compute.gpu > 0 and api.predictor.type != "tensorflow":
+        return CUDA_BASE
+    return PYTHON_CPU_BASE
+
+
+def tf_serving_image_for(api: ApiSpec) -> str | None:
+    """The TF Serving sidecar image, for tensorflow APIs only."""
+    if api.predictor.type != "tensorflow":
+        return None
+    if api.predictor.tensorflow_serving_image:
+        return api.predictor.tensorflow_serving_image
+    return TF_SERVING_GPU if api.compute.gpu > 0 else TF_SERVING_CPU
+
+
+def image_ref(api_name: str, registry: str | None = None, tag: str = "latest") -> str:
+    """`<api>:<tag>` or `<registry>/<api>:<tag>`."""
+    name = f"{registry.rstrip('/')}/{api_name}" if registry else api_name
+    return f"{name}:{tag}"

@@ -1,0 +1,145 @@
+"""The normalized API spec: what every generation of cortex.yaml becomes.
+
+This is the single contract between the generator (which reads, validates and renders) and the
+runtime (which serves). `ApiSpec.to_json()` is written into every build context as `api.json` and
+read by `runtime_base/cortex_serve`; the runtime never sees cortex.yaml itself, so it needs no
+YAML parser and no knowledge of old field names.
+
+Units are normalized here so that no consumer parses them again: durations are float seconds,
+`compute.cpu` and `compute.mem` stay Kubernetes quantity strings ("200m", "1Gi"), `max_surge` and
+`max_unavailable` stay int-or-percent strings as Kubernetes takes them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+PredictorType = Literal["python", "tensorflow", "onnx"]
+
+# How the user's predictor file is shaped (see ../shared/spec/README.md):
+# - "class":     PythonPredictor / TensorFlowPredictor / ONNXPredictor (v0.12 and later)
+# - "functions": module-level init(...) + predict(sample, metadata) (v0.9-v0.11 python)
+# - "handlers":  module-level pre_inference / post_inference around a TF or ONNX model (v0.9)
+PredictorInterface = Literal["class", "functions", "handlers"]
+
+DEFAULT_MODEL_NAME = "_cortex_default"
+SERVER_PORT = 8888
+TF_SERVING_GRPC_PORT = 9000
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str  # DEFAULT_MODEL_NAME for a single `path`/`model`
+    path: str  # as written: relative to the project root, absolute, s3://, http(s)://
+    signature_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelsSpec:
+    """`models` (tensorflow, onnx), `multi_model_reloading` (python), or the older `model`."""
+
+    paths: tuple[ModelRef, ...] = ()  # from `path` (one, named DEFAULT_MODEL_NAME) or `paths`
+    dir: str | None = None  # each sub-folder is a model named after it
+    signature_key: str | None = None  # default for every model (tensorflow)
+    cache_size: int | None = None
+    disk_cache_size: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchingSpec:
+    max_batch_size: int  # 2..1024
+    batch_interval: float  # seconds, > 0: the longest a request waits for a batch to fill
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    type: PredictorType
+    interface: PredictorInterface
+    path: str  # predictor file, posix path relative to the project root
+    config: dict[str, Any] = field(default_factory=dict)  # `config`, or `metadata` before v0.12
+    python_path: str | None = None  # posix path relative to the project root
+    env: dict[str, str] = field(default_factory=dict)
+    models: ModelsSpec | None = None
+    server_side_batching: BatchingSpec | None = None
+    processes_per_replica: int = 1
+    threads_per_process: int = 1
+    image: str | None = None  # `predictor.image`: replaces the base image
+    tensorflow_serving_image: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shm_size: str | None = None  # Kubernetes quantity
+
+
+@dataclass(frozen=True)
+class ComputeSpec:
+    cpu: str | None = "200m"  # Kubernetes quantity string; None = no request
+    gpu: int = 0
+    inf: int = 0
+    mem: str | None = None  # Kubernetes quantity string
+
+
+@dataclass(frozen=True)
+class AutoscalingSpec:
+    min_replicas: int = 1
+    max_replicas: int = 100
+    init_replicas: int = 1
+    target_replica_concurrency: float = 1.0  # default processes x threads
+    max_replica_concurrency: int = 1024
+    window: float = 60.0
+    downscale_stabilization_period: float = 300.0
+    upscale_stabilization_period: float = 60.0
+    max_downscale_factor: float = 0.75
+    max_upscale_factor: float = 1.5
+    downscale_tolerance: float = 0.05
+    upscale_tolerance: float = 0.05
+    target_cpu_utilization: int | None = None  # set only by configs that name it (v0.10-v0.14)
+
+
+@dataclass(frozen=True)
+class UpdateStrategySpec:
+    max_surge: str = "25%"  # "25%" or "3" (Kubernetes IntOrString, kept as a string)
+    max_unavailable: str = "25%"
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    model_type: Literal["classification", "regression"]
+    key: str | None = None  # JSON key of the response to track; None = the whole response
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    name: str  # DNS-1035, <= 42 characters, unique in the project
+    generation: str  # which spec generation the config was written against, e.g. "v0.9"
+    endpoint: str  # always starts with "/"; POST /predict works as well
+    predictor: PredictorSpec
+    compute: ComputeSpec = field(default_factory=ComputeSpec)
+    autoscaling: AutoscalingSpec = field(default_factory=AutoscalingSpec)
+    update_strategy: UpdateStrategySpec = field(default_factory=UpdateStrategySpec)
+    tracker: TrackerSpec | None = None
+    line: int = 0  # line of cortex.yaml where this API starts (for later error messages)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("line")
+        return data
+
+    def to_json(self) -> str:
+        """Deterministic JSON (sorted keys), as written into the build context as api.json."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path  # the project folder (holds the config file)
+    config_file: Path
+    apis: tuple[ApiSpec, ...]
+    notes: tuple[str, ...] = ()  # one-line notes, e.g. old field names mapped to new ones
+
+    def api(self, name: str) -> ApiSpec:
+        for api in self.apis:
+            if api.name == name:
+                return api
+        raise KeyError(name)
