@@ -1,0 +1,154 @@
+"""The adaptive batcher on a real event loop with a real thread pool (no HTTP here)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cortex_build.runtime_base
+import pytest
+
+# The runtime is imported from where the installed package ships it, as images and `serve` do.
+sys.path.insert(0, str(Path(cortex_build.runtime_base.__file__).parent))
+
+from cortex_serve.batching import AdaptiveBatcher, BatchResultError
+
+
+class SlowDoubler:
+    """A batch predictor that records the batches it saw and takes `delay` seconds per batch."""
+
+    def __init__(self, delay: float = 0.0, threads: int = 1) -> None:
+        self.delay = delay
+        self.batches: list[list[int]] = []
+        self.pool = ThreadPoolExecutor(max_workers=threads)
+
+    def predict(self, batch: list[int]) -> list[int]:
+        self.batches.append(list(batch))
+        time.sleep(self.delay)
+        return [x * 2 for x in batch]
+
+    async def run_batch(self, batch: list[int]) -> list[int]:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.predict, batch)
+
+
+def test_a_lone_request_is_not_held():
+    predictor = SlowDoubler()
+
+    async def main() -> float:
+        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8)
+        start = time.perf_counter()
+        assert await batcher.submit(21) == 42
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    assert predictor.batches == [[21]]
+    assert elapsed < 0.05  # no batching window was waited out
+
+
+def test_requests_arriving_while_busy_go_together_and_each_gets_its_own_answer():
+    predictor = SlowDoubler(delay=0.05)
+
+    async def main() -> list[int]:
+        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=4)
+        return await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+
+    assert asyncio.run(main()) == [i * 2 for i in range(10)]
+    # the first went alone at once; the rest queued behind it and left in batches of <= 4
+    assert predictor.batches == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
+
+
+def test_many_concurrent_callers_on_several_slots_get_their_own_answers():
+    predictor = SlowDoubler(delay=0.002, threads=4)
+
+    async def main() -> list[int]:
+        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=16, slots=4)
+
+        async def caller(i: int) -> int:
+            await asyncio.sleep((i % 7) / 1000)
+            return await batcher.submit(i)
+
+        return await asyncio.gather(*(caller(i) for i in range(500)))
+
+    assert asyncio.run(main()) == [i * 2 for i in range(500)]
+    assert sorted(x for batch in predictor.batches for x in batch) == list(range(500))
+    assert max(len(batch) for batch in predictor.batches) <= 16
+    assert any(len(batch) > 1 for batch in predictor.batches)
+
+
+@pytest.mark.parametrize(
+    ("make_result", "message"),
+    [
+        (lambda batch: {"not": "a list"}, "got dict for a batch of {n}"),
+        (lambda batch: [*batch, 99], "got {m} predictions for a batch of {n}"),
+    ],
+)
+def test_a_wrong_return_fails_every_request_of_the_batch_clearly(make_result, message):
+    seen: list[int] = []
+
+    async def run_batch(batch: list[int]):
+        seen.append(len(batch))
+        return make_result(batch)
+
+    async def main() -> list:
+        batcher = AdaptiveBatcher(run_batch, max_batch_size=3)
+        return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, BatchResultError) for r in results)
+    # the first request ran alone (the predictor was idle), the two others together
+    assert seen == [1, 2]
+    assert message.format(n=1, m=2) in str(results[0])
+    assert message.format(n=2, m=3) in str(results[1]) and str(results[1]) == str(results[2])
+
+
+def test_an_exception_in_one_slot_fails_only_that_request():
+    async def run_batch(batch: list[int]):
+        return [ValueError(f"bad input {x}") if x == 2 else x for x in batch]
+
+    async def main() -> list:
+        batcher = AdaptiveBatcher(run_batch, max_batch_size=8)
+        return await asyncio.gather(*(batcher.submit(i) for i in range(4)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert results[0] == 0 and results[1] == 1 and results[3] == 3
+    assert isinstance(results[2], ValueError) and str(results[2]) == "bad input 2"
+
+
+def test_a_raising_predict_fails_its_batch_and_the_batcher_goes_on():
+    calls: list[list[int]] = []
+
+    async def run_batch(batch: list[int]):
+        calls.append(batch)
+        if len(calls) == 1:
+            raise RuntimeError("model exploded")
+        return batch
+
+    async def main() -> tuple:
+        batcher = AdaptiveBatcher(run_batch, max_batch_size=8)
+        first = await asyncio.gather(batcher.submit(1), return_exceptions=True)
+        second = await batcher.submit(2)
+        return first[0], second
+
+    first, second = asyncio.run(main())
+    assert isinstance(first, RuntimeError)
+    assert second == 2
+
+
+def test_a_request_cancelled_while_queued_is_left_out_of_the_batch():
+    predictor = SlowDoubler(delay=0.05)
+
+    async def main() -> list:
+        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8)
+        running = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)  # 0 is now running; 1 and 2 will queue
+        cancelled = asyncio.ensure_future(batcher.submit(1))
+        kept = asyncio.ensure_future(batcher.submit(2))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        return [await running, await kept]
+
+    assert asyncio.run(main()) == [0, 4]
+    assert predictor.batches == [[0], [2]]
