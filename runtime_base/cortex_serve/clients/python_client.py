@@ -1,0 +1,29 @@
+"""`python_client`: the models of `predictor.multi_model_reloading`, loaded by the predictor's own
+`load_model(model_path)` on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..models import LATEST, ModelSource, ModelStore
+
+
+class PythonClient:
+    """What Cortex passed as `python_client` to `PythonPredictor.__init__`."""
+
+    def __init__(self, sources: Mapping[str, ModelSource], cache_size: int | None = None) -> None:
+        self._store: ModelStore[Any] = ModelStore(sources, cache_size=cache_size)
+
+    def set_load_model(self, load_model: Callable[[str], Any]) -> None:
+        """How models are loaded from now on: the predictor's load_model(model_path)."""
+        self._store.set_loader(lambda source, version: load_model(str(source.path(version))))
+
+    def get_model(self, model_name: str | None = None, model_version: str | int = LATEST) -> Any:
+        """The object `load_model` returned for this model version, loading it on first use.
+
+        `model_name` may be left out when the API serves one model; `model_version` is
+        "latest" (the highest version) or a version number (int or numeric string).
+        Raises ModelNotFoundError (a LookupError) for a name or version the API does not serve.
+        """
+        return self._store.get(model_name, model_version)
