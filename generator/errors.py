@@ -35,8 +35,9 @@ class UserError(Exception):
 
     def __init__(self, problems: list[Problem] | Problem | str):
         if isinstance(problems, str):
-            problems = [Problem(file="cortex-build", line=None, api=None, field=None,
-                                message=problems)]
+            problems = [
+                Problem(file="cortex-build", line=None, api=None, field=None, message=problems)
+            ]
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, str(p)))

@@ -58,7 +58,9 @@ class BatchingSpec:
 class PredictorSpec:
     type: PredictorType
     interface: PredictorInterface
-    path: str  # predictor file, posix path relative to the project root
+    # predictor file, posix path relative to the project root; "" only for interface "handlers"
+    # without a request_handler (requests then go straight to the model)
+    path: str
     config: dict[str, Any] = field(default_factory=dict)  # `config`, or `metadata` before v0.12
     python_path: str | None = None  # posix path relative to the project root
     env: dict[str, str] = field(default_factory=dict)
@@ -112,7 +114,9 @@ class TrackerSpec:
 @dataclass(frozen=True)
 class ApiSpec:
     name: str  # DNS-1035, <= 42 characters, unique in the project
-    generation: str  # which spec generation the config was written against, e.g. "v0.9"
+    # which spec generation the config was written against: "v0.9", "v0.10", "v0.12", "v0.15"
+    # or "v0.2x" (see docs/config-reference.md)
+    generation: str
     endpoint: str  # always starts with "/"; POST /predict works as well
     predictor: PredictorSpec
     compute: ComputeSpec = field(default_factory=ComputeSpec)

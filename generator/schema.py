@@ -1,0 +1,484 @@
+"""The field tables of cortex.yaml (every generation at once) and the value grammars they use.
+
+One table per section lists every key any generation accepted there. A key whose name changed
+carries `target` (the dotted path it is read as in the newest schema, e.g. `compute.min_replicas`
+-> `autoscaling.min_replicas`) and `old=True`, so the loader can note the mapping. Ranges here are
+Cortex v0.26's (see shared/spec/README.md); cross-field rules live in config.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# ---------------------------------------------------------------------------------------------
+# Fields
+
+
+@dataclass(frozen=True)
+class Field:
+    # "string", "int", "number", "duration", "cpu", "quantity", "int_or_percent",
+    # "string_map" (env), "any_map" (config), "section" (a nested table), "section_list"
+    kind: str
+    doc: str = ""
+    target: str | None = None  # absolute dotted path it is read as, when not where it is written
+    old: bool = False  # an older name: reading it adds a note "old name, read as <target>"
+    required: bool = False  # checked by the table walk (rules that depend on others: config.py)
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    choices: tuple[str, ...] = ()
+    section: Mapping[str, Field] | None = None  # for "section" and "section_list"
+    list_form: Field | None = None  # a "section" that may also be written as this list
+    nullable: bool = False  # `null` means "not set" (e.g. compute.cpu: null = no request)
+    note: str | None = None  # the note added when the key is read (default for old names)
+
+
+def _section(doc: str, table: Mapping[str, Field], **kw: Any) -> Field:
+    return Field("section", doc, section=table, **kw)
+
+
+TYPES = ("python", "tensorflow", "onnx")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MODEL_TYPES = ("classification", "regression")
+REALTIME_KINDS = ("RealtimeAPI", "SyncAPI")  # SyncAPI: v0.18-v0.24's name for RealtimeAPI
+OLD_KINDS = ("api", "deployment")  # v0.9-v0.11
+UNSUPPORTED_KINDS = ("BatchAPI", "TaskAPI", "TrafficSplitter", "AsyncAPI")
+API_KINDS = REALTIME_KINDS + OLD_KINDS
+
+MODEL_PATH_ITEM: dict[str, Field] = {
+    "name": Field("string", "model name (used in predict calls and URLs)", required=True),
+    "path": Field(
+        "string",
+        "model folder or file: project-relative, absolute, s3://, gs://, http(s)://",
+        required=True,
+    ),
+    "signature_key": Field("string", "signature def to use (tensorflow)"),
+    "model_path": Field(
+        "string", "the model (v0.19-v0.24)", target="path", old=True, note="old name, read as path"
+    ),
+}
+
+MODELS: dict[str, Field] = {
+    "path": Field("string", "one model, named _cortex_default"),
+    "paths": Field("section_list", "several named models", section=MODEL_PATH_ITEM),
+    "dir": Field("string", "a folder whose sub-folders are models named after them"),
+    "signature_key": Field("string", "default signature def for every model (tensorflow)"),
+    "cache_size": Field("int", "models kept in memory", min=1),
+    "disk_cache_size": Field("int", "models kept on disk", min=1),
+}
+
+BATCHING: dict[str, Field] = {
+    "max_batch_size": Field(
+        "int", "largest batch passed to predict", required=True, min=2, max=1024
+    ),
+    "batch_interval": Field(
+        "duration", "longest wait for a batch to fill", required=True, min=0, min_exclusive=True
+    ),
+}
+
+PREDICTOR: dict[str, Field] = {
+    "type": Field("string", "predictor type", choices=TYPES),
+    "path": Field("string", "predictor Python file, relative to the project"),
+    "model": Field("string", "the model (v0.10-v0.17)", target="predictor.models.path", old=True),
+    "signature_key": Field(
+        "string",
+        "signature def (v0.15-v0.17 tensorflow)",
+        target="predictor.models.signature_key",
+        old=True,
+    ),
+    "model_path": Field(
+        "string", "the model (v0.19-v0.24)", target="predictor.models.path", old=True
+    ),
+    "models": _section(
+        "models served (tensorflow, onnx)",
+        MODELS,
+        list_form=Field(
+            "section_list",
+            "v0.19-v0.24: a list of named models",
+            section=MODEL_PATH_ITEM,
+            note="a list of models (v0.19-v0.24), read as predictor.models.paths",
+        ),
+    ),
+    "multi_model_reloading": _section("models served (python)", MODELS, target="predictor.models"),
+    "server_side_batching": _section("batch requests into one predict call", BATCHING),
+    "processes_per_replica": Field("int", "server processes", min=1, max=100),
+    "threads_per_process": Field("int", "threads running predict in each process", min=1),
+    "config": Field("any_map", "passed to the predictor's constructor"),
+    "metadata": Field(
+        "any_map", "passed to init/predict (v0.9-v0.11)", target="predictor.config", old=True
+    ),
+    "python_path": Field("string", "folder added to PYTHONPATH, relative to the project"),
+    "env": Field("string_map", "environment variables"),
+    "image": Field("string", "image to build on instead of the default base image"),
+    "tensorflow_serving_image": Field("string", "TensorFlow Serving image (tensorflow)"),
+    "log_level": Field("string", "log level", choices=LOG_LEVELS),
+    "shm_size": Field("quantity", "size of /dev/shm"),
+}
+
+# v0.9's `tensorflow:` / `onnx:` sections of a `kind: api`: a model plus optional request handlers.
+_HANDLER_COMMON: dict[str, Field] = {
+    "model": Field(
+        "string", "the exported model", target="predictor.models.path", old=True, required=True
+    ),
+    "request_handler": Field(
+        "string", "file with pre_inference/post_inference", target="predictor.path", old=True
+    ),
+    "metadata": Field("any_map", "passed to the handlers", target="predictor.config", old=True),
+    "python_path": Field("string", "folder added to PYTHONPATH", target="predictor.python_path"),
+}
+HANDLER_TENSORFLOW: dict[str, Field] = {
+    **_HANDLER_COMMON,
+    "signature_key": Field(
+        "string", "signature def to use", target="predictor.models.signature_key", old=True
+    ),
+}
+HANDLER_ONNX: dict[str, Field] = dict(_HANDLER_COMMON)
+
+NETWORKING: dict[str, Field] = {
+    "endpoint": Field("string", "URL path of the API"),
+    "api_gateway": Field(
+        "string",
+        "accepted and ignored (no API gateway here)",
+        choices=("public", "none"),
+        note="ignored: cortex-build serves each API directly, without a gateway",
+    ),
+    "local_port": Field(
+        "int",
+        "port of `cortex deploy --env local` (v0.19-v0.24)",
+        min=1,
+        max=65535,
+        note="ignored: the server listens on port 8888; choose the published port when running it",
+    ),
+}
+
+_REPLICAS: dict[str, Field] = {
+    "min_replicas": Field("int", "fewest replicas", min=1),
+    "max_replicas": Field("int", "most replicas", min=1),
+    "init_replicas": Field("int", "replicas at start (default: min_replicas)", min=1),
+}
+_WORKERS: dict[str, Field] = {
+    "processes_per_replica": Field(
+        "int",
+        "server processes (v0.18)",
+        target="predictor.processes_per_replica",
+        old=True,
+        min=1,
+        max=100,
+    ),
+    "threads_per_process": Field(
+        "int",
+        "threads per process (v0.18)",
+        target="predictor.threads_per_process",
+        old=True,
+        min=1,
+    ),
+    "workers_per_replica": Field(
+        "int",
+        "server processes (v0.15-v0.17)",
+        target="predictor.processes_per_replica",
+        old=True,
+        min=1,
+        max=100,
+    ),
+    "threads_per_worker": Field(
+        "int",
+        "threads per process (v0.15-v0.17)",
+        target="predictor.threads_per_process",
+        old=True,
+        min=1,
+    ),
+}
+_TARGET_CPU = Field(
+    "int",
+    "CPU utilization (%) that triggers scaling (v0.9-v0.14)",
+    target="autoscaling.target_cpu_utilization",
+    old=True,
+    min=1,
+    max=100,
+)
+
+AUTOSCALING: dict[str, Field] = {
+    **_REPLICAS,
+    **_WORKERS,
+    "target_replica_concurrency": Field(
+        "number", "in-flight requests per replica to aim for", min=0, min_exclusive=True
+    ),
+    "max_replica_concurrency": Field(
+        "int", "in-flight requests per replica before 503", min=1, max=30000
+    ),
+    "window": Field(
+        "duration", "time over which concurrency is averaged", min=0, min_exclusive=True
+    ),
+    "downscale_stabilization_period": Field("duration", "", min=0),
+    "upscale_stabilization_period": Field("duration", "", min=0),
+    "max_downscale_factor": Field("number", "", min=0, max=1),
+    "max_upscale_factor": Field("number", "", min=1, min_exclusive=True),
+    "downscale_tolerance": Field("number", "", min=0),
+    "upscale_tolerance": Field("number", "", min=0),
+    "target_cpu_utilization": Field(
+        "int", "CPU utilization (%) that triggers scaling", min=1, max=100
+    ),
+}
+
+COMPUTE: dict[str, Field] = {
+    "cpu": Field("cpu", "CPU request per replica", nullable=True),
+    "gpu": Field("int", "GPUs per replica", min=0),
+    "inf": Field("int", "Inferentia chips per replica", min=0),
+    "mem": Field("quantity", "memory request per replica", nullable=True),
+    # v0.9-v0.14 kept replica counts and the update strategy in compute
+    **{
+        key: Field(f.kind, f.doc, target=f"autoscaling.{key}", old=True, min=f.min)
+        for key, f in _REPLICAS.items()
+    },
+    "target_cpu_utilization": _TARGET_CPU,
+    "max_surge": Field("int_or_percent", "", target="update_strategy.max_surge", old=True),
+    "max_unavailable": Field(
+        "int_or_percent", "", target="update_strategy.max_unavailable", old=True
+    ),
+}
+
+UPDATE_STRATEGY: dict[str, Field] = {
+    "max_surge": Field("int_or_percent", "replicas above the desired number during an update"),
+    "max_unavailable": Field("int_or_percent", "replicas that may be down during an update"),
+}
+
+TRACKER: dict[str, Field] = {
+    "key": Field("string", "JSON key of the response to track"),
+    "model_type": Field("string", "", required=True, choices=MODEL_TYPES),
+}
+
+API: dict[str, Field] = {
+    "name": Field("string", "API name", required=True),
+    # checked by config.py, which tells unsupported kinds from misspelled ones
+    "kind": Field("string", "RealtimeAPI (v0.19+), api (v0.9-v0.11)"),
+    "endpoint": Field("string", "URL path (before v0.19)", target="networking.endpoint", old=True),
+    "networking": _section("networking", NETWORKING),
+    "predictor": _section("the predictor", PREDICTOR),
+    "tensorflow": _section(
+        "a TensorFlow model with request handlers (v0.9)",
+        HANDLER_TENSORFLOW,
+        target="predictor",
+        old=True,
+        note="old form, read as predictor with type: tensorflow",
+    ),
+    "onnx": _section(
+        "an ONNX model with request handlers (v0.9)",
+        HANDLER_ONNX,
+        target="predictor",
+        old=True,
+        note="old form, read as predictor with type: onnx",
+    ),
+    "tracker": _section("prediction tracking", TRACKER),
+    "monitoring": _section(
+        "prediction monitoring (v0.19-v0.24)", TRACKER, target="tracker", old=True
+    ),
+    "compute": _section("resources per replica", COMPUTE),
+    "autoscaling": _section("replica autoscaling", AUTOSCALING),
+    "update_strategy": _section("rolling updates", UPDATE_STRATEGY),
+}
+
+
+def sections_with_key(key: str) -> list[str]:
+    """The sections of an API (dotted paths) where `key` is a field, for "it belongs in" hints."""
+    found: list[str] = []
+
+    def visit(table: Mapping[str, Field], prefix: str) -> None:
+        for name, field in table.items():
+            path = f"{prefix}.{name}" if prefix else name
+            if name == key and prefix and not field.old:
+                found.append(prefix)
+            if field.section is not None and not field.old:
+                visit(field.section, path)
+
+    visit(API, "")
+    return found
+
+
+DEPLOYMENT: dict[str, Field] = {
+    "kind": Field("string", "deployment"),
+    "name": Field("string", "deployment name (prefix of default endpoints)", required=True),
+}
+
+# Autoscaling defaults by generation. v0.15-v0.17 documented other defaults than v0.26
+# (shared/spec/003_*); a config written then keeps the behaviour it was written against.
+AUTOSCALING_DEFAULTS: dict[str, dict[str, float]] = {
+    "latest": {
+        "window": 60.0,
+        "downscale_stabilization_period": 300.0,
+        "upscale_stabilization_period": 60.0,
+        "max_downscale_factor": 0.75,
+        "max_upscale_factor": 1.5,
+        "downscale_tolerance": 0.05,
+        "upscale_tolerance": 0.05,
+    },
+    "v0.15": {
+        "window": 60.0,
+        "downscale_stabilization_period": 300.0,
+        "upscale_stabilization_period": 0.0,
+        "max_downscale_factor": 0.5,
+        "max_upscale_factor": 10.0,
+        "downscale_tolerance": 0.1,
+        "upscale_tolerance": 0.1,
+    },
+}
+
+
+def autoscaling_defaults(generation: str) -> dict[str, float]:
+    return AUTOSCALING_DEFAULTS.get(generation, AUTOSCALING_DEFAULTS["latest"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Grammars of values that end up in Dockerfiles, shell, YAML and URLs: each is strict enough that
+# a value cannot break out of where it is rendered.
+
+RESERVED_ENDPOINTS = {"/healthz": "health check", "/metrics": "metrics"}
+API_NAME_MAX = 42
+DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV_PREFIX = "CORTEX_"
+# Model names appear in URLs and folder names.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+ENDPOINT = re.compile(r"/[A-Za-z0-9._~/-]*")
+# Remote model addresses: no whitespace, quotes, backslashes, backticks or `$`.
+REMOTE_PATH = re.compile(r"(s3|gs|https?)://[^\s\"'`$\\]+")
+# Local paths (predictor files, python_path, models): what file names in projects use, and
+# nothing a shell, a Dockerfile or YAML would read as syntax.
+SAFE_PATH = re.compile(r"[\w.+@%,=/-]+")
+SAFE_PATH_HINT = "letters, digits, '.', '_', '-', '+', '@', '%', ',', '=' and '/'"
+
+# Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest]
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REF = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?")
+IMAGE_REF_MAX = 255
+
+
+def is_image_ref(value: str) -> bool:
+    return len(value) <= IMAGE_REF_MAX and IMAGE_REF.fullmatch(value) is not None
+
+
+class BadValue(ValueError):
+    """A value does not follow its grammar; the message says what is expected."""
+
+
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+DURATION_HINT = 'a duration like "250ms", "60s", "5m" or "1h30m"'
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration ("1h30m", "250ms", "0") as float seconds."""
+    body = text.strip()
+    sign = -1.0 if body.startswith("-") else 1.0
+    body = body.lstrip("+-")
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    while pos < len(body):
+        match = _DURATION_PART.match(body, pos)
+        if not match or match.group(1) in ("", "."):
+            raise BadValue(f"must be {DURATION_HINT}")
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if not body:
+        raise BadValue(f"must be {DURATION_HINT}")
+    return sign * total
+
+
+_CPU = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m?)")
+CPU_HINT = 'a number of CPUs like 1, 0.5 or "500m"'
+
+
+def parse_cpu(value: Any) -> str:
+    """A CPU quantity (1, 0.5, "500m", "2") as Kubernetes' canonical string ("1", "500m")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BadValue(f"must be {CPU_HINT}")
+    if isinstance(value, str):
+        match = _CPU.fullmatch(value.strip())
+        if not match:
+            raise BadValue(f"must be {CPU_HINT}")
+        millis = float(match.group(1)) * (1 if match.group(2) else 1000)
+    else:
+        if not math.isfinite(value) or value < 0:
+            raise BadValue(f"must be {CPU_HINT}")
+        millis = float(value) * 1000
+    if abs(millis - round(millis)) > 1e-6:
+        raise BadValue("must be a whole number of millicores (at most 3 decimals)")
+    whole = round(millis)
+    return str(whole // 1000) if whole % 1000 == 0 else f"{whole}m"
+
+
+_QUANTITY = re.compile(
+    r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|[eE][-+]?[0-9]+)?"
+)
+QUANTITY_HINT = 'a size like "512Mi", "2Gi" or "1G"'
+_QUANTITY_FACTORS = {
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+def parse_quantity(value: Any) -> str:
+    """A memory size (bytes as an integer, or "512Mi", "1G") as a Kubernetes quantity string."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadValue(f"must be {QUANTITY_HINT}")
+    text = str(value).strip()
+    if not _QUANTITY.fullmatch(text):
+        raise BadValue(f"must be {QUANTITY_HINT}")
+    return text
+
+
+def quantity_bytes(quantity: str) -> int:
+    """Bytes in a quantity accepted by parse_quantity ("512Mi" -> 536870912)."""
+    match = _QUANTITY.fullmatch(quantity)
+    if not match:
+        raise BadValue(f"must be {QUANTITY_HINT}")
+    number, suffix = float(match.group(1)), match.group(2)
+    if suffix and suffix[0] in "eE":
+        return int(number * 10 ** int(suffix[1:]))
+    return int(number * _QUANTITY_FACTORS[suffix])
+
+
+_INT_OR_PERCENT = re.compile(r"([0-9]+)(%?)")
+INT_OR_PERCENT_HINT = 'a number of replicas like 1 or a percentage like "25%"'
+
+
+def parse_int_or_percent(value: Any) -> str:
+    """max_surge / max_unavailable: 3 or "25%" (Kubernetes IntOrString, kept as a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadValue(f"must be {INT_OR_PERCENT_HINT}")
+    match = _INT_OR_PERCENT.fullmatch(str(value).strip())
+    if not match:
+        raise BadValue(f"must be {INT_OR_PERCENT_HINT}")
+    return f"{int(match.group(1))}{match.group(2)}"
+
+
+def is_zero_int_or_percent(value: str) -> bool:
+    return int(value.rstrip("%")) == 0

@@ -1,0 +1,174 @@
+"""YAML with line numbers, read without ever running anything the file asks for.
+
+The file is composed with PyYAML's SafeLoader (so `!!python/object` and friends are never
+constructed) into a tree of `YNode`s that remember the line of every value and every key. Only
+the plain YAML types are accepted; any other tag is reported as a problem at its line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+# Tags whose values become plain Python values; a timestamp stays the text the user wrote (the
+# consumers want JSON, and "2020-01-01" in a predictor's config is just a string to them).
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+# An alias-heavy file ("billion laughs") shares nodes here, but turning a free-form map into plain
+# Python copies them; past this many values the file is refused instead of exhausting memory.
+MAX_PLAIN_VALUES = 100_000
+
+
+@dataclass
+class YNode:
+    """One YAML value: a dict of YNodes, a list of YNodes, or a scalar, with its 1-based line."""
+
+    value: Any
+    line: int
+    key_lines: dict[Any, int] = field(default_factory=dict)  # mapping keys -> their line
+    # (key, line, line of the first occurrence) for keys given more than once in a mapping
+    duplicates: list[tuple[Any, int, int]] = field(default_factory=list)
+    refused: bool = False  # already reported (bad tag, bad alias): later checks skip it
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+    def plain(self) -> Any:
+        """The value as plain Python (dicts, lists, scalars); ValueError when it is too large."""
+        budget = [MAX_PLAIN_VALUES]
+        return _plain(self, budget)
+
+
+def _plain(node: YNode, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(f"more than {MAX_PLAIN_VALUES} values once aliases are expanded")
+    if node.is_map:
+        return {key: _plain(child, budget) for key, child in node.value.items()}
+    if node.is_list:
+        return [_plain(child, budget) for child in node.value]
+    return node.value
+
+
+class YamlProblem(Exception):
+    """The text is not YAML we accept; `line` is 1-based (None when unknown)."""
+
+    def __init__(self, line: int | None, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class ParsedYaml:
+    root: YNode | None  # None for an empty document
+    problems: list[YamlProblem]  # tags, keys and aliases we refuse (the rest of the tree is usable)
+
+
+def parse_yaml(text: str) -> ParsedYaml:
+    """Composes `text` into YNodes. Raises YamlProblem on a syntax error (one per file: after a
+    syntax error nothing further can be trusted)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = err.problem or err.context or "not valid YAML"
+        context = err.context_mark
+        if err.problem and err.context and context is not None and context.line + 1 != line:
+            # e.g. "expected ',' or ']', but got ':' (while parsing a flow sequence on line 4)"
+            what += f" ({err.context} on line {context.line + 1})"
+        raise YamlProblem(line, f"invalid YAML: {what}") from None
+    except yaml.YAMLError as err:
+        raise YamlProblem(None, f"invalid YAML: {err}") from None
+    finally:
+        loader.dispose()
+    builder = _Builder(loader)
+    root = builder.build(node) if node is not None else None
+    return ParsedYaml(root, builder.problems)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader):
+        self.loader = loader
+        self.problems: list[YamlProblem] = []
+        self.done: dict[int, YNode] = {}  # shared (aliased) nodes are built once
+        self.in_progress: set[int] = set()
+
+    def build(self, node: yaml.Node) -> YNode:
+        key = id(node)
+        if key in self.done:
+            return self.done[key]
+        line = node.start_mark.line + 1
+        if key in self.in_progress:
+            self.problems.append(YamlProblem(line, "an alias refers to a value that contains it"))
+            return YNode(None, line, refused=True)
+        self.in_progress.add(key)
+        try:
+            built = self._build(node, line)
+        finally:
+            self.in_progress.discard(key)
+        self.done[key] = built
+        return built
+
+    def _refuse_tag(self, node: yaml.Node, line: int) -> YNode:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        self.problems.append(
+            YamlProblem(
+                line, f"the YAML tag {json.dumps(tag)} is not supported (plain values only)"
+            )
+        )
+        return YNode(None, line, refused=True)
+
+    def _build(self, node: yaml.Node, line: int) -> YNode:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _TIMESTAMP_TAG:
+                return YNode(node.value, line)
+            if node.tag not in _SCALAR_TAGS:
+                return self._refuse_tag(node, line)
+            try:
+                return YNode(self.loader.construct_object(node, deep=True), line)
+            except (yaml.YAMLError, ValueError) as err:
+                self.problems.append(YamlProblem(line, f"invalid value: {err}"))
+                return YNode(None, line, refused=True)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                return self._refuse_tag(node, line)
+            return YNode([self.build(item) for item in node.value], line)
+        if node.tag != _MAP_TAG:
+            return self._refuse_tag(node, line)
+        try:
+            self.loader.flatten_mapping(node)  # resolves `<<` merge keys
+        except yaml.YAMLError as err:
+            self.problems.append(YamlProblem(line, f"invalid merge key: {err}"))
+        mapping = YNode({}, line)
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(YamlProblem(key_line, "a key must be a plain value"))
+                continue
+            key = self.build(key_node).value
+            if key in mapping.value:
+                mapping.duplicates.append((key, key_line, mapping.key_lines[key]))
+                continue
+            mapping.key_lines[key] = key_line
+            mapping.value[key] = self.build(value_node)
+        return mapping

@@ -1,0 +1,721 @@
+"""Every generation of cortex.yaml becomes the same normalized ApiSpec, defaults included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from config_fixtures import make_project
+from cortex_build import schema
+from cortex_build.cli import main
+from cortex_build.config import load_project
+from cortex_build.report import print_api_table
+from cortex_build.spec import (
+    DEFAULT_MODEL_NAME,
+    ApiSpec,
+    AutoscalingSpec,
+    BatchingSpec,
+    ComputeSpec,
+    ModelRef,
+    ModelsSpec,
+    PredictorSpec,
+    TrackerSpec,
+    UpdateStrategySpec,
+)
+
+V015_AUTOSCALING = {
+    "upscale_stabilization_period": 0.0,
+    "max_downscale_factor": 0.5,
+    "max_upscale_factor": 10.0,
+    "downscale_tolerance": 0.1,
+    "upscale_tolerance": 0.1,
+}
+
+
+def test_v09_functions_and_request_handlers(tmp_path: Path) -> None:
+    project = load_project(
+        make_project(
+            tmp_path,
+            """\
+- kind: deployment
+  name: iris
+
+- kind: api
+  name: classifier
+  tensorflow:
+    model: models/iris
+    request_handler: handler.py
+    signature_key: predict
+  tracker:
+    model_type: classification
+    key: label
+
+- kind: api
+  name: raw-onnx
+  onnx:
+    model: s3://cortex-examples/iris/model.onnx
+    metadata:
+      labels: [setosa, versicolor, virginica]
+
+- kind: api
+  name: pytorch
+  predictor:
+    path: functions_v09.py
+    metadata:
+      bucket: my-bucket
+  compute:
+    cpu: 1
+    min_replicas: 2
+""",
+        )
+    )
+    classifier, raw_onnx, pytorch = project.apis
+    assert classifier == ApiSpec(
+        name="classifier",
+        generation="v0.9",
+        endpoint="/iris/classifier",
+        predictor=PredictorSpec(
+            type="tensorflow",
+            interface="handlers",
+            path="handler.py",
+            models=ModelsSpec(
+                paths=(ModelRef(DEFAULT_MODEL_NAME, "models/iris"),), signature_key="predict"
+            ),
+        ),
+        tracker=TrackerSpec(model_type="classification", key="label"),
+        line=4,
+    )
+    assert raw_onnx == ApiSpec(
+        name="raw-onnx",
+        generation="v0.9",
+        endpoint="/iris/raw-onnx",
+        # no request_handler: requests go straight to the model
+        predictor=PredictorSpec(
+            type="onnx",
+            interface="handlers",
+            path="",
+            config={"labels": ["setosa", "versicolor", "virginica"]},
+            models=ModelsSpec(
+                paths=(ModelRef(DEFAULT_MODEL_NAME, "s3://cortex-examples/iris/model.onnx"),)
+            ),
+        ),
+        line=14,
+    )
+    assert pytorch == ApiSpec(
+        name="pytorch",
+        generation="v0.9",
+        endpoint="/iris/pytorch",
+        predictor=PredictorSpec(
+            type="python",
+            interface="functions",
+            path="functions_v09.py",
+            config={"bucket": "my-bucket"},
+        ),
+        compute=ComputeSpec(cpu="1"),
+        autoscaling=AutoscalingSpec(min_replicas=2, init_replicas=2),
+        line=21,
+    )
+    assert project.notes == (
+        "cortex.yaml:6: classifier: tensorflow: old form, read as predictor with type: tensorflow",
+        "cortex.yaml:7: classifier: tensorflow.model: old name, read as predictor.models.path",
+        "cortex.yaml:8: classifier: tensorflow.request_handler: old name, read as predictor.path",
+        "cortex.yaml:9: classifier: tensorflow.signature_key: old name, read as "
+        "predictor.models.signature_key",
+        "cortex.yaml:16: raw-onnx: onnx: old form, read as predictor with type: onnx",
+        "cortex.yaml:17: raw-onnx: onnx.model: old name, read as predictor.models.path",
+        "cortex.yaml:18: raw-onnx: onnx.metadata: old name, read as predictor.config",
+        "cortex.yaml:25: pytorch: predictor.metadata: old name, read as predictor.config",
+        "cortex.yaml:29: pytorch: compute.min_replicas: old name, read as autoscaling.min_replicas",
+    )
+
+
+def test_v010_module_functions_with_a_model(tmp_path: Path) -> None:
+    project = load_project(
+        make_project(
+            tmp_path,
+            """\
+- kind: api
+  name: iris
+  endpoint: /classify
+  predictor:
+    path: functions.py
+    model: ./models/iris/
+    python_path: src
+  compute:
+    min_replicas: 1
+    max_replicas: 4
+    init_replicas: 2
+    target_cpu_utilization: 70
+    gpu: 1
+    mem: 1G
+- kind: api
+  name: plain
+  predictor:
+    path: functions.py
+""",
+        )
+    )
+    iris, plain = project.apis
+    assert iris == ApiSpec(
+        name="iris",
+        generation="v0.10",
+        endpoint="/classify",
+        predictor=PredictorSpec(
+            type="python",
+            interface="functions",
+            path="functions.py",
+            python_path="src",
+            models=ModelsSpec(paths=(ModelRef(DEFAULT_MODEL_NAME, "models/iris"),)),
+        ),
+        compute=ComputeSpec(cpu="200m", gpu=1, mem="1G"),
+        autoscaling=AutoscalingSpec(
+            min_replicas=1, max_replicas=4, init_replicas=2, target_cpu_utilization=70
+        ),
+        line=1,
+    )
+    # no deployment: the default endpoint is /<api>
+    assert plain.endpoint == "/plain"
+    assert plain.generation == "v0.10"  # init(model_path, metadata)
+    assert plain.predictor.models is None
+
+
+def test_v012_python_class(tmp_path: Path) -> None:
+    project = load_project(
+        make_project(
+            tmp_path,
+            """\
+- name: iris
+  endpoint: iris-classifier/
+  predictor:
+    type: python
+    path: predictor.py
+    config:
+      bucket: cortex-examples
+      threshold: 0.5
+    python_path: src
+    env:
+      TOKENIZERS_PARALLELISM: "false"
+  tracker:
+    model_type: regression
+  compute:
+    min_replicas: 2
+    max_replicas: 5
+    target_cpu_utilization: 90
+    cpu: 500m
+    mem: 512Mi
+    max_surge: 1
+    max_unavailable: 0
+""",
+        )
+    )
+    assert project.apis == (
+        ApiSpec(
+            name="iris",
+            generation="v0.12",
+            endpoint="/iris-classifier",
+            predictor=PredictorSpec(
+                type="python",
+                interface="class",
+                path="predictor.py",
+                config={"bucket": "cortex-examples", "threshold": 0.5},
+                python_path="src",
+                env={"TOKENIZERS_PARALLELISM": "false"},
+            ),
+            compute=ComputeSpec(cpu="500m", mem="512Mi"),
+            autoscaling=AutoscalingSpec(
+                min_replicas=2, max_replicas=5, init_replicas=2, target_cpu_utilization=90
+            ),
+            update_strategy=UpdateStrategySpec(max_surge="1", max_unavailable="0"),
+            tracker=TrackerSpec(model_type="regression"),
+            line=1,
+        ),
+    )
+    assert [note.split(": ", 2)[2] for note in project.notes] == [
+        "endpoint: old name, read as networking.endpoint",
+        "compute.min_replicas: old name, read as autoscaling.min_replicas",
+        "compute.max_replicas: old name, read as autoscaling.max_replicas",
+        "compute.target_cpu_utilization: old name, read as autoscaling.target_cpu_utilization",
+        "compute.max_surge: old name, read as update_strategy.max_surge",
+        "compute.max_unavailable: old name, read as update_strategy.max_unavailable",
+    ]
+
+
+def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
+    project = load_project(
+        make_project(
+            tmp_path,
+            """\
+- name: tf
+  predictor:
+    type: tensorflow
+    path: tf_predictor.py
+    model: s3://cortex-examples/tensorflow/iris-classifier/nn
+    signature_key: predict
+  autoscaling:
+    workers_per_replica: 2
+    threads_per_worker: 3
+    max_replica_concurrency: 100
+    window: 1m30s
+    downscale_stabilization_period: 10m
+  update_strategy:
+    max_surge: 50%
+- name: onnx
+  predictor:
+    type: onnx
+    path: onnx_predictor.py
+    model: model.onnx
+""",
+        )
+    )
+    tf, onnx = project.apis
+    assert tf == ApiSpec(
+        name="tf",
+        generation="v0.15",
+        endpoint="/tf",
+        predictor=PredictorSpec(
+            type="tensorflow",
+            interface="class",
+            path="tf_predictor.py",
+            models=ModelsSpec(
+                paths=(
+                    ModelRef(
+                        DEFAULT_MODEL_NAME, "s3://cortex-examples/tensorflow/iris-classifier/nn"
+                    ),
+                ),
+                signature_key="predict",
+            ),
+            processes_per_replica=2,
+            threads_per_process=3,
+        ),
+        autoscaling=AutoscalingSpec(
+            target_replica_concurrency=6.0,  # processes x threads
+            max_replica_concurrency=100,
+            window=90.0,
+            downscale_stabilization_period=600.0,
+            **V015_AUTOSCALING,  # v0.15's documented defaults, not v0.26's
+        ),
+        update_strategy=UpdateStrategySpec(max_surge="50%"),
+        line=1,
+    )
+    assert onnx == ApiSpec(
+        name="onnx",
+        generation="v0.15",
+        endpoint="/onnx",
+        predictor=PredictorSpec(
+            type="onnx",
+            interface="class",
+            path="onnx_predictor.py",
+            models=ModelsSpec(paths=(ModelRef(DEFAULT_MODEL_NAME, "model.onnx"),)),
+        ),
+        autoscaling=AutoscalingSpec(**V015_AUTOSCALING),
+        line=15,
+    )
+    assert (
+        "cortex.yaml:8: tf: autoscaling.workers_per_replica: old name, read as "
+        "predictor.processes_per_replica" in project.notes
+    )
+
+
+def test_v02x_realtime_api(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "model.onnx").write_text("")
+    project_dir = make_project(
+        tmp_path / "project",
+        f"""\
+- name: text
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: mmr_predictor.py
+    multi_model_reloading:
+      paths:
+        - name: iris
+          path: models/iris
+        - name: flowers.v2
+          path: https://example.com/flowers.zip
+      cache_size: 1
+      disk_cache_size: 2
+    processes_per_replica: 4
+    log_level: debug
+    shm_size: 64Mi
+    image: registry.example.com:5000/team/python-predictor:0.26@sha256:{"a" * 64}
+    env:
+      MODE: "fast"
+  networking:
+    endpoint: /v1/text
+    api_gateway: none
+  compute:
+    cpu: 1.5
+    mem: 1Gi
+  autoscaling:
+    min_replicas: 3
+    target_replica_concurrency: 2.5
+- name: tf
+  kind: SyncAPI
+  endpoint: /tf
+  predictor:
+    type: tensorflow
+    path: tf_predictor.py
+    models:
+      dir: models
+      signature_key: serving_default
+    server_side_batching:
+      max_batch_size: 32
+      batch_interval: 250ms
+    threads_per_process: 8
+    tensorflow_serving_image: tensorflow/serving:2.3.0-gpu
+  compute:
+    gpu: 1
+    cpu: null
+- name: onnx
+  kind: RealtimeAPI
+  predictor:
+    type: onnx
+    path: onnx_predictor.py
+    models:
+      path: {outside / "model.onnx"}
+""",
+    )
+    project = load_project(project_dir)
+    text, tf, onnx = project.apis
+    assert text == ApiSpec(
+        name="text",
+        generation="v0.2x",
+        endpoint="/v1/text",
+        predictor=PredictorSpec(
+            type="python",
+            interface="class",
+            path="mmr_predictor.py",
+            env={"MODE": "fast"},
+            models=ModelsSpec(
+                paths=(
+                    ModelRef("iris", "models/iris"),
+                    ModelRef("flowers.v2", "https://example.com/flowers.zip"),
+                ),
+                cache_size=1,
+                disk_cache_size=2,
+            ),
+            processes_per_replica=4,
+            image=f"registry.example.com:5000/team/python-predictor:0.26@sha256:{'a' * 64}",
+            log_level="debug",
+            shm_size="64Mi",
+        ),
+        compute=ComputeSpec(cpu="1500m", mem="1Gi"),
+        autoscaling=AutoscalingSpec(
+            min_replicas=3, init_replicas=3, target_replica_concurrency=2.5
+        ),
+        line=1,
+    )
+    assert tf == ApiSpec(
+        name="tf",
+        generation="v0.2x",
+        endpoint="/tf",
+        predictor=PredictorSpec(
+            type="tensorflow",
+            interface="class",
+            path="tf_predictor.py",
+            models=ModelsSpec(dir="models", signature_key="serving_default"),
+            server_side_batching=BatchingSpec(max_batch_size=32, batch_interval=0.25),
+            threads_per_process=8,
+            tensorflow_serving_image="tensorflow/serving:2.3.0-gpu",
+        ),
+        compute=ComputeSpec(cpu=None, gpu=1),
+        autoscaling=AutoscalingSpec(target_replica_concurrency=8.0),
+        line=29,
+    )
+    assert onnx.predictor.models == ModelsSpec(
+        paths=(ModelRef(DEFAULT_MODEL_NAME, str(outside / "model.onnx")),)
+    )
+    assert project.notes == (
+        "cortex.yaml:22: text: networking.api_gateway: ignored: cortex-build serves each API "
+        "directly, without a gateway",
+        "cortex.yaml:30: tf: kind: old name, read as RealtimeAPI",
+        "cortex.yaml:31: tf: endpoint: old name, read as networking.endpoint",
+    )
+
+
+def test_config_file_given_with_c(tmp_path: Path) -> None:
+    make_project(
+        tmp_path,
+        "- name: iris\n  predictor: {type: python, path: predictor.py}\n",
+        name="staging.yaml",
+    )
+    project = load_project(tmp_path, tmp_path / "staging.yaml")
+    assert project.config_file == tmp_path / "staging.yaml"
+    assert [api.name for api in project.apis] == ["iris"]
+
+
+def test_to_json_round_trips_as_plain_json(tmp_path: Path) -> None:
+    project = load_project(
+        make_project(
+            tmp_path,
+            (
+                "- name: iris\n  predictor:\n    type: python\n    path: predictor.py\n"
+                "    config:\n      when: 2020-01-01\n      shared: &s {a: 1}\n      again: *s\n"
+            ),
+        )
+    )
+    data = json.loads(project.apis[0].to_json())
+    assert data["predictor"]["config"] == {
+        "when": "2020-01-01",
+        "shared": {"a": 1},
+        "again": {"a": 1},
+    }
+
+
+def test_validate_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = load_project(
+        make_project(
+            tmp_path,
+            """\
+- name: iris
+  kind: RealtimeAPI
+  predictor: {type: python, path: predictor.py, processes_per_replica: 2, threads_per_process: 4}
+  compute: {gpu: 1}
+- name: tf-iris
+  predictor: {type: tensorflow, path: tf_predictor.py, model: models/iris}
+  endpoint: /tf
+""",
+        )
+    )
+    print_api_table(project)
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "API      GENERATION  PREDICTOR         BASE IMAGE                                    "
+        "PROCESSES x THREADS  ENDPOINT",
+        "iris     v0.2x       python/class      nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04  "
+        "2 x 4                /iris",
+        "tf-iris  v0.15       tensorflow/class  python:3.11-slim-bookworm                     "
+        "1 x 1                /tf",
+    ]
+    assert err.splitlines() == [
+        "cortex.yaml:6: tf-iris: predictor.model: old name, read as predictor.models.path",
+        "cortex.yaml:7: tf-iris: endpoint: old name, read as networking.endpoint",
+    ]
+
+
+# -- value grammars ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("60s", 60.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("250ms", 0.25),
+        ("0", 0.0),
+        ("1.5s", 1.5),
+        ("100us", 0.0001),
+    ],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert schema.parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["60", "", "s", "5 m", "1d", "1h30", "-"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(schema.BadValue):
+        schema.parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "normalized"),
+    [
+        (1, "1"),
+        (0.5, "500m"),
+        ("200m", "200m"),
+        ("2", "2"),
+        ("0.25", "250m"),
+        (1.0, "1"),
+        ("1000m", "1"),
+    ],
+)
+def test_cpu_quantities(value: object, normalized: str) -> None:
+    assert schema.parse_cpu(value) == normalized
+
+
+@pytest.mark.parametrize("value", ["lots", "1.5m", 0.0001, True, "-1", "1Gi"])
+def test_bad_cpu_quantities(value: object) -> None:
+    with pytest.raises(schema.BadValue):
+        schema.parse_cpu(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("512Mi", 512 * 2**20),
+        ("1Gi", 2**30),
+        ("1G", 10**9),
+        ("1024", 1024),
+        ("1.5Gi", 3 * 2**29),
+        ("1e3", 1000),
+        ("100k", 100_000),
+    ],
+)
+def test_memory_quantities(text: str, size: int) -> None:
+    assert schema.quantity_bytes(schema.parse_quantity(text)) == size
+
+
+@pytest.mark.parametrize("text", ["1GB", "lots", "1 Gi", "-1Gi", "1gi"])
+def test_bad_memory_quantities(text: str) -> None:
+    with pytest.raises(schema.BadValue):
+        schema.parse_quantity(text)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "python:3.11-slim",
+        "ubuntu",
+        "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04",
+        "localhost:5000/a/b:tag",
+        "quay.io/org/img@sha256:" + "0" * 64,
+        "my_registry.example/x",
+    ],
+)
+def test_image_references(ref: str) -> None:
+    assert schema.is_image_ref(ref)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "Python:3",
+        "python:3.11 ",
+        "a b",
+        "python:3.11\nRUN x",
+        "img:$(id)",
+        "img;rm",
+        "-img",
+        "img:tag:tag",
+        "",
+        "a" * 256,
+    ],
+)
+def test_bad_image_references(ref: str) -> None:
+    assert not schema.is_image_ref(ref)
+
+
+def test_reference_documents_every_field() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "config-reference.md").read_text()
+    tables = [
+        schema.API,
+        schema.PREDICTOR,
+        schema.MODELS,
+        schema.MODEL_PATH_ITEM,
+        schema.BATCHING,
+        schema.HANDLER_TENSORFLOW,
+        schema.NETWORKING,
+        schema.COMPUTE,
+        schema.AUTOSCALING,
+        schema.UPDATE_STRATEGY,
+        schema.TRACKER,
+    ]
+    undocumented = {
+        key
+        for table in tables
+        for key in table
+        if f"`{key}" not in text and f".{key}`" not in text and f"{key}}}" not in text
+    }
+    assert not undocumented
+
+
+def test_v019_to_v024_names(tmp_path: Path) -> None:
+    project = load_project(
+        make_project(
+            tmp_path,
+            """\
+- name: tf
+  kind: SyncAPI
+  predictor:
+    type: tensorflow
+    path: tf_predictor.py
+    models:
+      - name: iris
+        model_path: models/iris
+        signature_key: predict
+      - name: flowers
+        model_path: s3://bucket/flowers
+  networking:
+    local_port: 8890
+  monitoring:
+    model_type: classification
+- name: onnx
+  kind: RealtimeAPI
+  predictor:
+    type: onnx
+    path: onnx_predictor.py
+    model_path: model.onnx
+- name: py
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: mmr_predictor.py
+    models:
+      dir: models
+""",
+        )
+    )
+    tf, onnx, py = project.apis
+    assert tf.predictor.models == ModelsSpec(
+        paths=(
+            ModelRef("iris", "models/iris", "predict"),
+            ModelRef("flowers", "s3://bucket/flowers"),
+        )
+    )
+    assert tf.tracker == TrackerSpec(model_type="classification")
+    assert onnx.predictor.models == ModelsSpec(paths=(ModelRef(DEFAULT_MODEL_NAME, "model.onnx"),))
+    assert py.predictor.models == ModelsSpec(dir="models")
+    assert {api.generation for api in project.apis} == {"v0.2x"}
+    assert [note.split(": ", 2)[2] for note in project.notes] == [
+        "kind: old name, read as RealtimeAPI",
+        "predictor.models: a list of models (v0.19-v0.24), read as predictor.models.paths",
+        "predictor.models[0].model_path: old name, read as path",
+        "predictor.models[1].model_path: old name, read as path",
+        "networking.local_port: ignored: the server listens on port 8888; choose the published "
+        "port when running it",
+        "monitoring: old name, read as tracker",
+        "predictor.model_path: old name, read as predictor.models.path",
+        "predictor.models: read as multi_model_reloading for type: python (its name since v0.25)",
+    ]
+
+
+def test_validate_command_prints_table_and_notes(tmp_path: Path) -> None:
+    make_project(
+        tmp_path,
+        "- name: iris\n  predictor: {type: python, path: predictor.py}\n"
+        "  compute: {min_replicas: 2}\n",
+        name="old.yaml",
+    )
+    result = CliRunner().invoke(main, ["validate", str(tmp_path), "-c", "old.yaml"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].split() == [
+        "iris",
+        "v0.12",
+        "python/class",
+        "python:3.11-slim-bookworm",
+        "1",
+        "x",
+        "1",
+        "/iris",
+    ]
+    assert result.stderr == (
+        "old.yaml:3: iris: compute.min_replicas: old name, read as autoscaling.min_replicas\n"
+    )
+
+
+EXAMPLES = sorted(
+    path.parent for path in (Path(__file__).parents[1] / "examples").glob("*/cortex.yaml")
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[example.name for example in EXAMPLES])
+def test_every_example_project_loads(example: Path) -> None:
+    project = load_project(example)
+    assert project.apis
+    for api in project.apis:
+        assert json.loads(api.to_json())["name"] == api.name
