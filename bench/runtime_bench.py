@@ -1,0 +1,301 @@
+"""Per-request overhead of the serving runtime against a bare Starlette app, in the same run.
+
+Starts, each with one gunicorn worker of uvicorn-worker's UvicornWorker on loopback:
+- `cortex`: `python -m cortex_serve` (the runtime images run) with a trivial predictor,
+  once with a synchronous `predict` and once with `async def predict`;
+- `bare`: a plain Starlette app with one route calling the same function, through
+  `run_in_threadpool` (sync) or directly (async), returning a JSONResponse.
+
+then loads each with `wrk` alternately (cortex, bare, cortex, bare, ...) and prints requests/s,
+p50 and p99 latency, and the ratio cortex/bare. Targets: sync >= 0.95x, async >= 0.9x.
+
+    python bench/runtime_bench.py [--duration 4] [--rounds 2] [--connections 16]
+
+Needs `wrk` on PATH (Debian: apt-get install wrk). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cortex_build.runtime_base
+from cortex_build.spec import ApiSpec, PredictorSpec
+
+RUNTIME_DIR = Path(cortex_build.runtime_base.__file__).parent
+PAYLOAD = json.dumps({"text": "machine learning is", "values": [1, 2, 3]})
+
+# The function under test, word for word in both apps.
+PREDICT_BODY = "return {'prediction': payload['values'][0], 'ok': True}"
+
+SYNC_PREDICTOR = f"""
+class PythonPredictor:
+    def __init__(self, config):
+        pass
+
+    def predict(self, payload):
+        {PREDICT_BODY}
+"""
+
+ASYNC_PREDICTOR = f"""
+class PythonPredictor:
+    def __init__(self, config):
+        pass
+
+    async def predict(self, payload):
+        {PREDICT_BODY}
+"""
+
+BARE_APP = f"""
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+def predict(payload):
+    {PREDICT_BODY}
+
+
+async def apredict(payload):
+    {PREDICT_BODY}
+
+
+async def sync_handler(request):
+    payload = await request.json()
+    return JSONResponse(await run_in_threadpool(predict, payload))
+
+
+async def async_handler(request):
+    payload = await request.json()
+    return JSONResponse(await apredict(payload))
+
+
+app = Starlette(
+    routes=[
+        Route("/sync", sync_handler, methods=["POST"]),
+        Route("/async", async_handler, methods=["POST"]),
+    ]
+)
+"""
+
+# Same log settings as the runtime: no access-log records on the hot path.
+BARE_GUNICORN_CONF = """
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"gunicorn.access": {"level": "WARNING", "propagate": False}},
+}
+"""
+
+WRK_SCRIPT = f"""
+wrk.method = "POST"
+wrk.body = {json.dumps(PAYLOAD)}
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+# Servers on one core, wrk on another (when there are two): the servers are measured on one core,
+# as the targets were, and wrk does not steal their cycles.
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+SERVER_CPUS = set(_CPUS[:1])
+WRK_CPUS = set(_CPUS[1:2]) or SERVER_CPUS
+
+
+def pin(cpus: set[int]) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
+@dataclass
+class Result:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited with {process.returncode} before it was ready ({url})")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as error:
+            if not url.endswith("/healthz"):  # any HTTP answer: the bare app is up
+                return
+            error.close()
+        except OSError:
+            pass
+        time.sleep(0.05)
+    sys.exit(f"server not ready after {timeout}s ({url})")
+
+
+@contextlib.contextmanager
+def started(command: list[str], env: dict[str, str], cwd: Path, ready_url: str) -> Iterator[None]:
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: pin(SERVER_CPUS),
+    )
+    try:
+        wait_healthy(ready_url, process)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def cortex_server(workdir: Path, name: str, predictor: str, port: int):
+    project = workdir / name
+    project.mkdir()
+    (project / "predictor.py").write_text(predictor)
+    spec = ApiSpec(
+        name=name,
+        generation="v0.2x",
+        endpoint=f"/{name}",
+        predictor=PredictorSpec(type="python", interface="class", path="predictor.py"),
+    )
+    spec_file = workdir / f"{name}.json"
+    spec_file.write_text(spec.to_json())
+    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
+    command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
+    command += ["--project", str(project), "--host", "127.0.0.1", "--port", str(port)]
+    return started(command, env, workdir, f"http://127.0.0.1:{port}/healthz")
+
+
+def bare_server(workdir: Path, port: int):
+    (workdir / "bare_app.py").write_text(BARE_APP)
+    (workdir / "bare_conf.py").write_text(BARE_GUNICORN_CONF)
+    command = [sys.executable, "-m", "gunicorn", "bare_app:app", "--workers", "1"]
+    command += ["--worker-class", "uvicorn_worker.UvicornWorker", "--config", "bare_conf.py"]
+    command += ["--bind", f"127.0.0.1:{port}", "--no-control-socket"]
+    env = {**os.environ, "PYTHONPATH": str(workdir)}
+    # The bare app has no GET route; any HTTP answer (405) means it is up.
+    return started(command, env, workdir, f"http://127.0.0.1:{port}/sync-ready-probe")
+
+
+def _milliseconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, script: Path, duration: float, connections: int) -> Result:
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: pin(WRK_CPUS),
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    if "Non-2xx" in output or "Socket errors" in output:
+        sys.exit(f"wrk saw errors against {url}:\n{output}")
+    return Result(rate, _milliseconds(p50), _milliseconds(p99))
+
+
+def best(results: list[Result]) -> Result:
+    """The fastest round: other load on the machine only ever slows a round down."""
+    return max(results, key=lambda result: result.requests_per_second)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per server and variant")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+
+    ports = {name: free_port() for name in ("sync", "async", "bare")}
+    targets = {
+        "sync": (
+            f"http://127.0.0.1:{ports['sync']}/predict",
+            f"http://127.0.0.1:{ports['bare']}/sync",
+        ),
+        "async": (
+            f"http://127.0.0.1:{ports['async']}/predict",
+            f"http://127.0.0.1:{ports['bare']}/async",
+        ),
+    }
+    rows = []
+    with (
+        tempfile.TemporaryDirectory(prefix="runtime-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        workdir = Path(tmp)
+        script = workdir / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        stack.enter_context(cortex_server(workdir, "sync", SYNC_PREDICTOR, ports["sync"]))
+        stack.enter_context(cortex_server(workdir, "async", ASYNC_PREDICTOR, ports["async"]))
+        stack.enter_context(bare_server(workdir, ports["bare"]))
+        for variant, (cortex_url, bare_url) in targets.items():
+            for url in (cortex_url, bare_url):  # warm up both (imports, first allocations)
+                run_wrk(url, script, 1, args.connections)
+            cortex_runs, bare_runs = [], []
+            for _ in range(args.rounds):  # alternate, so drifts in machine load hit both alike
+                cortex_runs.append(run_wrk(cortex_url, script, args.duration, args.connections))
+                bare_runs.append(run_wrk(bare_url, script, args.duration, args.connections))
+            rows.append((variant, best(cortex_runs), best(bare_runs), cortex_runs, bare_runs))
+
+    print(
+        f"wrk: 1 thread, {args.connections} connections, {args.duration}s x {args.rounds} rounds; "
+        f"servers on CPU {sorted(SERVER_CPUS)}, wrk on CPU {sorted(WRK_CPUS)}"
+    )
+    print(f"{'predict':8} {'server':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rounds (req/s)")
+    targets_ratio = {"sync": 0.95, "async": 0.90}
+    for variant, cortex, bare, cortex_runs, bare_runs in rows:
+        for name, result, runs in (("cortex", cortex, cortex_runs), ("bare", bare, bare_runs)):
+            spread = ", ".join(f"{run.requests_per_second:.0f}" for run in runs)
+            print(
+                f"{variant:8} {name:7} {result.requests_per_second:9.0f} "
+                f"{result.p50_ms:8.3f} {result.p99_ms:8.3f}   {spread}"
+            )
+        ratio = cortex.requests_per_second / bare.requests_per_second
+        medians = statistics.median(r.requests_per_second for r in cortex_runs) / statistics.median(
+            r.requests_per_second for r in bare_runs
+        )
+        verdict = "meets" if ratio >= targets_ratio[variant] else "BELOW"
+        print(
+            f"{variant:8} ratio   {ratio:9.3f}x (median {medians:.3f}x; p50 "
+            f"{cortex.p50_ms / bare.p50_ms:.2f}x; target >= {targets_ratio[variant]}x: {verdict})"
+        )
+
+
+if __name__ == "__main__":
+    main()

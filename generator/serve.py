@@ -1,0 +1,220 @@
+"""`cortex-build serve`: one API on this host, without Docker, in the current Python environment.
+
+It runs exactly what images run (`python -m cortex_serve`, the same gunicorn processes and
+threads, from the runtime this package ships), so the native dev loop answers as the image will.
+Before starting it checks that the user's requirements.txt is installed here and names every
+missing package; `.env` is passed as environment variables, as compose and Kubernetes pass it
+(a variable already set in the shell wins; `predictor.env` fills in what neither sets).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from . import runtime_base
+from .config import load_project
+from .errors import Problem, UserError
+from .spec import ApiSpec, Project
+
+RUNTIME_DIR = Path(runtime_base.__file__).parent
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def pick_api(project: Project, api_name: str | None) -> ApiSpec:
+    names = [api.name for api in project.apis]
+    config = project.config_file.name
+    if api_name is None:
+        if len(names) == 1:
+            return project.apis[0]
+        raise UserError(
+            Problem(
+                file=config,
+                line=None,
+                api=None,
+                field=None,
+                message=f"the project has {len(names)} APIs ({', '.join(names)}): "
+                "choose one with --api NAME",
+            )
+        )
+    try:
+        return project.api(api_name)
+    except KeyError:
+        raise UserError(
+            Problem(
+                file=config,
+                line=None,
+                api=api_name,
+                field=None,
+                message=f"no API of that name (the project has: {', '.join(names) or 'none'})",
+            )
+        ) from None
+
+
+def _requirement_lines(file: Path) -> list[tuple[int, str, str]]:
+    """(line number, distribution name, line) for every plain requirement in a requirements file;
+    options (-r, -e, --index-url), URLs and paths are left to pip."""
+    found = []
+    for number, raw in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-", ".", "/")) or "://" in line.split("@")[0]:
+            continue
+        match = _NAME.match(line)
+        if match:
+            found.append((number, match.group(1), line))
+    return found
+
+
+def _marker_applies(line: str) -> bool:
+    """False when the requirement's environment marker excludes this Python."""
+    if ";" not in line:
+        return True
+    try:
+        from packaging.markers import Marker
+    except ImportError:  # cannot tell: check it
+        return True
+    try:
+        return Marker(line.split(";", 1)[1].strip()).evaluate()
+    except Exception:
+        return True
+
+
+def missing_requirements(file: Path, display: str) -> list[Problem]:
+    """A problem per requirement of `file` that is not installed in this Python."""
+    problems = []
+    for number, name, line in _requirement_lines(file):
+        if not _marker_applies(line):
+            continue
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            problems.append(
+                Problem(
+                    file=display,
+                    line=number,
+                    api=None,
+                    field=None,
+                    message=f'package "{name}" is not installed in this Python ({sys.executable}); '
+                    f"install the project's requirements first: pip install -r {file}",
+                )
+            )
+    return problems
+
+
+def missing_runtime_packages() -> list[Problem]:
+    """The runtime's own requirements (runtime_base/requirements.txt) must be here too."""
+    problems = missing_requirements(RUNTIME_DIR / "requirements.txt", "cortex-build runtime")
+    return [
+        Problem(p.file, None, None, None, p.message.split(";")[0] + "; reinstall cortex-build")
+        for p in problems
+    ]
+
+
+# What images get from their framework base image, and a native run needs installed here.
+FRAMEWORK_PACKAGES = {
+    "onnx": ("onnxruntime", "onnxruntime-gpu"),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu"),
+}
+
+
+def missing_framework(api: ApiSpec, config: str) -> list[Problem]:
+    choices = FRAMEWORK_PACKAGES.get(api.predictor.type, ())
+    for name in choices:
+        try:
+            importlib.metadata.distribution(name)
+            return []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    if not choices:
+        return []
+    return [
+        Problem(
+            file=config,
+            line=api.line or None,
+            api=api.name,
+            field="predictor.type",
+            message=(
+                f'a {api.predictor.type} predictor needs the "{choices[0]}" package, which is '
+                f"not installed in this Python ({sys.executable}): pip install {choices[0]}"
+            ),
+        )
+    ]
+
+
+def _environment(project_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    dotenv_file = project_root / ".env"
+    if dotenv_file.is_file():
+        from dotenv import dotenv_values
+
+        for key, value in dotenv_values(dotenv_file).items():
+            if value is not None:
+                env.setdefault(key, value)
+    env["PYTHONPATH"] = os.pathsep.join([str(RUNTIME_DIR), *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def serve_natively(
+    project_dir: Path, config_file: Path | None, api_name: str | None, host: str, port: int
+) -> int:
+    """Validates, checks requirements, then runs the runtime until it stops; its exit status."""
+    project = load_project(project_dir, config_file)
+    api = pick_api(project, api_name)
+    root = project.root.resolve()
+    problems = missing_runtime_packages() + missing_framework(api, project.config_file.name)
+    requirements = root / "requirements.txt"
+    if requirements.is_file():
+        problems += missing_requirements(requirements, "requirements.txt")
+    if problems:
+        raise UserError(problems)
+    if (root / "dependencies.sh").is_file():
+        click.echo(
+            "note: dependencies.sh is not run natively (images run it to install system "
+            "packages); install what it installs on this host yourself",
+            err=True,
+        )
+    endpoints = " and ".join(dict.fromkeys(["/predict", api.endpoint]))
+    click.echo(
+        f"serving API {api.name} at http://{host}:{port} ({endpoints}); "
+        f"{api.predictor.processes_per_replica} process(es) x "
+        f"{api.predictor.threads_per_process} thread(s); Ctrl-C stops",
+        err=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="cortex-build-serve-") as workdir:
+        spec_file = Path(workdir) / "api.json"
+        spec_file.write_text(api.to_json())
+        command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
+        command += ["--project", str(root), "--host", host, "--port", str(port)]
+        return _run_forwarding_signals(command, _environment(root))
+
+
+def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
+    """Runs the server as a child; SIGTERM/SIGHUP are passed on, Ctrl-C reaches it directly (same
+    process group) and is ignored here so that this process waits for the graceful stop."""
+    process = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        process.send_signal(signum)
+
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum, handler in (
+            (signal.SIGTERM, forward),
+            (signal.SIGHUP, forward),
+            (signal.SIGINT, signal.SIG_IGN),
+        )
+    }
+    try:
+        return process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

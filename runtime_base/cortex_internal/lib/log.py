@@ -1,0 +1,80 @@
+"""JSON log lines as Cortex wrote them: `from cortex_internal.lib.log import logger` still works.
+
+Every record becomes one line on stdout:
+    {"asctime": "...", "levelname": "INFO", "message": "...", "process": 235, "payload": ...}
+`extra={...}` is flattened one level into the line (logging already sets each key as a record
+attribute; the formatter writes every attribute that is not a standard LogRecord one). Values that
+are not JSON get their `str()`. Lines over 5 MB are dropped, as Cortex's log shipper dropped them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from typing import Any
+
+LOGGER_NAME = "cortex"
+MAX_LINE_BYTES = 5 * 1024 * 1024
+
+# Attributes every LogRecord has; anything else on a record came from `extra`.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
+    | {"message", "asctime", "color_message"}  # uvicorn adds color_message: the same, in ANSI
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__(datefmt=None)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "asctime": self.formatTime(record),
+            "levelname": record.levelname,
+            "message": record.getMessage(),
+            "process": record.process,
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        text = json.dumps(line, default=str, ensure_ascii=False)
+        if len(text) > MAX_LINE_BYTES:
+            return json.dumps(
+                {
+                    "asctime": line["asctime"],
+                    "levelname": "WARNING",
+                    "message": f"log line of {len(text)} bytes dropped (over 5 MB)",
+                    "process": record.process,
+                }
+            )
+        return text
+
+
+def json_handler() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    return handler
+
+
+def configure_logging(level: str = "info") -> None:
+    """Sets the level of the Cortex logger and routes the root logger (the user's own
+    `logging.getLogger(...)` calls) through the same JSON lines."""
+    numeric = logging.getLevelName(level.upper())
+    logger.setLevel(numeric)
+    root = logging.getLogger()
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        root.addHandler(json_handler())
+    root.setLevel(numeric)
+
+
+logger = logging.getLogger(LOGGER_NAME)
+if not logger.handlers:  # usable on import, even outside the server (a user's own tests)
+    logger.addHandler(json_handler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

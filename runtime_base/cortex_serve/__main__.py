@@ -1,0 +1,116 @@
+"""`python -m cortex_serve --spec api.json --project DIR [--host H] [--port P]`
+
+Prepares the process the way Cortex's containers were prepared, then becomes the gunicorn master:
+- the working directory is the project (predictors open project files by relative path);
+- the project root and `predictor.python_path` go on sys.path (and PYTHONPATH, for subprocesses);
+- `predictor.env` is set before the user's module is imported. A variable already in the
+  environment wins: in images `.env` arrives that way (compose env_file, a Kubernetes Secret),
+  and Cortex sourced `.env` after applying `predictor.env`; natively `cortex-build serve` passes
+  `.env` the same way.
+
+Server settings that are not part of cortex.yaml come from options or the environment:
+CORTEX_SERVE_MAX_BODY_BYTES (default 32 MiB), CORTEX_SERVE_GRACEFUL_TIMEOUT (30 s),
+CORTEX_SERVE_KEEPALIVE (5 s), CORTEX_SERVE_WORKER_TIMEOUT (120 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from cortex_internal.lib.log import configure_logging
+
+from .server import CortexServer, ServerOptions
+
+DEFAULTS = ServerOptions()
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        sys.exit(f"cortex_serve: {name} must be a number (got {value!r})")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m cortex_serve", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--spec", required=True, type=Path, help="api.json (cortex_build ApiSpec)")
+    parser.add_argument("--project", required=True, type=Path, help="the project folder")
+    parser.add_argument("--host", default=DEFAULTS.host, help="default: %(default)s")
+    parser.add_argument("--port", type=int, default=DEFAULTS.port, help="default: %(default)s")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=int(_env_number("CORTEX_SERVE_MAX_BODY_BYTES", DEFAULTS.max_body_bytes)),
+        help="larger request bodies get 413 (env CORTEX_SERVE_MAX_BODY_BYTES; default 32 MiB)",
+    )
+    parser.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=int(_env_number("CORTEX_SERVE_GRACEFUL_TIMEOUT", DEFAULTS.graceful_timeout)),
+        help="seconds in-flight requests get after SIGTERM (env CORTEX_SERVE_GRACEFUL_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--keepalive",
+        type=int,
+        default=int(_env_number("CORTEX_SERVE_KEEPALIVE", DEFAULTS.keepalive)),
+        help="seconds an idle keep-alive connection stays open (env CORTEX_SERVE_KEEPALIVE)",
+    )
+    parser.add_argument(
+        "--worker-timeout",
+        type=int,
+        default=int(_env_number("CORTEX_SERVE_WORKER_TIMEOUT", DEFAULTS.worker_timeout)),
+        help="seconds a blocked event loop is tolerated (env CORTEX_SERVE_WORKER_TIMEOUT)",
+    )
+    return parser.parse_args(argv)
+
+
+def prepare_process(spec: dict[str, Any], project_dir: Path) -> None:
+    """Working directory, import path and environment, before any user code runs."""
+    os.chdir(project_dir)
+    predictor = spec["predictor"]
+    paths = [str(project_dir)]
+    if predictor.get("python_path"):
+        paths.insert(0, str((project_dir / predictor["python_path"]).resolve()))
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    existing = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*paths, *([existing] if existing else [])])
+    for key, value in (predictor.get("env") or {}).items():
+        os.environ.setdefault(key, str(value))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        spec = json.loads(args.spec.read_text())
+    except (OSError, ValueError) as error:
+        sys.exit(f"cortex_serve: cannot read the API spec {args.spec}: {error}")
+    project_dir = args.project.resolve()
+    if not project_dir.is_dir():
+        sys.exit(f"cortex_serve: the project folder {project_dir} does not exist")
+    prepare_process(spec, project_dir)
+    configure_logging(spec["predictor"].get("log_level", "info"))
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        max_body_bytes=args.max_body_bytes,
+        graceful_timeout=args.graceful_timeout,
+        keepalive=args.keepalive,
+        worker_timeout=args.worker_timeout,
+    )
+    CortexServer(spec, project_dir, options).run()
+
+
+if __name__ == "__main__":
+    main()

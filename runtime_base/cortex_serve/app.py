@@ -1,0 +1,509 @@
+"""The ASGI app of one worker process: Cortex's HTTP contract over the user's predictor.
+
+Routes: POST /predict and POST <endpoint> run a prediction; GET on either gives a summary;
+GET /healthz (200 once every process of the replica initialised its predictor, 503 before);
+GET /metrics (Prometheus text, summed over the replica's processes).
+
+The prediction path is a plain ASGI endpoint mounted in a Starlette app rather than a Starlette
+request handler: it must add only a few microseconds over a bare Starlette handler (see
+bench/runtime_bench.py), so it reads the body and writes the response itself and builds
+starlette objects (Headers, QueryParams, FormData, Request) only where users receive them.
+
+Order of a prediction: admission (replica-wide, 503 at once when full) -> body (413 past the
+limit) -> payload by Content-Type (400 on bad JSON/text) -> predict (sync in this process' thread
+pool of `threads_per_process`, async on the event loop, or through the adaptive batcher) -> the
+response by return type -> capacity released -> post_predict (after the response is sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from cortex_internal.lib.log import logger
+from starlette.applications import Starlette
+from starlette.datastructures import FormData, Headers, QueryParams
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from . import metrics
+from .batching import AdaptiveBatcher
+from .predictor import Predictor, PredictorError, load_predictor
+from .scoreboard import Scoreboard
+
+# gunicorn's "worker failed to boot" exit status: the master stops the whole server with it, so a
+# predictor whose init fails never reports healthy and the container exits non-zero.
+WORKER_BOOT_ERROR = 3
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+_BYTES_HEADERS = [(b"content-type", b"application/octet-stream")]
+_FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+
+
+class PayloadError(Exception):
+    """The request body does not parse as its Content-Type says (400)."""
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the limit (413)."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending the whole body."""
+
+
+def _json_default(value: Any) -> Any:
+    # numpy arrays and scalars (and anything else with .tolist()) are what predictors return most
+    # often that json cannot write; converting them spares every user a conversion.
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# Starlette's JSONResponse writes the same bytes (compact, UTF-8); one encoder, built once.
+_encode_json = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
+).encode
+_EMPTY_QUERY = QueryParams("")  # immutable, so one instance serves every request without a query
+
+
+def _dump_json(value: Any) -> bytes:
+    return _encode_json(value).encode("utf-8")
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode("ascii"))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, status: int, message: str, **fields: Any) -> int:
+    await _send(
+        send, status, _JSON_HEADERS, _dump_json({"error": message, "status": status, **fields})
+    )
+    return status
+
+
+def _content_info(scope: Scope) -> tuple[str, str | None, int | None]:
+    """(media type lowercased, charset, Content-Length) from the request headers, in one pass."""
+    media_type, charset, length = "", None, None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            parts = value.decode("latin-1").split(";")
+            media_type = parts[0].strip().lower()
+            for param in parts[1:]:
+                key, _, val = param.partition("=")
+                if key.strip().lower() == "charset":
+                    charset = val.strip().strip('"') or None
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = None
+    return media_type, charset, length
+
+
+async def read_body(receive: Receive, declared_length: int | None, limit: int) -> bytes:
+    """The whole request body; BodyTooLarge as soon as it is known to exceed `limit` bytes."""
+    if declared_length is not None and declared_length > limit:
+        raise BodyTooLarge
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: one message
+        if len(body) > limit:
+            raise BodyTooLarge
+        return body
+    chunks, size = [body], len(body)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def parse_payload(scope: Scope, media_type: str, charset: str | None, body: bytes) -> Any:
+    """The payload as Cortex gave it to predict, by Content-Type (see the spec README)."""
+    if media_type == "application/json":
+        try:
+            return json.loads(body)
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+            raise PayloadError(f"the request body is not valid JSON: {error}") from error
+    if media_type == "text/plain":
+        try:
+            return body.decode(charset or "utf-8")
+        except (LookupError, UnicodeDecodeError) as error:
+            raise PayloadError(
+                f"the request body is not valid text in charset {charset or 'utf-8'}: {error}"
+            ) from error
+    if media_type in _FORM_TYPES:
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        try:
+            return await Request(scope, replay).form()
+        except HTTPException as error:  # starlette's multipart errors (limits, bad boundary)
+            raise PayloadError(f"the form data does not parse: {error.detail}") from error
+        except AssertionError as error:  # python-multipart missing: a broken image, not the user
+            raise RuntimeError(str(error)) from error
+        except Exception as error:
+            raise PayloadError(f"the form data does not parse: {error}") from error
+    return body
+
+
+def render_response(prediction: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes] | Response:
+    """What predict returned, as Cortex answered it: bytes, str, a starlette Response, or JSON."""
+    if isinstance(prediction, Response):
+        return prediction
+    if isinstance(prediction, bytes):
+        return 200, _BYTES_HEADERS, prediction
+    if isinstance(prediction, str):
+        return 200, _TEXT_HEADERS, prediction.encode("utf-8")
+    try:
+        return 200, _JSON_HEADERS, _dump_json(prediction)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{error}; please return an object that is JSON serializable (including its nested "
+            "fields), a bytes object, a string, or a starlette.responses.Response object"
+        ) from error
+
+
+class Tracker:
+    """The `tracker` of the spec: counts of predicted classes, or a histogram of values."""
+
+    def __init__(self, spec: dict[str, Any] | None, scoreboard: Scoreboard) -> None:
+        self.key = spec.get("key") if spec else None
+        self.classification = bool(spec) and spec.get("model_type") == "classification"
+        self.scoreboard = scoreboard
+
+    def __call__(self, prediction: Any) -> None:
+        value = prediction
+        if self.key is not None:
+            if not isinstance(prediction, dict) or self.key not in prediction:
+                return
+            value = prediction[self.key]
+        if self.classification:
+            if isinstance(value, (str, int)):  # bool is an int: True/False are classes too
+                self.scoreboard.record_class(str(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.scoreboard.record_value(float(value))
+
+
+class Worker:
+    """One process' predictor, thread pool and readiness; built before the event loop starts."""
+
+    def __init__(
+        self, spec: dict[str, Any], project_dir: Path, scoreboard: Scoreboard, max_body_bytes: int
+    ) -> None:
+        self.spec = spec
+        self.project_dir = project_dir
+        self.scoreboard = scoreboard
+        self.max_body_bytes = max_body_bytes
+        predictor_spec = spec["predictor"]
+        self.threads = int(predictor_spec.get("threads_per_process") or 1)
+        self.batching = predictor_spec.get("server_side_batching")
+        self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="predict")
+        self.predictor: Predictor | None = None
+        self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None
+        self.post_predict_is_async = False
+        self.tracker = Tracker(spec.get("tracker"), scoreboard) if spec.get("tracker") else None
+
+    # -- start and stop --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Initialises the predictor in its own thread, so /healthz answers 503 meanwhile."""
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._initialise, args=(loop,), name="init", daemon=True).start()
+
+    def _initialise(self, loop: asyncio.AbstractEventLoop) -> None:
+        started = time.perf_counter()
+        try:
+            predictor = load_predictor(self.spec, self.project_dir)
+        except PredictorError as error:
+            # The message says what and where; the user's own traceback, if any, goes with it.
+            cause = error.__cause__
+            self._fail(str(error), (type(cause), cause, cause.__traceback__) if cause else None)
+        except BaseException as error:
+            self._fail(f"{self.spec['name']}: failed to initialise the predictor: {error}", True)
+        else:
+            loop.call_soon_threadsafe(self._ready, predictor, time.perf_counter() - started)
+
+    def _fail(self, message: str, exc_info: Any) -> None:
+        logger.error(message, exc_info=exc_info)
+        for handler in (*logger.handlers, *logging.getLogger().handlers):
+            handler.flush()
+        os._exit(WORKER_BOOT_ERROR)
+
+    def _ready(self, predictor: Predictor, seconds: float) -> None:
+        self.predictor = predictor
+        post_predict = getattr(predictor, "post_predict", None)
+        self.post_predict_is_async = asyncio.iscoroutinefunction(post_predict)
+        if self.batching:
+            self.batcher = AdaptiveBatcher(
+                self._predict_batch, int(self.batching["max_batch_size"]), slots=self.threads
+            )
+        self.scoreboard.set_ready()
+        logger.info(
+            "predictor initialised",
+            extra={"api": self.spec["name"], "seconds": round(seconds, 3)},
+        )
+
+    def stop(self) -> None:
+        # In-flight requests are done by now (uvicorn waits for them before lifespan shutdown).
+        self.executor.shutdown(wait=True)
+
+    # -- prediction ------------------------------------------------------------------------------
+
+    async def _predict_batch(self, items: list[tuple[Any, Any, Any]]) -> Any:
+        """server_side_batching: predict receives lists (one entry per request) and must return a
+        list of the same length; the batcher hands each request its own entry."""
+        assert self.predictor is not None
+        payloads = [item[0] for item in items]
+        query_params = [item[1] for item in items]
+        headers = [item[2] for item in items]
+        if self.predictor.is_async:
+            return await self.predictor.predict(payloads, query_params, headers)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, self.predictor.predict, payloads, query_params, headers
+        )
+
+    async def predict(self, payload: Any, query_params: Any, headers: Any) -> Any:
+        predictor = self.predictor
+        assert predictor is not None
+        if self.batcher is not None:
+            return await self.batcher.submit((payload, query_params, headers))
+        if predictor.is_async:
+            return await predictor.predict(payload, query_params, headers)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, predictor.predict, payload, query_params, headers
+        )
+
+    async def post_predict(
+        self, prediction: Any, payload: Any, query_params: Any, headers: Any
+    ) -> None:
+        predictor = self.predictor
+        assert predictor is not None
+        try:
+            if self.post_predict_is_async:
+                await predictor.post_predict(prediction, payload, query_params, headers)
+            else:  # "post_predict() and predict() run in the same thread pool" (Cortex docs)
+                result = await asyncio.get_running_loop().run_in_executor(
+                    self.executor,
+                    predictor.post_predict,
+                    prediction,
+                    payload,
+                    query_params,
+                    headers,
+                )
+                if inspect.isawaitable(result):  # a wrapper around the user's async def
+                    await result
+        except Exception:
+            logger.exception("post_predict failed", extra={"api": self.spec["name"]})
+
+
+class PredictEndpoint:
+    """POST: one prediction; GET: a summary of the API."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.scoreboard = worker.scoreboard
+        self.limit_message = (
+            f"too many requests in flight: max_replica_concurrency "
+            f"({worker.scoreboard.max_concurrency}) reached"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await self.summary(send)
+            return
+        started = time.perf_counter()
+        after: Callable[[], Awaitable[None]] | None = None
+        if self.worker.predictor is None:
+            status = await send_error(send, 503, "the predictor is still initialising")
+        elif not self.scoreboard.try_admit():
+            status = await send_error(send, 503, self.limit_message)
+        else:
+            try:
+                status, after = await self.handle(scope, receive, send)
+            except Exception:  # not the user's predict (handled inside): still a JSON 500
+                logger.exception("request failed", extra={"api": self.worker.spec["name"]})
+                status = 500
+                with contextlib.suppress(Exception):  # unless the response had begun
+                    await send_error(send, 500, "internal server error (see the server log)")
+            finally:
+                self.scoreboard.release()
+        self.scoreboard.record(status, time.perf_counter() - started)
+        if after is not None:
+            await after()
+
+    async def handle(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[int, Callable[[], Awaitable[None]] | None]:
+        worker = self.worker
+        media_type, charset, length = _content_info(scope)
+        try:
+            body = await read_body(receive, length, worker.max_body_bytes)
+        except BodyTooLarge:
+            message = f"the request body is larger than the limit of {worker.max_body_bytes} bytes"
+            return await send_error(send, 413, message), None
+        except ClientGone:
+            return 499, None  # nginx's "client closed request"; nothing can be sent
+        try:
+            payload = await parse_payload(scope, media_type, charset, body)
+        except PayloadError as error:
+            return await send_error(send, 400, str(error)), None
+        query_string = scope["query_string"]
+        query_params = QueryParams(query_string) if query_string else _EMPTY_QUERY
+        headers = Headers(scope=scope)
+        debug = b"debug" in query_string and query_params.get("debug", "").lower() == "true"
+        if debug:
+            logger.info("payload", extra={"payload": payload})
+        try:
+            prediction = await worker.predict(payload, query_params, headers)
+            if debug:
+                logger.info("prediction", extra={"prediction": prediction})
+            rendered = render_response(prediction)
+        except HTTPException as error:  # Cortex ran on FastAPI: raising HTTPException worked
+            status = await send_error(
+                send, error.status_code, str(error.detail), detail=error.detail
+            )
+            return status, None
+        except Exception as error:
+            logger.exception("predict failed", extra={"api": worker.spec["name"]})
+            return await send_error(send, 500, f"{type(error).__name__}: {error}"), None
+        if isinstance(rendered, Response):
+            await rendered(scope, receive, send)
+            status = rendered.status_code
+        else:
+            status = rendered[0]
+            await _send(send, *rendered)
+        if worker.tracker is not None:
+            worker.tracker(prediction)
+        predictor = worker.predictor
+        if predictor is not None and predictor.has_post_predict:
+
+            async def after() -> None:
+                await worker.post_predict(prediction, payload, query_params, headers)
+                if isinstance(payload, FormData):
+                    await payload.close()
+
+            return status, after
+        if isinstance(payload, FormData):
+            await payload.close()
+        return status, None
+
+    async def summary(self, send: Send) -> None:
+        worker = self.worker
+        predictor_spec = worker.spec["predictor"]
+        summary: dict[str, Any] = {
+            "message": (
+                f"make a POST request to {worker.spec['endpoint']} to get a prediction"
+                if worker.predictor is not None
+                else "the predictor is still initialising"
+            ),
+            "api": worker.spec["name"],
+            "endpoint": worker.spec["endpoint"],
+            "predictor": {
+                "type": predictor_spec["type"],
+                "interface": predictor_spec.get("interface"),
+                "processes_per_replica": predictor_spec.get("processes_per_replica", 1),
+                "threads_per_process": worker.threads,
+            },
+        }
+        describe = getattr(worker.predictor, "describe", None)
+        if callable(describe):  # e.g. model signatures of TensorFlow/ONNX predictors
+            try:
+                summary["predictor"].update(describe())
+            except Exception:
+                logger.exception("describing the predictor failed")
+        await _send(send, 200, _JSON_HEADERS, _dump_json(summary))
+
+
+class CortexApp:
+    """The ASGI entry point of a worker: lifespan handled here (independent of the Starlette
+    version a user's requirements pin), HTTP handed to the Starlette app."""
+
+    def __init__(self, worker: Worker, http_app: Starlette) -> None:
+        self.worker = worker
+        self.http_app = http_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+        else:
+            await self.http_app(scope, receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.worker.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.worker.stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(
+    spec: dict[str, Any], project_dir: Path, scoreboard: Scoreboard, max_body_bytes: int
+) -> CortexApp:
+    worker = Worker(spec, project_dir, scoreboard, max_body_bytes)
+    predict = PredictEndpoint(worker)
+
+    async def healthz(request: Request) -> Response:
+        if scoreboard.healthy():
+            return Response("ok\n", media_type="text/plain")
+        ready = scoreboard.processes_ready()
+        return Response(
+            f"initialising: {ready} of {scoreboard.processes} processes ready\n",
+            status_code=503,
+            media_type="text/plain",
+        )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        text = metrics.render(scoreboard, spec["name"], spec.get("tracker"))
+        return Response(text, media_type=metrics.CONTENT_TYPE)
+
+    paths = ["/predict"]
+    if spec["endpoint"] not in paths:
+        paths.append(spec["endpoint"])
+    routes = [Route(path, predict, methods=["GET", "POST"]) for path in paths]
+    routes += [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    return CortexApp(worker, Starlette(routes=routes))

@@ -1,0 +1,1 @@
+HELLO = "hello from lib/ on predictor.python_path"

@@ -1,0 +1,203 @@
+"""Readiness, admission, worker death, shutdown and init failure of a real gunicorn server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PROJECTS, RunningServer, api_spec
+from cortex_build.spec import BatchingSpec
+
+ECHO = PROJECTS / "echo"
+
+
+def sleep_request(server: RunningServer, seconds: float) -> httpx.Response:
+    # One fresh connection per request, as separate clients would make.
+    return httpx.post(
+        server.url(), params={"return": "sleep", "seconds": str(seconds)}, json={}, timeout=30
+    )
+
+
+def simultaneously(count: int, call) -> list:
+    """Runs `call()` from `count` threads released at the same instant."""
+    barrier = threading.Barrier(count)
+
+    def run(_: int):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def metric(server: RunningServer, name: str) -> float:
+    for line in httpx.get(server.url("/metrics")).text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise KeyError(name)
+
+
+def worker_pids(server: RunningServer) -> set[int]:
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return {int(pid) for pid in children.read_text().split()}
+
+
+@pytest.mark.parametrize(("limit", "extra"), [(3, 2), (4, 5)])
+def test_requests_over_max_replica_concurrency_get_exactly_that_many_503s_replica_wide(
+    start_server, limit, extra
+):
+    # Two processes with room for every request: only the replica-wide limit can refuse.
+    server = start_server(ECHO, api_spec("busy", processes=2, threads=8, max_concurrency=limit))
+    started = time.monotonic()
+    results = simultaneously(limit + extra, lambda: (sleep_request(server, 1.5), time.monotonic()))
+    statuses = sorted(response.status_code for response, _ in results)
+    assert statuses == [200] * limit + [503] * extra
+    for response, finished in results:
+        if response.status_code == 503:
+            assert finished - started < 1.0  # refused at once, not after waiting
+            assert "max_replica_concurrency" in response.json()["error"]
+    assert metric(server, "cortex_in_flight_requests") == 0
+
+
+@pytest.mark.parametrize(("processes", "threads"), [(1, 1), (1, 3), (3, 1)])
+def test_processes_and_threads_are_what_the_spec_says(start_server, processes, threads):
+    spec = api_spec("sized", processes=processes, threads=threads)
+    server = start_server(ECHO, spec)
+    assert len(worker_pids(server)) == processes
+    # Three 0.6 s predictions at once: side by side when there are 3 threads or 3 processes,
+    # one after another in a single thread. (A single process may be handed all three
+    # connections, so only processes x threads >= 3 guarantees they overlap.)
+    started = time.monotonic()
+    results = simultaneously(3, lambda: sleep_request(server, 0.6))
+    elapsed = time.monotonic() - started
+    assert [r.status_code for r in results] == [200] * 3
+    if processes * threads == 1:
+        assert elapsed >= 1.8
+    elif threads == 3:
+        assert elapsed < 1.5
+
+
+def test_healthz_is_503_until_every_process_initialised(start_server):
+    spec = api_spec("slow-init", processes=2, config={"init_seconds": 2})
+    server = start_server(PROJECTS / "slow_init", spec, wait=False)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # up, but not ready
+        try:
+            health = httpx.get(server.url("/healthz"))
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    assert health.status_code == 503
+    early = httpx.post(server.url(), json={})
+    assert early.status_code == 503
+    assert "initialising" in early.json()["error"]
+    server.wait_healthy(20)
+    assert httpx.post(server.url(), json={}).json() == {"ready": True}
+
+
+def test_a_predictor_whose_init_fails_stops_the_server_non_zero(start_server):
+    server = start_server(PROJECTS / "failing_init", api_spec("broken", processes=2), wait=False)
+    healthy = False
+    deadline = time.monotonic() + 20
+    while server.process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            healthy |= httpx.get(server.url("/healthz")).status_code == 200
+        time.sleep(0.05)
+    assert server.wait_exit(10) != 0
+    assert not healthy
+    errors = [json.loads(line) for line in server.log().splitlines() if '"ERROR"' in line]
+    error = next(e for e in errors if "model file is corrupt" in e["message"])
+    assert "broken" in error["message"]
+    assert "Traceback" in error["exception"]
+
+
+def test_a_killed_worker_fails_its_request_is_replaced_and_leaks_no_capacity(
+    start_server, tmp_path
+):
+    server = start_server(ECHO, api_spec("fragile", processes=2, threads=2, max_concurrency=3))
+    pids_before = worker_pids(server)
+    pid_file = tmp_path / "slow.pid"
+    params = {"return": "sleep", "seconds": "1.5", "pid_file": str(pid_file)}
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(httpx.post, server.url(), params=params, json={}, timeout=30)
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        busy_worker = pid_file.read_text()
+        # A request whose worker dies mid-request fails (the predictor kills its own process,
+        # unless it landed on the busy worker: then it is spared and we ask again).
+        for _ in range(50):
+            try:
+                httpx.post(
+                    server.url(),
+                    params={"return": "die", "unless_pid": busy_worker},
+                    json={},
+                    timeout=10,
+                )
+            except httpx.TransportError:
+                break
+        else:
+            pytest.fail("never reached the idle worker")
+        # The request in flight on the other worker is unharmed.
+        assert slow.result().status_code == 200
+    for _ in range(5):  # serving goes on while the replacement boots
+        assert httpx.post(server.url(), json={}).status_code == 200
+    deadline = time.monotonic() + 20
+    while metric(server, "cortex_processes_ready") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids_after = worker_pids(server)
+    assert len(pids_after) == 2
+    assert int(busy_worker) in pids_after
+    assert pids_after != pids_before
+    # The dead worker's admission unit came back: the full limit is usable again.
+    assert metric(server, "cortex_in_flight_requests") == 0
+    results = simultaneously(3, lambda: sleep_request(server, 0.5))
+    assert [r.status_code for r in results] == [200, 200, 200]
+
+
+def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(start_server):
+    server = start_server(ECHO, api_spec("graceful", processes=2, threads=2))
+    with ThreadPoolExecutor(3) as pool:
+        in_flight = [pool.submit(sleep_request, server, 1.5) for _ in range(3)]
+        time.sleep(0.4)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(httpx.TransportError):
+            httpx.post(server.url(), json={}, timeout=2)
+        assert [f.result().status_code for f in in_flight] == [200, 200, 200]
+    assert server.wait_exit(15) == 0
+
+
+def test_the_grace_period_is_bounded(start_server):
+    server = start_server(ECHO, api_spec("impatient"), args=("--graceful-timeout", "1"))
+    with ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(sleep_request, server, 20)
+        time.sleep(0.3)
+        stopped = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        exit_code = server.wait_exit(15)
+        assert time.monotonic() - stopped < 6
+        with pytest.raises(httpx.TransportError):
+            stuck.result()
+    assert exit_code == 0  # stopping was asked for: not a failure of the server
+
+
+def test_server_side_batching_groups_concurrent_requests_and_answers_each(start_server):
+    batching = BatchingSpec(max_batch_size=4, batch_interval=0.1)
+    spec = api_spec("batch", config={"delay": 0.3}, server_side_batching=batching)
+    server = start_server(PROJECTS / "batch_doubler", spec)
+    values = iter(range(8))
+    results = simultaneously(8, lambda: (v := next(values), httpx.post(server.url(), json=v)))
+    for value, response in results:
+        assert response.json()["doubled"] == value * 2
+    assert max(response.json()["batch_size"] for _, response in results) > 1
+    wrong = httpx.post(server.url(), json="short")
+    assert wrong.status_code == 500
+    assert "one prediction per request" in wrong.json()["error"]

@@ -1,0 +1,72 @@
+"""`cortex-build serve`: the same runtime on this host, from a cortex.yaml, without Docker."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+from conftest import PROJECTS, free_port
+
+NATIVE = PROJECTS / "native"
+
+
+def cortex_build(*args: str, **kwargs) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "cortex_build.cli", *args]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs
+    )
+
+
+def test_serve_runs_the_runtime_with_dotenv_and_stops_cleanly_on_sigterm():
+    port = free_port()
+    process = cortex_build("serve", str(NATIVE), "--api", "greeter", "--port", str(port))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        response = httpx.post(f"http://127.0.0.1:{port}/greet", json={"name": "Ada"})
+        assert response.json() == {
+            "greeting": "from .env",
+            "salutation": "from predictor.env",
+            "name": "Ada!",
+        }
+        summary = httpx.get(f"http://127.0.0.1:{port}/predict").json()
+        assert summary["predictor"]["processes_per_replica"] == 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+        output = process.stdout.read()
+        assert f"serving API greeter at http://127.0.0.1:{port}" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_missing_requirement_is_named_before_anything_starts():
+    process = cortex_build("serve", str(PROJECTS / "native_missing_req"), "--port", "1")
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert output.strip().splitlines() == [
+        'requirements.txt:2: package "surely-not-installed-pkg" is not installed in this Python '
+        f"({sys.executable}); install the project's requirements first: "
+        f"pip install -r {(PROJECTS / 'native_missing_req' / 'requirements.txt').resolve()}"
+    ]
+
+
+def test_a_project_with_several_apis_needs_api():
+    process = cortex_build("serve", str(NATIVE), "--port", "1")
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "the project has 2 APIs (greeter, other): choose one with --api NAME" in output
+    process = cortex_build("serve", str(NATIVE), "--api", "nope", "--port", "1")
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "nope: no API of that name (the project has: greeter, other)" in output

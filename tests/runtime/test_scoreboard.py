@@ -1,0 +1,85 @@
+"""The replica-wide scoreboard and the build-time dependency check, without a server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import RUNTIME_DIR
+
+sys.path.insert(0, str(RUNTIME_DIR))
+
+from cortex_serve.metrics import render
+from cortex_serve.scoreboard import Scoreboard
+
+
+def test_a_retired_worker_returns_its_capacity_and_keeps_its_counts():
+    board = Scoreboard(processes=2, max_concurrency=3)
+    first, second = board.reserve_slot(), board.reserve_slot()
+    board.claim(first, pid=101)
+    assert [board.try_admit() for _ in range(4)] == [True, True, True, False]
+    board.record(200, 0.004)
+    board.record(503, 0.0001)
+    assert board.snapshot().in_flight == 3
+
+    board.retire(first)  # the master, after worker 101 died with 3 requests in flight
+    snapshot = board.snapshot()
+    assert snapshot.in_flight == 0
+    assert snapshot.statuses == {200: 1, 503: 1}  # counters never go down
+    assert snapshot.latency_count == 2
+
+    board.claim(second, pid=102)
+    assert [board.try_admit() for _ in range(4)] == [True, True, True, False]
+    assert board.reserve_slot() == first  # the freed slot is reused
+
+
+def test_health_waits_for_every_process_once():
+    board = Scoreboard(processes=2, max_concurrency=10)
+    board.claim(board.reserve_slot(), pid=1)
+    board.set_ready()
+    assert not board.healthy()
+    other = Scoreboard.__new__(Scoreboard)  # the second worker sees the same shared memory
+    other.__dict__.update(board.__dict__)
+    other.claim(board.reserve_slot(), pid=2)
+    other.set_ready()
+    assert board.healthy()
+
+
+def test_metrics_render_tracker_classes_and_values():
+    board = Scoreboard(processes=1, max_concurrency=10)
+    board.claim(board.reserve_slot(), pid=1)
+    board.record_class('a "quoted"\nlabel')
+    board.record_value(3.5)
+    board.record_value(-20.0)
+    classes = render(board, "api", {"model_type": "classification"})
+    assert 'cortex_prediction_total{api="api",class="a \\"quoted\\"\\nlabel"} 1' in classes
+    values = render(board, "api", {"model_type": "regression"})
+    assert 'cortex_prediction_value_bucket{api="api",le="-10.0"} 1' in values
+    assert 'cortex_prediction_value_bucket{api="api",le="10.0"} 2' in values
+    assert 'cortex_prediction_value_sum{api="api"} -16.5' in values
+
+
+def depcheck(requirements: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cortex_serve.depcheck", "--requirements", str(requirements)],
+        capture_output=True,
+        text=True,
+        cwd=RUNTIME_DIR,
+    )
+
+
+def test_depcheck_passes_the_runtimes_own_requirements():
+    result = depcheck(RUNTIME_DIR / "requirements.txt")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_depcheck_names_each_clash(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# comment\nstarlette>=999\nnot-installed-anywhere-pkg\n")
+    result = depcheck(requirements)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert "starlette" in lines[0] and "needs starlette>=999" in lines[0]
+    assert "not-installed-anywhere-pkg is not installed" in lines[1]
