@@ -15,13 +15,12 @@ sys.path.insert(0, str(RUNTIME_DIR))
 
 from cortex_serve.clients import ModelInputError, ModelLoadError
 from cortex_serve.clients.tensorflow_client import (
-    TF_SERVING_ADDRESS_ENV,
     InProcessBackend,
     TensorFlowClient,
     choose_signature,
 )
 from cortex_serve.models import resolve_models
-from cortex_serve.predictor import PredictorError, load_predictor
+from cortex_serve.predictor import load_predictor
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel
 from predictor_cases.specs import CASES_DIR, api_spec
 
@@ -135,13 +134,3 @@ def test_tensorflow_predictor_class_and_v09_handlers(project: Path) -> None:
         "label": "virginica",
         "inputs": ["features"],
     }
-
-
-@pytest.mark.slow
-def test_sidecar_address_is_refused_until_supported(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(TF_SERVING_ADDRESS_ENV, "127.0.0.1:9000")
-    spec = api_spec("v015_tensorflow.py", type="tensorflow", model="iris")
-    with pytest.raises(PredictorError, match="TensorFlow Serving sidecar is not supported yet"):
-        load_predictor(spec, project)

@@ -1,10 +1,15 @@
 """`tensorflow_client`: predictions from a SavedModel behind Cortex's TensorFlowClient interface.
 
-Cortex's client spoke gRPC to a TensorFlow Serving sidecar. The model-facing part is a backend
-(`TensorFlowBackend`) so that the transport can change without touching predictors: this module
-has the in-process backend (tf.saved_model.load in the worker), used when no sidecar address is
-configured (CORTEX_TF_SERVING_ADDRESS unset). A gRPC backend for a sidecar is not implemented
-yet; setting the variable gives a clear error instead of a silent fallback.
+The model-facing part is a backend (`TensorFlowBackend`), chosen by `default_backend`:
+- `GrpcBackend` when CORTEX_TF_SERVING_ADDRESS is set (host:port of a TensorFlow Serving
+  sidecar, as in Cortex): the models are loaded into TF Serving through ModelService's
+  HandleReloadConfigRequest, their signatures read with GetModelMetadata and run with Predict.
+  It needs only grpcio, protobuf and numpy (TF Serving's message types are vendored, see
+  tfserving/). Settings: CORTEX_TF_SERVING_MODEL_DIR (where the sidecar sees the models,
+  default /mnt/model), CORTEX_TF_SERVING_START_TIMEOUT (seconds to reach the sidecar, 120),
+  CORTEX_TF_SERVING_LOAD_TIMEOUT (seconds for a model to become AVAILABLE, 600),
+  CORTEX_TF_SERVING_MAX_MESSAGE_BYTES (gRPC message limit, default 2**31 - 1).
+- `InProcessBackend` otherwise (tf.saved_model.load in the worker; `cortex-build serve`).
 
 Contract kept from Cortex:
 - `predict(model_input, model_name=None, model_version="latest")`: `model_input` is a dict keyed
@@ -14,23 +19,43 @@ Contract kept from Cortex:
 - It returns {output name: flat list of values}, as Cortex flattened TF Serving's response
   (`prediction["class_ids"][0]`); strings come back as str.
 - The signature is `signature_key` if configured, else the model's only one, else "predict",
-  else "serving_default", else an error listing the available keys.
+  else "serving_default", else an error listing the available keys (TF Serving's internal
+  "__saved_model_init_op" is not a choice).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from ..models import LATEST, ModelSource, ModelStore
 from . import ModelInputError, ModelLoadError
 
 TF_SERVING_ADDRESS_ENV = "CORTEX_TF_SERVING_ADDRESS"
+# Where the sidecar sees the models: <dir>/<model name>/<version>/ (the predictor image's
+# /mnt/model, copied into a volume shared with the sidecar).
+TF_SERVING_MODEL_DIR_ENV = "CORTEX_TF_SERVING_MODEL_DIR"
+TF_SERVING_START_TIMEOUT_ENV = "CORTEX_TF_SERVING_START_TIMEOUT"  # seconds to reach the sidecar
+TF_SERVING_LOAD_TIMEOUT_ENV = "CORTEX_TF_SERVING_LOAD_TIMEOUT"  # seconds for a model to load
+TF_SERVING_MAX_MESSAGE_ENV = "CORTEX_TF_SERVING_MAX_MESSAGE_BYTES"
+DEFAULT_TF_SERVING_MODEL_DIR = "/mnt/model"
+DEFAULT_START_TIMEOUT = 120.0
+DEFAULT_LOAD_TIMEOUT = 600.0
+# gRPC's default 4 MB cap broke big payloads in Cortex (cortexlabs/cortex#1740); TF Serving
+# itself accepts messages up to INT32_MAX, so the client does too unless told otherwise.
+DEFAULT_MAX_MESSAGE_BYTES = 2**31 - 1
 PREFERRED_SIGNATURES = ("predict", "serving_default")
+INTERNAL_SIGNATURE_PREFIX = "__"  # "__saved_model_init_op", which GetModelMetadata also lists
+
+Dims = list[int | None] | None  # a shape: None for an unknown dimension; None for unknown rank
+
+
+class TensorFlowServingError(RuntimeError):
+    """The TF Serving sidecar failed a request for a reason other than the input."""
 
 
 def choose_signature(available: Sequence[str], signature_key: str | None, what: str) -> str:
@@ -56,10 +81,41 @@ def choose_signature(available: Sequence[str], signature_key: str | None, what: 
     )
 
 
-class TensorFlowBackend(Protocol):
-    """Where a SavedModel's signature runs: in this process, or (later) a TF Serving sidecar."""
+def batch_dims_to_add(expected: Dims, actual: Sequence[int]) -> int | None:
+    """0 when a value of shape `actual` fits `expected`, 1 when it fits once given the leading
+    batch dimension Cortex users leave out for one sample, None when it does not fit."""
 
-    def load(self, model_dir: Path, signature_key: str | None, what: str) -> Any:
+    def fits(dims: Sequence[int | None], shape: Sequence[int]) -> bool:
+        if len(dims) != len(shape):
+            return False
+        return all(d is None or d == s for d, s in zip(dims, shape, strict=True))
+
+    if expected is None or fits(expected, actual):
+        return 0
+    if expected and expected[0] is None and fits(expected[1:], actual):
+        return 1
+    return None
+
+
+def shape_text(dims: Dims) -> str:
+    if dims is None:
+        return "(any)"
+    return "[" + ", ".join("None" if d is None else str(d) for d in dims) + "]"
+
+
+def input_mismatch(name: str, dims: Dims, dtype_name: str, problem: str) -> ModelInputError:
+    return ModelInputError(
+        f'input "{name}": expected shape {shape_text(dims)} ({dtype_name}), {problem}'
+    )
+
+
+class TensorFlowBackend(Protocol):
+    """Where a SavedModel's signature runs: in this process, or in a TF Serving sidecar."""
+
+    def configure(self, sources: Mapping[str, ModelSource]) -> None:
+        """Called once with every model the API serves, before any load."""
+
+    def load(self, source: ModelSource, version: int) -> Any:
         """Prepares one model version's signature; ModelLoadError if it cannot."""
 
     def input_signature(self, loaded: Any) -> dict[str, dict[str, Any]]:
@@ -67,6 +123,30 @@ class TensorFlowBackend(Protocol):
 
     def run(self, loaded: Any, model_input: Mapping[str, Any]) -> dict[str, list[Any]]:
         """{output name: flat list of values}; ModelInputError when the input does not fit."""
+
+
+def _what(source: ModelSource, version: int) -> str:
+    return f'model "{source.name}" version {version}'
+
+
+def _signature_for_display(inputs: Mapping[str, tuple[Dims, str]]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "shape": None if dims is None else [-1 if d is None else d for d in dims],
+            "type": dtype_name,
+        }
+        for name, (dims, dtype_name) in inputs.items()
+    }
+
+
+def _flat_list(array: Any) -> list[Any]:
+    values = array.ravel().tolist()
+    if values and isinstance(values[0], bytes):
+        return [v.decode("utf-8", errors="replace") for v in values]
+    return values
+
+
+# -- in process -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -89,27 +169,25 @@ class InProcessBackend:
             with contextlib.suppress(RuntimeError):
                 tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
 
-    def load(self, model_dir: Path, signature_key: str | None, what: str) -> _LoadedSignature:
+    def configure(self, sources: Mapping[str, ModelSource]) -> None:
+        pass  # models are loaded from their local folders on demand
+
+    def load(self, source: ModelSource, version: int) -> _LoadedSignature:
+        what, model_dir = _what(source, version), source.path(version)
         try:
             model = self._tf.saved_model.load(str(model_dir))
         except Exception as error:  # OSError, tf.errors.*, ValueError for a non-SavedModel
             raise ModelLoadError(
                 f"{what} ({model_dir}): not a loadable SavedModel: {error}"
             ) from error
-        key = choose_signature(list(model.signatures.keys()), signature_key, what)
+        key = choose_signature(list(model.signatures.keys()), source.signature_key, what)
         function = model.signatures[key]
         return _LoadedSignature(key, function, dict(function.structured_input_signature[1]), model)
 
     def input_signature(self, loaded: _LoadedSignature) -> dict[str, dict[str, Any]]:
-        return {
-            name: {
-                "shape": [-1 if d is None else d for d in spec.shape.as_list()]
-                if spec.shape.rank is not None
-                else None,
-                "type": spec.dtype.name,
-            }
-            for name, spec in loaded.inputs.items()
-        }
+        return _signature_for_display(
+            {name: (_dims(spec.shape), spec.dtype.name) for name, spec in loaded.inputs.items()}
+        )
 
     def run(self, loaded: _LoadedSignature, model_input: Mapping[str, Any]) -> dict[str, list[Any]]:
         tensors = {
@@ -121,49 +199,280 @@ class InProcessBackend:
 
     def _to_tensor(self, name: str, value: Any, spec: Any) -> Any:
         tf = self._tf
-        expected = f"shape {_shape_text(spec.shape)} ({spec.dtype.name})"
+        dims = _dims(spec.shape)
         try:
             tensor = tf.convert_to_tensor(value, dtype=spec.dtype)
         except (TypeError, ValueError) as error:
-            raise ModelInputError(
-                f'input "{name}": expected {expected}, got a value that does not convert: {error}'
+            raise input_mismatch(
+                name, dims, spec.dtype.name, f"got a value that does not convert: {error}"
             ) from None
-        if spec.shape.is_compatible_with(tensor.shape):
-            return tensor
-        # One sample for a batched input: add the batch dimension Cortex users left out.
-        if (
-            spec.shape.rank is not None
-            and spec.shape.rank == tensor.shape.rank + 1
-            and spec.shape[0] is None
-            and spec.shape[1:].is_compatible_with(tensor.shape)
-        ):
-            return tf.expand_dims(tensor, 0)
-        raise ModelInputError(
-            f'input "{name}": expected {expected}, got shape {tensor.shape.as_list()}'
+        added = batch_dims_to_add(dims, tensor.shape.as_list())
+        if added is None:
+            raise input_mismatch(name, dims, spec.dtype.name, f"got shape {tensor.shape.as_list()}")
+        return tf.expand_dims(tensor, 0) if added else tensor
+
+
+def _dims(shape: Any) -> Dims:
+    return shape.as_list() if shape.rank is not None else None
+
+
+# -- TensorFlow Serving over gRPC ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _RemoteSignature:
+    model: str
+    version: int
+    key: str
+    inputs: Mapping[str, tuple[Dims, Any]]  # input name -> (dims, tfserving.tensors.DType)
+
+
+class GrpcBackend:
+    """Runs signatures in a TensorFlow Serving sidecar, as Cortex did.
+
+    `configure` waits (bounded) for the sidecar to answer, then sends one HandleReloadConfigRequest
+    naming every model (base path <model_dir>/<name>, the versions found locally); `load` waits
+    until GetModelStatus says the version is AVAILABLE and reads its signatures with
+    GetModelMetadata. Every worker process sends the same config, so the reloads agree.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        model_dir: str = DEFAULT_TF_SERVING_MODEL_DIR,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
+        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        import grpc
+
+        from .tfserving.protos import protos
+        from .tfserving.tensors import TensorCodec
+
+        self._grpc = grpc
+        self.address = address
+        self._model_dir = model_dir.rstrip("/")
+        self._start_timeout = start_timeout
+        self._load_timeout = load_timeout
+        self._protos = protos()
+        self._codec = TensorCodec(self._protos)
+        self._channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+                # Retry a sidecar that is not up yet every second or so, not after minutes.
+                ("grpc.initial_reconnect_backoff_ms", 250),
+                ("grpc.max_reconnect_backoff_ms", 1000),
+            ],
+        )
+        self._methods = {
+            name: self._channel.unary_unary(
+                method.path,
+                request_serializer=method.request.SerializeToString,
+                response_deserializer=method.response.FromString,
+            )
+            for name, method in self._protos.methods.items()
+        }
+
+    @classmethod
+    def from_env(cls, address: str) -> GrpcBackend:
+        return cls(
+            address,
+            model_dir=os.environ.get(TF_SERVING_MODEL_DIR_ENV) or DEFAULT_TF_SERVING_MODEL_DIR,
+            start_timeout=_env_number(TF_SERVING_START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT),
+            load_timeout=_env_number(TF_SERVING_LOAD_TIMEOUT_ENV, DEFAULT_LOAD_TIMEOUT),
+            max_message_bytes=int(
+                _env_number(TF_SERVING_MAX_MESSAGE_ENV, DEFAULT_MAX_MESSAGE_BYTES, minimum=1)
+            ),
         )
 
+    def base_path(self, model_name: str) -> str:
+        return f"{self._model_dir}/{model_name}"
 
-def _shape_text(shape: Any) -> str:
-    if shape.rank is None:
-        return "(any)"
-    return "[" + ", ".join("None" if d is None else str(d) for d in shape.as_list()) + "]"
+    def close(self) -> None:
+        self._channel.close()
+
+    def configure(self, sources: Mapping[str, ModelSource]) -> None:
+        self._wait_until_connected()
+        request = self._protos.message("tensorflow.serving.ReloadConfigRequest")()
+        for source in sources.values():
+            config = request.config.model_config_list.config.add()
+            config.name = source.name
+            config.base_path = self.base_path(source.name)
+            config.model_platform = "tensorflow"
+            # The versions this API serves (an unversioned model is version 1, in <name>/1/).
+            config.model_version_policy.specific.versions.extend(sorted(source.versions))
+        response = self._load_call("HandleReloadConfigRequest", request, "loading the models")
+        if response.status.error_code:
+            raise ModelLoadError(
+                f"TensorFlow Serving at {self.address} refused the model config ("
+                + ", ".join(f"{n} at {self.base_path(n)}" for n in sources)
+                + f"): {self._status_text(response.status)}"
+            )
+
+    def load(self, source: ModelSource, version: int) -> _RemoteSignature:
+        from .tfserving.tensors import UnsupportedDType
+
+        what = _what(source, version)
+        self._wait_until_available(source.name, version, what)
+        request = self._protos.message("tensorflow.serving.GetModelMetadataRequest")()
+        self._model_spec(request.model_spec, source.name, version)
+        request.metadata_field.append("signature_def")
+        response = self._load_call("GetModelMetadata", request, f"{what}: reading its signatures")
+        signature_map = self._protos.message("tensorflow.serving.SignatureDefMap").FromString(
+            response.metadata["signature_def"].value
+        )
+        signatures = {
+            key: signature
+            for key, signature in signature_map.signature_def.items()
+            if not key.startswith(INTERNAL_SIGNATURE_PREFIX)
+        }
+        key = choose_signature(list(signatures), source.signature_key, what)
+        inputs = {}
+        for name, info in signatures[key].inputs.items():
+            try:
+                dtype = self._codec.dtype(info.dtype)
+            except UnsupportedDType as error:
+                raise ModelLoadError(
+                    f'{what}: signature "{key}", input "{name}": {error}'
+                ) from None
+            shape = info.tensor_shape
+            dims = (
+                None if shape.unknown_rank else [d.size if d.size >= 0 else None for d in shape.dim]
+            )
+            inputs[name] = (dims, dtype)
+        return _RemoteSignature(source.name, version, key, inputs)
+
+    def input_signature(self, loaded: _RemoteSignature) -> dict[str, dict[str, Any]]:
+        return _signature_for_display(
+            {name: (dims, dtype.name) for name, (dims, dtype) in loaded.inputs.items()}
+        )
+
+    def run(self, loaded: _RemoteSignature, model_input: Mapping[str, Any]) -> dict[str, list[Any]]:
+        from .tfserving.tensors import convert
+
+        request = self._protos.message("tensorflow.serving.PredictRequest")()
+        self._model_spec(request.model_spec, loaded.model, loaded.version)
+        request.model_spec.signature_name = loaded.key
+        for name, value in model_input.items():
+            dims, dtype = loaded.inputs[name]
+            try:
+                array = convert(value, dtype)
+            except ValueError as error:
+                raise input_mismatch(
+                    name, dims, dtype.name, f"got a value that does not convert: {error}"
+                ) from None
+            added = batch_dims_to_add(dims, array.shape)
+            if added is None:
+                raise input_mismatch(name, dims, dtype.name, f"got shape {list(array.shape)}")
+            self._codec.to_proto(array[None] if added else array, dtype, request.inputs[name])
+        try:
+            response = self._methods["Predict"](request)
+        except self._grpc.RpcError as error:
+            if error.code() == self._grpc.StatusCode.INVALID_ARGUMENT:
+                raise ModelInputError(f"TensorFlow Serving: {error.details()}") from None
+            raise TensorFlowServingError(
+                f'TensorFlow Serving at {self.address}: predicting with model "{loaded.model}" '
+                f"version {loaded.version}: {error.code().name}: {error.details()}"
+            ) from None
+        return {
+            name: _flat_list(self._codec.to_array(tensor))
+            for name, tensor in response.outputs.items()
+        }
+
+    # -- helpers
+
+    def _wait_until_connected(self) -> None:
+        try:
+            self._grpc.channel_ready_future(self._channel).result(timeout=self._start_timeout)
+        except self._grpc.FutureTimeoutError:
+            raise ModelLoadError(
+                f"TensorFlow Serving at {self.address} ({TF_SERVING_ADDRESS_ENV}) did not answer "
+                f"within {self._start_timeout:g}s; is the sidecar running and listening there?"
+            ) from None
+
+    def _wait_until_available(self, name: str, version: int, what: str) -> None:
+        request = self._protos.message("tensorflow.serving.GetModelStatusRequest")()
+        self._model_spec(request.model_spec, name, version)
+        deadline = time.monotonic() + self._load_timeout
+        state, pause = "not known to TF Serving", 0.05
+        where = f"{self.base_path(name)}/{version}"
+        while True:
+            try:
+                response = self._methods["GetModelStatus"](request, timeout=10)
+            except self._grpc.RpcError as error:
+                # NOT_FOUND until TF Serving has seen the version folder; UNAVAILABLE while the
+                # sidecar restarts: both may pass.
+                if error.code() not in (
+                    self._grpc.StatusCode.NOT_FOUND,
+                    self._grpc.StatusCode.UNAVAILABLE,
+                    self._grpc.StatusCode.DEADLINE_EXCEEDED,
+                ):
+                    raise ModelLoadError(
+                        f"{what}: TensorFlow Serving at {self.address}: {error.code().name}: "
+                        f"{error.details()}"
+                    ) from None
+                state = f"{error.code().name}: {error.details()}"
+            else:
+                for status in response.model_version_status:
+                    if status.version != version:
+                        continue
+                    state = self._protos.enum_name(
+                        "tensorflow.serving.ModelVersionStatus.State", status.state
+                    )
+                    if state == "AVAILABLE":
+                        return
+                    if status.status.error_code:
+                        raise ModelLoadError(
+                            f"{what}: TensorFlow Serving at {self.address} could not load it "
+                            f"from {where}: {self._status_text(status.status)}"
+                        )
+            if time.monotonic() + pause > deadline:
+                raise ModelLoadError(
+                    f"{what}: not available in TensorFlow Serving at {self.address} after "
+                    f"{self._load_timeout:g}s (last state: {state}); the sidecar loads it from "
+                    f"{where}"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    def _load_call(self, method: str, request: Any, doing: str) -> Any:
+        try:
+            return self._methods[method](request, timeout=max(self._load_timeout, 1.0))
+        except self._grpc.RpcError as error:
+            raise ModelLoadError(
+                f"TensorFlow Serving at {self.address}: {doing}: {error.code().name}: "
+                f"{error.details()}"
+            ) from None
+
+    def _model_spec(self, spec: Any, name: str, version: int) -> None:
+        spec.name = name
+        spec.version.value = version
+
+    def _status_text(self, status: Any) -> str:
+        code = self._protos.enum_name("tensorflow.error.Code", status.error_code)
+        return f"{code}: {status.error_message}"
 
 
-def _flat_list(array: Any) -> list[Any]:
-    values = array.ravel().tolist()
-    if values and isinstance(values[0], bytes):
-        return [v.decode("utf-8", errors="replace") for v in values]
-    return values
+def _env_number(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ModelLoadError(f"{name}={raw}: expected a number >= {minimum:g}")
+    return value
 
 
 def default_backend(intra_op_threads: int | None = None) -> TensorFlowBackend:
-    """The in-process backend, unless a TF Serving sidecar is configured (not supported yet)."""
+    """The TF Serving sidecar named by CORTEX_TF_SERVING_ADDRESS, else TensorFlow in process."""
     address = os.environ.get(TF_SERVING_ADDRESS_ENV)
     if address:
-        raise ModelLoadError(
-            f"{TF_SERVING_ADDRESS_ENV}={address}: serving through a TensorFlow Serving sidecar is "
-            "not supported yet; unset it to run the model in process"
-        )
+        return GrpcBackend.from_env(address)
     return InProcessBackend(intra_op_threads)
 
 
@@ -177,11 +486,8 @@ class TensorFlowClient:
         cache_size: int | None = None,
     ) -> None:
         self._backend = backend
-        self._models: ModelStore[Any] = ModelStore(sources, self._load, cache_size)
-
-    def _load(self, source: ModelSource, version: int) -> Any:
-        what = f'model "{source.name}" version {version}'
-        return self._backend.load(source.path(version), source.signature_key, what)
+        backend.configure(sources)
+        self._models: ModelStore[Any] = ModelStore(sources, backend.load, cache_size)
 
     def load_latest(self) -> None:
         """Loads the latest version of every model now."""
