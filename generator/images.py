@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .spec import ApiSpec
+from .spec import TF_SERVING_GRPC_PORT, ApiSpec
 
 # A base image must be Debian or Ubuntu with python3 >= 3.10 and its venv module, or with apt able
 # to install them (the Dockerfile installs them when missing, as on the CUDA images).
@@ -39,7 +39,34 @@ def tf_serving_image_for(api: ApiSpec) -> str | None:
     return TF_SERVING_GPU if api.compute.gpu > 0 else TF_SERVING_CPU
 
 
+def tf_serving_args(api: ApiSpec, model_config_file: str) -> list[str]:
+    """Arguments of `tensorflow_model_server` in the sidecar (gRPC only, as Cortex ran it)."""
+    concurrency = api.predictor.processes_per_replica * api.predictor.threads_per_process
+    return [
+        f"--port={TF_SERVING_GRPC_PORT}",
+        "--rest_api_port=0",
+        f"--model_config_file={model_config_file}",
+        # Cortex's setting: one stream per predictor thread, plus headroom.
+        f"--grpc_channel_arguments=grpc.max_concurrent_streams={concurrency + 10}",
+    ]
+
+
 def image_ref(api_name: str, registry: str | None = None, tag: str = "latest") -> str:
     """`<api>:<tag>` or `<registry>/<api>:<tag>`."""
     name = f"{registry.rstrip('/')}/{api_name}" if registry else api_name
     return f"{name}:{tag}"
+
+
+def framework_packages(api: ApiSpec) -> tuple[str, ...]:
+    """pip requirements the runtime needs for the API's predictor type, beside its own.
+
+    ONNX runs onnxruntime in process (the -gpu build on GPU; 1.19 is the first built for CUDA 12,
+    as on CUDA_BASE). TensorFlow talks gRPC to the TF Serving sidecar, so the predictor image needs
+    only a gRPC client, not TensorFlow.
+    """
+    if api.predictor.type == "onnx":
+        onnxruntime = "onnxruntime-gpu>=1.19" if api.compute.gpu > 0 else "onnxruntime>=1.17"
+        return (onnxruntime, "numpy>=1.24")
+    if api.predictor.type == "tensorflow":
+        return ("grpcio>=1.60", "protobuf>=4.25", "numpy>=1.24")
+    return ()

@@ -1,0 +1,190 @@
+"""Which files of a project go into its images, and what `.env` holds.
+
+Cortex's rules (seed 001, "Project files"): every file in the project folder except Python
+bytecode (`*.pyc`, `*.pyo`, `*.pyd`), names starting with `.`, the config file itself and what
+`.cortexignore` excludes (gitignore syntax, matched with pathspec). `.env` is read here only to
+check it: its values reach containers at run time (compose `env_file`, a Kubernetes Secret) and
+never a build context or an image layer.
+
+`requirements.txt` and `dependencies.sh` at the project root become their own build steps ahead
+of the code (see templates/Dockerfile.jinja); they stay in the project files as well, as Cortex
+left them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+from dotenv.parser import parse_stream
+
+from .errors import Problem, UserError
+
+IGNORE_FILE = ".cortexignore"
+DOTENV_FILE = ".env"
+REQUIREMENTS_FILE = "requirements.txt"
+DEPENDENCIES_FILE = "dependencies.sh"
+BYTECODE_SUFFIXES = (".pyc", ".pyo", ".pyd")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class ProjectEntry:
+    """One file or symlink to copy, by its posix path relative to the project root."""
+
+    path: str
+    source: Path | None  # None for a symlink
+    # for a symlink: its target, relative to the link's folder (or absolute inside the image)
+    link_target: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    root: Path
+    entries: tuple[ProjectEntry, ...]  # sorted by path
+    requirements: Path | None  # requirements.txt at the root, when present
+    dependencies: Path | None  # dependencies.sh at the root, when present
+    dotenv: Path | None  # .env at the root, when present (checked, never copied)
+
+
+def collect_project_files(
+    root: Path, config_file: Path, exclude: Iterable[Path] = ()
+) -> ProjectFiles:
+    """The project's files as Cortex would have shipped them; UserError naming each bad entry.
+
+    `exclude` holds folders to leave out wherever they are (the render output, when the user
+    writes it inside the project).
+    """
+    root = root.resolve()
+    skipped = {Path(p).resolve() for p in exclude} | {config_file.resolve()}
+    ignore = _ignore_spec(root)
+    problems: list[Problem] = []
+    entries: list[ProjectEntry] = []
+
+    for folder, dirnames, filenames in os.walk(root):
+        here = Path(folder)
+        rel_here = here.relative_to(root).as_posix()
+        prefix = "" if rel_here == "." else rel_here + "/"
+        kept_dirs = []
+        for name in sorted(dirnames):
+            path = here / name
+            rel = prefix + name
+            if name.startswith(".") or path in skipped or ignore.match_file(rel + "/"):
+                continue
+            if path.is_symlink():
+                entries.extend(_symlink(root, path, rel, problems))
+            else:
+                kept_dirs.append(name)
+        dirnames[:] = kept_dirs  # os.walk descends only into these, in this order
+        for name in sorted(filenames):
+            path = here / name
+            rel = prefix + name
+            if (
+                name.startswith(".")
+                or name.endswith(BYTECODE_SUFFIXES)
+                or path in skipped
+                or ignore.match_file(rel)
+            ):
+                continue
+            if path.is_symlink():
+                entries.extend(_symlink(root, path, rel, problems))
+            elif path.is_file():
+                entries.append(ProjectEntry(rel, path))
+            else:
+                problems.append(
+                    _problem(rel, "is not a regular file, folder or symlink (cannot be copied)")
+                )
+    if problems:
+        raise UserError(problems)
+
+    # Cortex found these among the uploaded project files: .cortexignore can leave them out.
+    shipped = {entry.path for entry in entries if entry.source is not None}
+
+    def root_file(name: str) -> Path | None:
+        return root / name if name in shipped else None
+
+    dotenv = root / DOTENV_FILE if (root / DOTENV_FILE).is_file() else None
+    if dotenv is not None:
+        read_dotenv(dotenv)  # raises UserError on a malformed line
+    return ProjectFiles(
+        root=root,
+        entries=tuple(sorted(entries, key=lambda e: e.path)),
+        requirements=root_file(REQUIREMENTS_FILE),
+        dependencies=root_file(DEPENDENCIES_FILE),
+        dotenv=dotenv,
+    )
+
+
+def _ignore_spec(root: Path) -> pathspec.PathSpec:
+    ignore_file = root / IGNORE_FILE
+    if not ignore_file.is_file():
+        return pathspec.GitIgnoreSpec.from_lines([])
+    return pathspec.GitIgnoreSpec.from_lines(_read_text(ignore_file, IGNORE_FILE).splitlines())
+
+
+def _read_text(path: Path, shown: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(_problem(shown, f"cannot be read as UTF-8 text: {err}")) from None
+
+
+def _symlink(root: Path, link: Path, rel: str, problems: list[Problem]) -> list[ProjectEntry]:
+    """A symlink stays a symlink, made relative so that it works wherever the project lands."""
+    try:
+        target = link.resolve()
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        problems.append(_problem(rel, "is a symlink that leads back to itself"))
+        return []
+    if not target.is_relative_to(root):
+        problems.append(
+            _problem(
+                rel,
+                f"is a symlink to {target}, outside the project folder; copy the file into the "
+                f"project or exclude the link in {IGNORE_FILE}",
+            )
+        )
+        return []
+    return [ProjectEntry(rel, link, os.path.relpath(target, link.parent.resolve()))]
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`.env` as Cortex documented it: `VARIABLE=value` lines (comments and blank lines allowed)."""
+    problems: list[Problem] = []
+    values: dict[str, str] = {}
+    text = _read_text(path, DOTENV_FILE)
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            problems.append(
+                Problem(DOTENV_FILE, line, None, None, "must be VARIABLE=value (cannot be parsed)")
+            )
+        elif binding.key is None:
+            continue  # a comment or a blank line
+        elif not ENV_NAME.fullmatch(binding.key):
+            problems.append(
+                Problem(
+                    DOTENV_FILE,
+                    line,
+                    None,
+                    None,
+                    f'"{binding.key}" is not a valid variable name (letters, digits and '
+                    "'_', not starting with a digit)",
+                )
+            )
+        elif binding.value is None:
+            problems.append(Problem(DOTENV_FILE, line, None, binding.key, "must be VARIABLE=value"))
+        else:
+            values[binding.key] = binding.value
+    if problems:
+        raise UserError(problems)
+    return values
+
+
+def _problem(rel: str, message: str) -> Problem:
+    return Problem(file=rel, line=None, api=None, field=None, message=message)

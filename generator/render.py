@@ -1,0 +1,732 @@
+"""`cortex-build render`: per API a Docker build context, plus docker-compose.yaml and k8s/.
+
+OUT/<api>/ holds everything `docker build OUT/<api>` needs:
+
+    Dockerfile                    templates/Dockerfile.jinja
+    cortex/api.json               the normalized spec (ApiSpec.to_json), local model paths rewritten
+    cortex/entrypoint.sh          execs `python -m cortex_serve ...`
+    cortex/runtime-requirements.txt, cortex/install-requirements.sh
+    deps/requirements.txt, deps/dependencies.sh   (when the project has them)
+    runtime/                      cortex_serve/ and cortex_internal/ from cortex_build.runtime_base
+    models/<name>/                local models (an image layer of their own)
+    project/                      the project files (project_files.py), the image's /mnt/project
+
+Rendering is deterministic (same input, same bytes and file modes) and atomic: everything is
+written into a temporary folder beside OUT, which replaces OUT only once complete; on any error
+OUT is left as it was. Every value that reaches a Dockerfile, a shell script or YAML is either
+validated against a strict grammar (names, image references, tags) or quoted for its syntax.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from . import __version__, images
+from . import runtime_base as _runtime_base_package
+from . import templates as _templates_package
+from .errors import Problem, UserError
+from .project_files import ProjectEntry, ProjectFiles, collect_project_files
+from .schema import BadValue, is_image_ref, quantity_bytes
+from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
+
+# Where things live in the image (the runtime's command line is fixed by cortex_serve).
+CORTEX_DIR = "/opt/cortex"
+RUNTIME_DIR = f"{CORTEX_DIR}/runtime"
+PROJECT_DIR = "/mnt/project"
+MODEL_DIR = "/mnt/model"
+USER_DIR = "/mnt/user"
+USER_ID = 10001
+RUNTIME_PACKAGES = ("cortex_serve", "cortex_internal")
+
+# Compose: API number i (in config order) publishes from FIRST_HOST_PORT + (replicas before it).
+FIRST_HOST_PORT = 8890
+# Health: /healthz answers 503 while predictors initialise; a model may take minutes to load.
+HEALTHCHECK_START_PERIOD = 600
+HEALTHCHECK = [
+    "python",
+    "-c",
+    f"import urllib.request as r; r.urlopen('http://127.0.0.1:{SERVER_PORT}/healthz', timeout=4)",
+]
+# The runtime drains for 30 s on SIGTERM (CORTEX_SERVE_GRACEFUL_TIMEOUT); Docker's default
+# 10 s before SIGKILL would cut requests in flight.
+STOP_GRACE_PERIOD = "40s"
+
+MARKER_FILE = ".cortex-build-render"  # tells a later render that OUT is its own to replace
+MARKER_TEXT = "This folder is rendered by cortex-build; `cortex-build render` replaces it.\n"
+
+API_NAME = re.compile(r"[a-z]([-a-z0-9]{0,40}[a-z0-9])?")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+AUTOSCALERS = ("hpa", "keda")
+
+
+@dataclass(frozen=True)
+class RenderedApi:
+    name: str
+    context: Path  # OUT/<api>: `docker build` this folder
+    image: str  # <api>:<tag> or <registry>/<api>:<tag>
+    base_image: str
+    tf_serving_image: str | None
+    host_ports: tuple[int, ...]  # published in docker-compose.yaml
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    out: Path
+    apis: tuple[RenderedApi, ...]
+    compose_file: Path
+    k8s_dir: Path | None  # None when the k8s renderer is not available
+
+    def api(self, name: str) -> RenderedApi:
+        return next(api for api in self.apis if api.name == name)
+
+
+def render_project(
+    project: Project,
+    out: Path,
+    api_names: list[str] | None = None,
+    base_image: str | None = None,
+    registry: str | None = None,
+    tag: str = "latest",
+    autoscaler: str = "hpa",
+) -> RenderResult:
+    """Renders OUT for the selected APIs (all by default); UserError on bad input, OUT untouched."""
+    out = Path(out).absolute()
+    apis = _select_apis(project, api_names)
+    _check_options(project, apis, base_image, registry, tag, autoscaler)
+    _check_out(project, out)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.rendering-", dir=out.parent))
+    try:
+        files = collect_project_files(project.root, project.config_file, exclude=[out, staging])
+        rendered = _render_into(staging, out, project, files, apis, base_image, registry, tag)
+        k8s_dir = _render_k8s(staging, project, apis, rendered, autoscaler)
+        _write_text(staging / MARKER_FILE, MARKER_TEXT)
+        _normalize_folder_modes(staging)
+        _replace(out, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RenderResult(
+        out=out,
+        apis=rendered,
+        compose_file=out / "docker-compose.yaml",
+        k8s_dir=out / "k8s" if k8s_dir else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: nothing user-controlled reaches a file without passing one of these
+
+
+def _select_apis(project: Project, api_names: list[str] | None) -> list[ApiSpec]:
+    if not api_names:
+        return list(project.apis)
+    known = [api.name for api in project.apis]
+    unknown = [name for name in api_names if name not in known]
+    if unknown:
+        raise UserError(
+            [
+                _option_problem(
+                    "--api", f'no API is named "{name}" (the APIs are: {", ".join(known)})'
+                )
+                for name in unknown
+            ]
+        )
+    wanted = set(api_names)
+    return [api for api in project.apis if api.name in wanted]
+
+
+def _check_options(
+    project: Project,
+    apis: Sequence[ApiSpec],
+    base_image: str | None,
+    registry: str | None,
+    tag: str,
+    autoscaler: str,
+) -> None:
+    problems: list[Problem] = []
+    if base_image is not None and not is_image_ref(base_image):
+        problems.append(
+            _option_problem(
+                "--base-image",
+                f'must be an image reference like "python:3.11-slim" (got {_quote(base_image)})',
+            )
+        )
+    if not TAG.fullmatch(tag):
+        problems.append(
+            _option_problem(
+                "--tag",
+                "must be letters, digits, '_', '.' or '-', not starting with '.' or '-', at most "
+                f"128 characters (got {_quote(tag)})",
+            )
+        )
+    elif registry is not None and not is_image_ref(images.image_ref("api", registry, tag)):
+        problems.append(
+            _option_problem(
+                "--registry",
+                'must be a registry and optional path like "registry.example.com:5000/team" '
+                f"(got {_quote(registry)})",
+            )
+        )
+    if autoscaler not in AUTOSCALERS:
+        problems.append(
+            _option_problem("--autoscaler", f'must be "hpa" or "keda" (got {_quote(autoscaler)})')
+        )
+    services: dict[str, str] = {}
+    for api in apis:
+        # The config reader enforces these already; the templates rely on them, so check again.
+        if not API_NAME.fullmatch(api.name):
+            problems.append(_api_problem(project, api, "name", "must be a DNS-1035 label"))
+            continue
+        for field, image in (
+            ("predictor.image", api.predictor.image),
+            ("predictor.tensorflow_serving_image", api.predictor.tensorflow_serving_image),
+        ):
+            if image is not None and not is_image_ref(image):
+                problems.append(_api_problem(project, api, field, "must be an image reference"))
+        for service in _service_names(api):
+            if service in services:
+                problems.append(
+                    _api_problem(
+                        project,
+                        api,
+                        "name",
+                        f'its compose service "{service}" collides with one of the API '
+                        f'"{services[service]}"; rename one of them',
+                    )
+                )
+            services[service] = api.name
+    if problems:
+        raise UserError(problems)
+
+
+def _check_out(project: Project, out: Path) -> None:
+    """OUT is replaced whole, so it must be ours: absent, empty, or rendered before."""
+    root = project.root.resolve()
+    resolved = out.resolve()
+    if root == resolved or root.is_relative_to(resolved):
+        raise UserError(
+            _option_problem(
+                "-o", f"{out} holds the project; choose an output folder inside or beside it"
+            )
+        )
+    if resolved.exists():
+        if not resolved.is_dir():
+            raise UserError(_option_problem("-o", f"{out} exists and is not a folder"))
+        if any(resolved.iterdir()) and not (resolved / MARKER_FILE).is_file():
+            raise UserError(
+                _option_problem(
+                    "-o",
+                    f"{out} is not empty and was not rendered by cortex-build; rendering replaces "
+                    "the whole folder, so choose a new or empty one",
+                )
+            )
+
+
+def _service_names(api: ApiSpec) -> list[str]:
+    names = [api.name]
+    if api.predictor.type == "tensorflow":
+        names += [f"{api.name}-serving", f"{api.name}-models"]
+    return names
+
+
+def _option_problem(option: str, message: str) -> Problem:
+    return Problem(file="cortex-build", line=None, api=None, field=option, message=message)
+
+
+def _api_problem(project: Project, api: ApiSpec, field: str | None, message: str) -> Problem:
+    return Problem(
+        file=project.config_file.name,
+        line=api.line or None,
+        api=api.name,
+        field=field,
+        message=message,
+    )
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _render_into(
+    staging: Path,
+    out: Path,
+    project: Project,
+    files: ProjectFiles,
+    apis: Sequence[ApiSpec],
+    base_image: str | None,
+    registry: str | None,
+    tag: str,
+) -> tuple[RenderedApi, ...]:
+    rendered: list[RenderedApi] = []
+    next_port = FIRST_HOST_PORT
+    for api in apis:
+        replicas = max(api.autoscaling.init_replicas, 1)
+        ports = tuple(range(next_port, next_port + replicas))
+        next_port += replicas
+        rendered.append(
+            RenderedApi(
+                name=api.name,
+                context=out / api.name,
+                image=images.image_ref(api.name, registry, tag),
+                base_image=images.base_image_for(api, base_image),
+                tf_serving_image=images.tf_serving_image_for(api),
+                host_ports=ports,
+            )
+        )
+        _render_context(staging / api.name, project, files, api, rendered[-1])
+    compose = _compose_file(project, files, apis, rendered, out)
+    _write_text(staging / "docker-compose.yaml", compose)
+    return tuple(rendered)
+
+
+def _render_context(
+    context: Path, project: Project, files: ProjectFiles, api: ApiSpec, target: RenderedApi
+) -> None:
+    context.mkdir(mode=0o755)
+    cortex = context / "cortex"
+    models = _image_models(project, api)
+    framework = images.framework_packages(api)
+    values = {
+        "api_name": api.name,
+        "config_name": project.config_file.name,
+        "image": target.image,
+        "base_image": target.base_image,
+        "predictor_type": api.predictor.type,
+        "generation": api.generation,
+        "description": f"Cortex {api.predictor.type} API {api.name}, built by cortex-build",
+        "version": __version__,
+        "framework_packages": framework,
+        "has_dependencies": files.dependencies is not None,
+        "has_requirements": files.requirements is not None,
+        "has_models": bool(models.copies),
+        "cortex_dir": CORTEX_DIR,
+        "runtime_dir": RUNTIME_DIR,
+        "project_dir": PROJECT_DIR,
+        "model_dir": MODEL_DIR,
+        "user_dir": USER_DIR,
+        "uid": USER_ID,
+        "port": SERVER_PORT,
+        "healthcheck": HEALTHCHECK,
+        "start_period": HEALTHCHECK_START_PERIOD,
+    }
+    _write_text(context / "Dockerfile", _render_template("Dockerfile.jinja", values))
+    _write_text(cortex / "api.json", models.spec.to_json())
+    _write_text(cortex / "entrypoint.sh", _render_template("entrypoint.sh.jinja", values), 0o755)
+    runtime_requirements = _runtime_requirements_file().read_text(encoding="utf-8")
+    if framework:
+        runtime_requirements += f"# the {api.predictor.type} client\n" + "".join(
+            f"{requirement}\n" for requirement in framework
+        )
+    _write_text(cortex / "runtime-requirements.txt", runtime_requirements)
+    if files.requirements is not None:
+        _write_text(
+            cortex / "install-requirements.sh",
+            _render_template("install-requirements.sh.jinja", values),
+            0o755,
+        )
+        _copy_file(files.requirements, context / "deps" / "requirements.txt")
+    if files.dependencies is not None:
+        _copy_file(files.dependencies, context / "deps" / "dependencies.sh")
+    for package in RUNTIME_PACKAGES:
+        _copy_tree(_runtime_base_dir() / package, context / "runtime" / package)
+    for source, name in models.copies:
+        _copy_model(source, context / "models" / name if name else context / "models")
+    (context / "project").mkdir(mode=0o755)
+    for entry in _project_entries(files, models.moved):
+        _place_entry(entry, context / "project")
+
+
+@dataclass(frozen=True)
+class _ImageModels:
+    spec: ApiSpec  # local model paths rewritten to their place under MODEL_DIR
+    copies: tuple[tuple[Path, str], ...]  # (source, name under models/; "" for models.dir)
+    moved: dict[str, str]  # project-relative model path -> its path in the image
+
+
+def _image_models(project: Project, api: ApiSpec) -> _ImageModels:
+    """Where the API's local models go in the image.
+
+    A model folder lands at MODEL_DIR/<name>, a model file at MODEL_DIR/<name>/<file name>,
+    `models.dir` at MODEL_DIR itself. Remote paths stay as written.
+    """
+    models = api.predictor.models
+    if models is None:
+        return _ImageModels(api, (), {})
+    root = project.root.resolve()
+    copies: list[tuple[Path, str]] = []
+    moved: dict[str, str] = {}
+
+    def place(written: str, name: str) -> str:
+        if "://" in written:
+            return written
+        source = (root / written).resolve()  # an absolute path stays as it is
+        copies.append((source, name))
+        in_image = f"{MODEL_DIR}/{name}" if name else MODEL_DIR
+        if source.is_file():
+            in_image += f"/{source.name}"
+        if source.is_relative_to(root) and source != root:
+            moved[source.relative_to(root).as_posix()] = in_image
+        return in_image
+
+    paths = tuple(dataclasses.replace(ref, path=place(ref.path, ref.name)) for ref in models.paths)
+    model_dir = place(models.dir, "") if models.dir is not None else None
+    predictor = dataclasses.replace(
+        api.predictor, models=dataclasses.replace(models, paths=paths, dir=model_dir)
+    )
+    return _ImageModels(dataclasses.replace(api, predictor=predictor), tuple(copies), moved)
+
+
+def _project_entries(files: ProjectFiles, moved: dict[str, str]) -> list[ProjectEntry]:
+    """The project files, with each local model inside the project replaced by a symlink to its
+    copy under MODEL_DIR: code that opens the model by its project path still finds it, and its
+    bytes live only in the models layer, which a code edit does not rebuild."""
+    entries = [
+        entry
+        for entry in files.entries
+        if not any(entry.path == p or entry.path.startswith(p + "/") for p in moved)
+    ]
+    entries += [ProjectEntry(path, None, target) for path, target in moved.items()]
+    return sorted(entries, key=lambda e: e.path)
+
+
+def _compose_file(
+    project: Project,
+    files: ProjectFiles,
+    apis: Sequence[ApiSpec],
+    rendered: Sequence[RenderedApi],
+    out: Path,
+) -> str:
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    env_file = None
+    if files.dotenv is not None:
+        env_file = Path(os.path.relpath(files.dotenv, out.resolve())).as_posix()
+    for api, target in zip(apis, rendered, strict=True):
+        services.update(_compose_services(project, api, target, env_file))
+        if api.predictor.type == "tensorflow":
+            volumes[f"{api.name}-models"] = {}
+    document: dict[str, Any] = {"services": services}
+    if volumes:
+        document["volumes"] = volumes
+    return _render_template(
+        "docker-compose.yaml.jinja",
+        {
+            "config_name": project.config_file.name,
+            "first_host_port": FIRST_HOST_PORT,
+            "apis": [{"name": t.name, "host_ports": _port_range(t.host_ports)} for t in rendered],
+            "dotenv": env_file is not None,
+            "tensorflow": bool(volumes),
+            "document": yaml.dump(
+                document, Dumper=_YamlDumper, sort_keys=False, default_flow_style=False, width=100
+            ).rstrip("\n"),
+        },
+    )
+
+
+def _compose_services(
+    project: Project, api: ApiSpec, target: RenderedApi, env_file: str | None
+) -> dict[str, Any]:
+    tensorflow = api.predictor.type == "tensorflow"
+    service: dict[str, Any] = {
+        "image": target.image,
+        "build": {"context": f"./{api.name}"},
+        "ports": [f"127.0.0.1:{_port_range(target.host_ports)}:{SERVER_PORT}"],
+        "networks": {"default": {"aliases": [f"api-{api.name}"]}},
+    }
+    if tensorflow:
+        service["environment"] = {
+            "CORTEX_TF_SERVING_ADDRESS": f"{api.name}-serving:{TF_SERVING_GRPC_PORT}"
+        }
+        service["depends_on"] = {f"{api.name}-serving": {"condition": "service_started"}}
+    if env_file is not None:
+        service["env_file"] = [env_file]
+    if api.compute.cpu is not None:
+        service["cpu_shares"] = _cpu_shares(project, api)
+    # On tensorflow APIs the GPU goes to TF Serving, as in Cortex.
+    service["deploy"] = _deploy(project, api, gpu=0 if tensorflow else api.compute.gpu)
+    if api.predictor.shm_size:
+        service["shm_size"] = _docker_bytes(
+            project, api, "predictor.shm_size", api.predictor.shm_size
+        )
+    service["healthcheck"] = {
+        "test": ["CMD", *HEALTHCHECK],
+        "interval": "10s",
+        "timeout": "5s",
+        "retries": 3,
+        "start_period": f"{HEALTHCHECK_START_PERIOD}s",
+    }
+    service["stop_grace_period"] = STOP_GRACE_PERIOD
+    services = {api.name: service}
+    if tensorflow:
+        services.update(_tf_serving_services(api, target))
+    return services
+
+
+def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
+    from .k8s import COPY_MODELS_SCRIPT, MODEL_STORE  # one script lays models out for TF Serving
+
+    volume = f"{api.name}-models"
+    serving: dict[str, Any] = {
+        "image": target.tf_serving_image,
+        "entrypoint": ["tensorflow_model_server"],
+        "command": images.tf_serving_args(api, f"{MODEL_DIR}/models.config"),
+        "volumes": [f"{volume}:{MODEL_DIR}:ro"],
+        "depends_on": {f"{api.name}-models": {"condition": "service_completed_successfully"}},
+    }
+    if api.compute.gpu > 0:
+        serving["deploy"] = {"resources": {"reservations": {"devices": [_gpus(api.compute.gpu)]}}}
+    return {
+        f"{api.name}-models": {
+            # The API's own image holds the models; this copies them into the shared volume
+            # (emptied first, so a rebuilt image never serves a stale model).
+            "image": target.image,
+            "user": "0:0",
+            "entrypoint": [
+                "sh",
+                "-c",
+                f"find {MODEL_STORE} -mindepth 1 -delete\n{COPY_MODELS_SCRIPT}",
+            ],
+            "volumes": [f"{volume}:{MODEL_STORE}"],
+            "restart": "no",
+        },
+        f"{api.name}-serving": serving,
+    }
+
+
+def _deploy(project: Project, api: ApiSpec, gpu: int) -> dict[str, Any]:
+    reservations: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    if api.compute.mem is not None:
+        memory = _docker_bytes(project, api, "compute.mem", api.compute.mem)
+        reservations["memory"] = limits["memory"] = memory
+    if gpu > 0:
+        reservations["devices"] = [_gpus(gpu)]
+    resources: dict[str, Any] = {}
+    if limits:
+        resources["limits"] = limits
+    if reservations:
+        resources["reservations"] = reservations
+    deploy: dict[str, Any] = {"replicas": max(api.autoscaling.init_replicas, 1)}
+    if resources:
+        deploy["resources"] = resources
+    return deploy
+
+
+def _gpus(count: int) -> dict[str, Any]:
+    return {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
+
+
+def _cpu_shares(project: Project, api: ApiSpec) -> int:
+    """A CPU request ("200m", "1.5") as the cgroup CPU weight Kubernetes gives it: 1024 per core.
+
+    Cortex's `compute.cpu` was a request (a share under contention), not a cap; Docker's
+    `cpu_shares` is the same mechanism, where a `cpus` limit would throttle a default 200m API.
+    """
+    text = str(api.compute.cpu).strip()
+    try:
+        cores = Decimal(text[:-1]) / 1000 if text.endswith("m") else Decimal(text)
+    except InvalidOperation:
+        cores = Decimal(-1)
+    if not cores.is_finite() or cores <= 0:
+        raise UserError(
+            _api_problem(
+                project, api, "compute.cpu", f'must be like 1, 0.5 or "500m" (got "{text}")'
+            )
+        )
+    return max(2, int(cores * 1024))  # the kernel's minimum weight is 2
+
+
+def _docker_bytes(project: Project, api: ApiSpec, field: str, quantity: str) -> str:
+    """A Kubernetes quantity ("1Gi", "500M") as a Docker size: exact bytes ("b")."""
+    try:
+        return f"{quantity_bytes(quantity)}b"
+    except BadValue as err:
+        raise UserError(_api_problem(project, api, field, str(err))) from None
+
+
+def _port_range(ports: tuple[int, ...]) -> str:
+    return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
+
+
+def _render_k8s(
+    staging: Path,
+    project: Project,
+    apis: Sequence[ApiSpec],
+    rendered: Sequence[RenderedApi],
+    autoscaler: str,
+) -> bool:
+    """OUT/k8s from cortex_build.k8s.render_k8s, when that module provides it."""
+    try:
+        from . import k8s
+    except ImportError:
+        return False
+    render_k8s: Callable[..., dict[str, str]] | None = getattr(k8s, "render_k8s", None)
+    if render_k8s is None:
+        return False
+    manifests = render_k8s(project, apis, {r.name: r.image for r in rendered}, autoscaler)
+    k8s_dir = staging / "k8s"
+    for relative, content in sorted(manifests.items()):
+        path = k8s_dir / relative
+        if Path(relative).is_absolute() or not path.resolve().is_relative_to(k8s_dir.resolve()):
+            raise ValueError(f"render_k8s returned a path outside k8s/: {relative!r}")
+        _write_text(path, content)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates and files
+
+
+def _dockerfile_string(value: object) -> str:
+    """A double-quoted Dockerfile string: no line breaks; `\\`, `"` and `$` escaped."""
+    text = str(value)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ValueError(f"control character in a Dockerfile value: {text!r}")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _comment_string(value: object) -> str:
+    """A value inside a comment line: quoted, with every line break and non-ASCII escaped (YAML
+    1.1 also breaks lines at U+0085, U+2028 and U+2029)."""
+    return json.dumps(str(value), ensure_ascii=True)
+
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(_templates_package.__file__).parent),
+    autoescape=False,  # Dockerfile, shell and YAML: values are validated or quoted explicitly
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_environment.filters["dockerfile_string"] = _dockerfile_string
+_environment.filters["tojson"] = _json
+_environment.filters["comment_string"] = _comment_string
+
+
+def _render_template(name: str, values: dict[str, Any]) -> str:
+    return _environment.get_template(name).render(values)
+
+
+class _YamlDumper(yaml.SafeDumper):
+    """For docker-compose.yaml: no anchors or aliases, multi-line strings (the models script) as
+    literal blocks, and every `$` doubled, since Compose interpolates `$VAR` in all values."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str",
+        value.replace("$", "$$"),
+        style="|" if "\n" in value else None,
+    )
+
+
+_YamlDumper.add_representer(str, _represent_str)
+
+
+def _runtime_base_dir() -> Path:
+    return Path(_runtime_base_package.__file__).parent
+
+
+def _runtime_requirements_file() -> Path:
+    return _runtime_base_dir() / "requirements.txt"
+
+
+def _write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Bytes and a normalized mode (0755 if executable, else 0644): readable by the API's user
+    whatever the mode in the project, and the same on every machine."""
+    target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(0o755 if os.stat(source).st_mode & 0o111 else 0o644)
+
+
+def _copy_tree(source: Path, target: Path, skip_hidden: bool = False) -> None:
+    for folder, dirnames, filenames in os.walk(source):
+        dirnames[:] = sorted(
+            d for d in dirnames if d != "__pycache__" and not (skip_hidden and d.startswith("."))
+        )
+        here = Path(folder)
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")) or (skip_hidden and name.startswith(".")):
+                continue
+            _copy_file(here / name, target / here.relative_to(source) / name)
+    target.mkdir(mode=0o755, parents=True, exist_ok=True)
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    if source.is_dir():
+        _copy_tree(source, target, skip_hidden=True)
+    else:
+        _copy_file(source, target / source.name)
+
+
+def _place_entry(entry: ProjectEntry, project_dir: Path) -> None:
+    target = project_dir / entry.path
+    if entry.link_target is not None:
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.symlink(entry.link_target, target)
+    else:
+        assert entry.source is not None
+        _copy_file(entry.source, target)
+
+
+def _normalize_folder_modes(top: Path) -> None:
+    """0755 on every folder (mkdtemp makes 0700; the umask varies between machines)."""
+    top.chmod(0o755)
+    for folder, dirnames, _ in os.walk(top):
+        for name in dirnames:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                path.chmod(0o755)
+
+
+def _replace(out: Path, staging: Path) -> None:
+    """Moves the finished staging folder to OUT; an earlier OUT goes only once that succeeded."""
+    if not out.exists():
+        staging.rename(out)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.previous-", dir=out.parent))
+    retired.rmdir()
+    out.rename(retired)
+    try:
+        staging.rename(out)
+    except BaseException:
+        retired.rename(out)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+__all__ = ["RenderResult", "RenderedApi", "render_project"]

