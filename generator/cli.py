@@ -55,5 +55,145 @@ def validate(project: Path, config_file: Path | None) -> None:
     print_api_table(loaded)
 
 
+@main.command()
+@project_argument
+@config_option
+@click.option("--api", "api_name", metavar="NAME", help="The API to serve (if there are several).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8888, show_default=True, type=int, help="Port to listen on.")
+def serve(
+    project: Path, config_file: Path | None, api_name: str | None, host: str, port: int
+) -> None:
+    """Serve one API on this host without Docker, in the current Python environment."""
+    from .serve import serve_natively
+
+    sys.exit(serve_natively(project, config_file, api_name, host, port))
+
+
+@main.command()
+@project_argument
+@config_option
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Output folder; replaced whole (only a new, empty or earlier-rendered one).",
+)
+@api_option
+@click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
+@click.option("--registry", metavar="R", help="Name images <R>/<api>:<tag>.")
+@click.option("--tag", default="latest", show_default=True, help="Image tag.")
+@click.option(
+    "--autoscaler",
+    type=click.Choice(["hpa", "keda"]),
+    default="hpa",
+    show_default=True,
+    help="What scales the Kubernetes Deployments.",
+)
+def render(
+    project: Path,
+    config_file: Path | None,
+    out: Path,
+    api_names: tuple[str, ...],
+    base_image: str | None,
+    registry: str | None,
+    tag: str,
+    autoscaler: str,
+) -> None:
+    """Write per API a Docker build context, plus docker-compose.yaml and k8s/, into OUT."""
+    from .config import load_project
+    from .render import render_project
+
+    loaded = load_project(project, config_file)
+    result = render_project(
+        loaded, out, list(api_names) or None, base_image, registry, tag, autoscaler
+    )
+    for api in result.apis:
+        click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
+    click.echo(f"compose: {result.compose_file}")
+    if result.k8s_dir is not None:
+        click.echo(f"kubernetes: {result.k8s_dir}")
+
+
+registry_option = click.option(
+    "--registry", metavar="R", help="Name images <R>/<api>:<tag> (push needs it)."
+)
+tag_option = click.option("--tag", default="latest", show_default=True, help="Image tag.")
+
+
+@main.command()
+@project_argument
+@config_option
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Keep the rendered build contexts in OUT (default: a temporary folder).",
+)
+@api_option
+@click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
+@registry_option
+@tag_option
+@click.option("--push", is_flag=True, help="Push the images once all of them are built.")
+@click.option("--no-cache", is_flag=True, help="Build every layer again.")
+@click.option(
+    "-j", "--jobs", default=2, show_default=True, type=click.IntRange(1), help="APIs built at once."
+)
+def build(
+    project: Path,
+    config_file: Path | None,
+    out: Path | None,
+    api_names: tuple[str, ...],
+    base_image: str | None,
+    registry: str | None,
+    tag: str,
+    push: bool,
+    no_cache: bool,
+    jobs: int,
+) -> None:
+    """Render and build each API's image on the Docker engine (DOCKER_HOST or the local one)."""
+    from .build import build_project
+    from .config import load_project
+
+    loaded = load_project(project, config_file)
+    sys.exit(
+        build_project(
+            loaded,
+            out,
+            api_names,
+            base_image=base_image,
+            registry=registry,
+            tag=tag,
+            push=push,
+            no_cache=no_cache,
+            jobs=jobs,
+            emit=click.echo,
+        )
+    )
+
+
+@main.command()
+@project_argument
+@config_option
+@api_option
+@registry_option
+@tag_option
+def push(
+    project: Path,
+    config_file: Path | None,
+    api_names: tuple[str, ...],
+    registry: str | None,
+    tag: str,
+) -> None:
+    """Push the built images <registry>/<api>:<tag> with the Docker config's credentials."""
+    from .build import push_project
+    from .config import load_project
+
+    loaded = load_project(project, config_file)
+    sys.exit(push_project(loaded, api_names, registry=registry, tag=tag, emit=click.echo))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

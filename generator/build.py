@@ -1,0 +1,506 @@
+"""`cortex-build build` and `push`: rendered build contexts -> images on an engine -> a registry.
+
+Talks to the engine through the Docker SDK (the classic builder's streaming API), so it works
+with any engine `docker` itself would use: DOCKER_HOST, TLS variables, and the credentials of the
+usual Docker config (~/.docker/config.json, credential helpers) for pushes.
+
+Output is plain lines, one per build step and per line of a step's output, prefixed with the API's
+name when several APIs build at once; an overall progress line now and then; a summary table at
+the end. A failed build names its API, the step that failed and the last lines of that step's
+output, and the other APIs still build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, UserError
+from .report import format_table
+from .spec import Project
+
+Emit = Callable[[str], None]
+
+TAIL_LINES = 20  # lines of a failed step's output shown in the failure report
+STEP_CHARS = 160  # a step's instruction is shown up to this long
+PROGRESS_EVERY = 10.0  # seconds between overall progress lines when several APIs build
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the classic builder colours a step's stderr red
+_STEP = re.compile(r"Step (\d+)/(\d+) : (.*)")
+# Builder chatter about its own containers and layers, and pip's progress bars: not what the user
+# is following.
+_CHATTER = re.compile(
+    r" ---> (Running in [0-9a-f]+|[0-9a-f]{12})$|^Removing intermediate container |^\s*[━╸╺]"
+)
+# Pull and push progress states, per layer as they change: only the milestones are worth a line.
+_PROGRESS_NOISE = frozenset(
+    {"Waiting", "Downloading", "Extracting", "Pulling fs layer", "Verifying Checksum",
+     "Download complete", "Preparing", "Pushing", "Layer already exists", "Pushed"}
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+
+
+def connect_engine() -> Any:
+    """A low-level Docker SDK client, or UserError (exit 2) saying how to get an engine."""
+    import docker
+    from docker.errors import DockerException
+    from docker.utils import kwargs_from_env
+
+    base_url = "the default socket (unix:///var/run/docker.sock)"
+    try:
+        kwargs = kwargs_from_env()
+        base_url = kwargs.get("base_url") or base_url
+        client = docker.APIClient(version="auto", **kwargs)
+        client.ping()
+    except (DockerException, OSError) as err:
+        if "Permission denied" in str(err) or "PermissionError" in str(err):
+            raise UserError(
+                f"no permission to use the Docker engine at {base_url}: run as a user in the "
+                "`docker` group (or root), or point DOCKER_HOST at an engine you may use"
+            ) from None
+        raise UserError(
+            f"no Docker engine reachable at {base_url}: start one (`sudo systemctl start docker`, "
+            "or `dockerd`) or point DOCKER_HOST at one (e.g. DOCKER_HOST=ssh://user@host)"
+        ) from None
+    return client
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    api: str
+    context: Path  # a folder holding a Dockerfile
+    image: str  # the reference to tag the image with
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    api: str
+    image: str
+    ok: bool
+    seconds: float
+    image_id: str | None = None
+    size: int | None = None  # bytes, as the engine counts it (base layers included)
+    failed_step: str | None = None  # "5/12 RUN pip install ..."
+    error: str | None = None  # the engine's message
+    tail: tuple[str, ...] = ()  # the last lines of the failed step's output
+
+
+@dataclass
+class _BuildLog:
+    """Turns the engine's stream of JSON chunks into lines, and keeps track of where it is."""
+
+    emit: Emit
+    step: str | None = None
+    image_id: str | None = None
+    error: str | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    _partial: str = ""
+    _last_status: str = ""
+
+    def feed(self, chunk: dict[str, Any]) -> None:
+        if "error" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            self.error = str(detail.get("message") or chunk["error"]).strip()
+        elif "stream" in chunk:
+            self._text(str(chunk["stream"]))
+        elif "status" in chunk:
+            self._status(chunk)
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            self.image_id = str(aux["ID"])
+
+    def close(self) -> None:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = ""
+
+    def _text(self, text: str) -> None:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def _line(self, raw: str) -> None:
+        # Progress bars redraw with \r: keep what they show last.
+        line = _ANSI.sub("", raw.rsplit("\r", 1)[-1]).rstrip()
+        if not line or _CHATTER.search(line):
+            return
+        match = _STEP.fullmatch(line)
+        if match:
+            instruction = " ".join(match[3].split())  # continuation lines arrive as runs of spaces
+            if len(instruction) > STEP_CHARS:
+                instruction = instruction[: STEP_CHARS - 3] + "..."
+            self.step = f"{match[1]}/{match[2]} {instruction}"
+            self.tail.clear()
+            self.emit(f"step {self.step}")
+            return
+        self.tail.append(line)
+        self.emit(line)
+
+    def _status(self, chunk: dict[str, Any]) -> None:
+        status = str(chunk["status"])
+        if status in _PROGRESS_NOISE or status.startswith("Mounted from"):
+            return
+        line = f"{chunk['id']}: {status}" if chunk.get("id") else status
+        if line != self._last_status:
+            self._last_status = line
+            self.emit(line)
+
+
+def build_image(client: Any, target: BuildTarget, *, no_cache: bool, emit: Emit) -> BuildResult:
+    """Builds one image, streaming its steps to `emit`; never raises for a failed build."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    log = _BuildLog(emit)
+    started = time.monotonic()
+    try:
+        stream = client.build(
+            path=str(target.context),
+            tag=target.image,
+            nocache=no_cache,
+            rm=True,
+            forcerm=True,  # no stopped containers left behind by a failed RUN
+            decode=True,
+        )
+        for chunk in stream:
+            log.feed(chunk)
+            if log.error:
+                break
+        log.close()
+    except (DockerException, RequestException, OSError) as err:
+        log.error = log.error or f"{type(err).__name__}: {err}"
+    if log.error is None and log.image_id is None:
+        log.error = "the engine ended the build without an image ID"
+    seconds = time.monotonic() - started
+    if log.error is not None:
+        return BuildResult(
+            api=target.api,
+            image=target.image,
+            ok=False,
+            seconds=seconds,
+            failed_step=log.step,
+            error=_explain(log.error, log.step),
+            tail=tuple(log.tail),
+        )
+    size = None
+    # The image is built; its size is only for the summary.
+    with contextlib.suppress(DockerException, RequestException, KeyError, TypeError, ValueError):
+        size = int(client.inspect_image(target.image)["Size"])
+    return BuildResult(
+        api=target.api,
+        image=target.image,
+        ok=True,
+        seconds=seconds,
+        image_id=log.image_id,
+        size=size,
+    )
+
+
+def _explain(error: str, step: str | None) -> str:
+    if step is not None and step.split(" ", 2)[1:2] == ["FROM"]:
+        return (
+            f"{error} (the base image is neither on this engine nor pullable; pull it, or pass "
+            "--base-image)"
+        )
+    return error
+
+
+class _Progress:
+    """The overall display when several APIs build: where each one is, now and then."""
+
+    def __init__(self, targets: Sequence[BuildTarget], emit: Emit) -> None:
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._states: dict[str, str] = {t.api: "waiting" for t in targets}
+        self._last = time.monotonic()
+
+    def step(self, api: str, step: str) -> None:
+        """`step` is "N/M"; prints the overall line when PROGRESS_EVERY has passed."""
+        with self._lock:
+            self._states[api] = f"step {step}"
+            now = time.monotonic()
+            if now - self._last >= PROGRESS_EVERY:
+                self._last = now
+                self._emit("== " + ", ".join(f"{a}: {s}" for a, s in self._states.items()))
+
+    def done(self, result: BuildResult) -> None:
+        with self._lock:
+            self._states[result.api] = "built" if result.ok else "FAILED"
+            finished = sum(state in ("built", "FAILED") for state in self._states.values())
+            self._emit(
+                f"== {result.api}: {self._states[result.api]} in {result.seconds:.1f}s "
+                f"({finished} of {len(self._states)} APIs done)"
+            )
+
+
+def build_images(
+    client: Any,
+    targets: Sequence[BuildTarget],
+    *,
+    no_cache: bool = False,
+    jobs: int = 2,
+    emit: Emit = print,
+) -> list[BuildResult]:
+    """Builds every target (up to `jobs` at once); results in the order of `targets`.
+
+    `emit` gets whole lines and is never called from two threads at once.
+    """
+    lock = threading.Lock()
+    several = len(targets) > 1
+    width = max((len(t.api) for t in targets), default=0)
+
+    def locked_emit(line: str) -> None:
+        with lock:
+            emit(line)
+
+    progress = _Progress(targets, locked_emit)
+
+    def build_one(target: BuildTarget) -> BuildResult:
+        prefix = f"{target.api.ljust(width)} | " if several else ""
+
+        def api_emit(line: str) -> None:
+            locked_emit(prefix + line)
+            if several and line.startswith("step "):
+                progress.step(target.api, line.split(" ", 2)[1])
+
+        locked_emit(f"{prefix}building {target.image} from {target.context}")
+        result = build_image(client, target, no_cache=no_cache, emit=api_emit)
+        if several:
+            progress.done(result)
+        return result
+
+    if not several or jobs <= 1:
+        return [build_one(target) for target in targets]
+    return _run_threaded(build_one, targets, jobs)
+
+
+def _run_threaded(
+    work: Callable[[BuildTarget], BuildResult], targets: Sequence[BuildTarget], jobs: int
+) -> list[BuildResult]:
+    """work(target) for every target, `jobs` at a time, in daemon threads: on Ctrl-C the process
+    exits at once, its connections close, and the engine cancels the builds (a thread pool would
+    hold the exit until every build had finished)."""
+    results: dict[int, BuildResult] = {}
+    pending = list(enumerate(targets))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                index, target = pending.pop(0)
+            try:
+                results[index] = work(target)
+            except Exception as err:  # a bug here must not hide the other APIs' results
+                error = f"{type(err).__name__}: {err}"
+                results[index] = BuildResult(target.api, target.image, False, 0.0, error=error)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(targets)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.5)  # a bare join() would not see Ctrl-C until it returns
+    return [results[index] for index in range(len(targets))]
+
+
+def summary_lines(results: Iterable[BuildResult]) -> list[str]:
+    """The summary table, then for each failure its step, the engine's message and its tail."""
+    results = list(results)
+    rows = [
+        (
+            r.api,
+            r.image,
+            "built" if r.ok else "FAILED",
+            f"{r.seconds:.1f}",
+            _megabytes(r.size) if r.size is not None else "-",
+        )
+        for r in results
+    ]
+    lines = ["", format_table(rows, ("API", "IMAGE", "RESULT", "SECONDS", "SIZE"))]
+    for r in results:
+        if r.ok:
+            continue
+        where = f"at step {r.failed_step}" if r.failed_step else "before its first step"
+        lines += ["", f"{r.api}: build failed {where}: {r.error}"]
+        if r.tail:
+            lines.append(f"{r.api}: last lines of output:")
+            lines += [f"    {line}" for line in r.tail]
+    return lines
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pushing
+
+
+@dataclass(frozen=True)
+class PushResult:
+    reference: str
+    ok: bool
+    digest: str | None = None
+    error: str | None = None
+
+
+def push_image(client: Any, reference: str, emit: Emit = print) -> PushResult:
+    """Pushes one local image with the Docker config's credentials for its registry."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    repository, tag = reference.rsplit(":", 1)
+    log = _BuildLog(emit)
+    digest = None
+    try:
+        client.inspect_image(reference)
+    except DockerException:
+        return PushResult(
+            reference,
+            ok=False,
+            error="no such image on this engine: build it first (`cortex-build build` with the "
+            "same --registry and --tag)",
+        )
+    try:
+        for chunk in client.push(repository, tag=tag, stream=True, decode=True):
+            log.feed(chunk)
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+            if log.error:
+                break
+    except (DockerException, RequestException, OSError) as err:
+        log.error = log.error or f"{type(err).__name__}: {err}"
+    if log.error is None and digest is None:
+        log.error = "the registry did not return a digest"
+    if log.error is not None:
+        return PushResult(reference, ok=False, error=log.error)
+    return PushResult(reference, ok=True, digest=digest)
+
+
+def push_images(client: Any, references: Sequence[str], emit: Emit = print) -> list[PushResult]:
+    several = len(references) > 1
+    results = []
+    for reference in references:
+        prefix = f"{reference} | " if several else ""
+        emit(f"{prefix}pushing {reference}")
+        results.append(push_image(client, reference, lambda line, p=prefix: emit(p + line)))
+    return results
+
+
+def push_summary_lines(results: Iterable[PushResult]) -> list[str]:
+    results = list(results)
+    rows = [(r.reference, "pushed" if r.ok else "FAILED", r.digest or "-") for r in results]
+    lines = ["", format_table(rows, ("REFERENCE", "RESULT", "DIGEST"))]
+    lines += [f"{r.reference}: push failed: {r.error}" for r in results if not r.ok]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands
+
+
+def build_project(
+    project: Project,
+    out: Path | None,
+    api_names: Sequence[str],
+    *,
+    base_image: str | None = None,
+    registry: str | None = None,
+    tag: str = "latest",
+    push: bool = False,
+    no_cache: bool = False,
+    jobs: int = 2,
+    emit: Emit = print,
+) -> int:
+    """`cortex-build build`: render (into OUT, or a temporary folder), build, maybe push.
+
+    Returns the exit code: 0 when every image built (and pushed), 1 otherwise. UserError (exit 2)
+    for bad options or no engine, before anything is built.
+    """
+    from .render import render_project
+
+    if push:
+        _require_registry(registry)
+    client = connect_engine()
+    with tempfile.TemporaryDirectory(prefix="cortex-build-") as scratch:
+        rendered = render_project(
+            project,
+            out if out is not None else Path(scratch) / "contexts",
+            list(api_names) or None,
+            base_image,
+            registry,
+            tag,
+        )
+        targets = [BuildTarget(api.name, api.context, api.image) for api in rendered.apis]
+        results = build_images(client, targets, no_cache=no_cache, jobs=jobs, emit=emit)
+    for line in summary_lines(results):
+        emit(line)
+    failed = [r.api for r in results if not r.ok]
+    if failed:
+        if push:
+            emit(f"nothing pushed: {', '.join(failed)} did not build")
+        return 1
+    if push:
+        return _push_and_report(client, [r.image for r in results], emit)
+    return 0
+
+
+def push_project(
+    project: Project,
+    api_names: Sequence[str],
+    *,
+    registry: str | None,
+    tag: str = "latest",
+    emit: Emit = print,
+) -> int:
+    """`cortex-build push`: pushes <registry>/<api>:<tag> of the selected APIs, built before."""
+    from .images import image_ref
+    from .render import render_project
+
+    _require_registry(registry)
+    # A dry render checks the API names, registry and tag exactly as `build` did.
+    with tempfile.TemporaryDirectory(prefix="cortex-build-") as scratch:
+        rendered = render_project(
+            project, Path(scratch) / "contexts", list(api_names) or None, None, registry, tag
+        )
+    client = connect_engine()
+    return _push_and_report(client, [image_ref(a.name, registry, tag) for a in rendered.apis], emit)
+
+
+def _require_registry(registry: str | None) -> None:
+    if not registry:
+        raise UserError(
+            Problem(
+                file="cortex-build",
+                line=None,
+                api=None,
+                field="--registry",
+                message="is needed to push: images are pushed as <registry>/<api>:<tag> "
+                "(e.g. --registry registry.example.com/team, or docker.io/<user>)",
+            )
+        )
+
+
+def _push_and_report(client: Any, references: Sequence[str], emit: Emit) -> int:
+    results = push_images(client, references, emit)
+    for line in push_summary_lines(results):
+        emit(line)
+    return 0 if all(r.ok for r in results) else 1
