@@ -184,13 +184,20 @@ async def parse_payload(scope: Scope, media_type: str, charset: str | None, body
     return body
 
 
-def render_response(prediction: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes] | Response:
+# Generations before Cortex v0.13 answered through Flask's jsonify: a returned str went out as a
+# JSON string; later ones sent it as text/plain.
+JSON_STRING_GENERATIONS = frozenset({"v0.9", "v0.10", "v0.12"})
+
+
+def render_response(
+    prediction: Any, strings_as_json: bool = False
+) -> tuple[int, list[tuple[bytes, bytes]], bytes] | Response:
     """What predict returned, as Cortex answered it: bytes, str, a starlette Response, or JSON."""
     if isinstance(prediction, Response):
         return prediction
     if isinstance(prediction, bytes):
         return 200, _BYTES_HEADERS, prediction
-    if isinstance(prediction, str):
+    if isinstance(prediction, str) and not strings_as_json:
         return 200, _TEXT_HEADERS, prediction.encode("utf-8")
     try:
         return 200, _JSON_HEADERS, _dump_json(prediction)
@@ -240,6 +247,7 @@ class Worker:
         self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None
         self.post_predict_is_async = False
         self.tracker = Tracker(spec.get("tracker"), scoreboard) if spec.get("tracker") else None
+        self.strings_as_json = spec.get("generation") in JSON_STRING_GENERATIONS
 
     # -- start and stop --------------------------------------------------------------------------
 
@@ -395,7 +403,7 @@ class PredictEndpoint:
             prediction = await worker.predict(payload, query_params, headers)
             if debug:
                 logger.info("prediction", extra={"prediction": prediction})
-            rendered = render_response(prediction)
+            rendered = render_response(prediction, worker.strings_as_json)
         except HTTPException as error:  # Cortex ran on FastAPI: raising HTTPException worked
             status = await send_error(
                 send, error.status_code, str(error.detail), detail=error.detail

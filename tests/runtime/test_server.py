@@ -6,6 +6,7 @@ that stop, kill or overload a server start their own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -88,6 +89,16 @@ def test_str_is_text_plain(echo):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert response.text == "héllo"
+
+
+def test_str_is_a_json_string_for_generations_that_jsonified_it(start_server):
+    # Cortex before v0.13 answered through Flask's jsonify; clients of those APIs parse JSON.
+    spec = dataclasses.replace(api_spec("echo-v012"), generation="v0.12")
+    server = start_server(PROJECTS / "echo", spec)
+    response = post(server, params={"return": "str"}, json={})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == "héllo"
 
 
 def test_bytes_are_octet_stream(echo):
