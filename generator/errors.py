@@ -7,6 +7,10 @@ user as a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec import ApiSpec, Project
 
 
 @dataclass(frozen=True, order=True)
@@ -42,3 +46,14 @@ class UserError(Exception):
             problems = [problems]
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, str(p)))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def api_problem(project: Project, api: ApiSpec, field: str | None, message: str) -> Problem:
+    """A problem with one API, located at its entry in the project's config file."""
+    return Problem(
+        file=project.config_file.name,
+        line=api.line or None,
+        api=api.name,
+        field=field,
+        message=message,
+    )

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from .spec import TF_SERVING_GRPC_PORT, ApiSpec
 
+# Where an image holds its API's models (/mnt/model/<name>), and where the TF Serving sidecar
+# finds them.
+MODEL_DIR = "/mnt/model"
+
 # A base image must be Debian or Ubuntu with python3 >= 3.10 and its venv module, or with apt able
 # to install them (the Dockerfile installs them when missing, as on the CUDA images).
 PYTHON_CPU_BASE = "python:3.11-slim-bookworm"

@@ -18,14 +18,14 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import yaml
 
-from .errors import Problem, UserError
-from .images import tf_serving_image_for
-from .schema import BadValue, quantity_bytes
+from .errors import Problem, UserError, api_problem
+from .images import MODEL_DIR, tf_serving_args, tf_serving_image_for
+from .schema import BadValue, cpu_millicores, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
 
 AUTOSCALERS = ("hpa", "keda")
@@ -50,7 +50,6 @@ STARTUP_PROBE_PERIOD = 5
 MAX_STABILIZATION_SECONDS = 3600
 MAX_POLICY_PERIOD_SECONDS = 1800
 
-MODEL_DIR = "/mnt/model"  # where the predictor image holds the models (/mnt/model/<name>)
 MODEL_STORE = "/mnt/model-store"  # the shared emptyDir, as the init container sees it
 TF_MODEL_CONFIG = f"{MODEL_DIR}/models.config"
 # Copies the image's models into the shared emptyDir and lists every model folder for TF Serving
@@ -107,7 +106,7 @@ def render_k8s(
         try:
             image = image_refs[api.name]
         except KeyError:
-            problems.append(_problem(project, api, None, "no image reference was given for it"))
+            problems.append(api_problem(project, api, None, "no image reference was given for it"))
             continue
         try:
             files.update(_render_api(project, api, image, autoscaler, has_dotenv))
@@ -198,7 +197,7 @@ def _deployment(
     is_tensorflow = api.predictor.type == "tensorflow"
     if api.compute.inf > 0:
         raise UserError(
-            _problem(
+            api_problem(
                 project,
                 api,
                 "compute.inf",
@@ -284,7 +283,7 @@ def _deployment(
     strategy = api.update_strategy
     if _is_zero(strategy.max_surge) and _is_zero(strategy.max_unavailable):
         raise UserError(
-            _problem(
+            api_problem(
                 project,
                 api,
                 "update_strategy",
@@ -325,18 +324,11 @@ def _deployment(
 def _tf_serving_container(api: ApiSpec, requests: dict[str, str]) -> dict[str, Any]:
     image = tf_serving_image_for(api)
     assert image is not None  # tensorflow APIs always have one
-    concurrency = api.predictor.processes_per_replica * api.predictor.threads_per_process
     return {
         "name": "tensorflow-serving",
         "image": image,
         "command": ["tensorflow_model_server"],
-        "args": [
-            f"--port={TF_SERVING_GRPC_PORT}",
-            "--rest_api_port=0",
-            f"--model_config_file={TF_MODEL_CONFIG}",
-            # Cortex's setting: one stream per predictor thread, plus headroom.
-            f"--grpc_channel_arguments=grpc.max_concurrent_streams={concurrency + 10}",
-        ],
+        "args": tf_serving_args(api, TF_MODEL_CONFIG),
         "env": [
             {"name": "TF_CPP_MIN_LOG_LEVEL", "value": str(TF_LOG_LEVELS[api.predictor.log_level])}
         ],
@@ -419,7 +411,7 @@ def _hpa(project: Project, api: ApiSpec) -> dict[str, Any]:
 def _cpu_metric(project: Project, api: ApiSpec) -> dict[str, Any]:
     if api.compute.cpu is None:
         raise UserError(
-            _problem(
+            api_problem(
                 project,
                 api,
                 "compute.cpu",
@@ -483,10 +475,10 @@ def _behavior(project: Project, api: ApiSpec, with_tolerance: bool) -> dict[str,
 def _factor_percent(project: Project, api: ApiSpec, field: str, factor: float, up: bool) -> int:
     """1.5 -> 50 (% more per period); 0.75 -> 25 (% fewer), to the nearest whole percent."""
     if up and factor <= 1:
-        raise UserError(_problem(project, api, field, f"must be greater than 1 (got {factor})"))
+        raise UserError(api_problem(project, api, field, f"must be greater than 1 (got {factor})"))
     if not up and not 0 <= factor < 1:
         raise UserError(
-            _problem(project, api, field, f"must be at least 0 and less than 1 (got {factor})")
+            api_problem(project, api, field, f"must be at least 0 and less than 1 (got {factor})")
         )
     percent = round((factor - 1 if up else 1 - factor) * 100)
     return max(1, percent)  # a 0% policy would forbid scaling in that direction at all
@@ -598,7 +590,7 @@ def _split_requests(requests: dict[str, str]) -> tuple[dict[str, str], dict[str,
     first: dict[str, str] = {}
     second: dict[str, str] = {}
     if "cpu" in requests:
-        total = _parse_millicores(requests["cpu"])
+        total = cpu_millicores(requests["cpu"])
         first["cpu"], second["cpu"] = (_format_millicores(q) for q in _halves(total))
     if "memory" in requests:
         total = quantity_bytes(requests["memory"])
@@ -620,22 +612,11 @@ def _resources(requests: dict[str, str]) -> dict[str, Any]:
 
 def _millicores(project: Project, api: ApiSpec, cpu: str) -> int:
     try:
-        return _parse_millicores(cpu)
-    except ValueError:
+        return cpu_millicores(cpu)
+    except BadValue as error:
         raise UserError(
-            _problem(project, api, "compute.cpu", f'must be like 1, 0.5 or "500m" (got "{cpu}")')
+            api_problem(project, api, "compute.cpu", f'{error} (got "{cpu}")')
         ) from None
-
-
-def _parse_millicores(cpu: str) -> int:
-    text = cpu.strip()
-    try:
-        value = Decimal(text[:-1]) if text.endswith("m") else Decimal(text) * 1000
-    except InvalidOperation:
-        raise ValueError(cpu) from None
-    if not value.is_finite() or value < 0 or value != value.to_integral_value():
-        raise ValueError(cpu)
-    return int(value)
 
 
 def _bytes(project: Project, api: ApiSpec, mem: str) -> int:
@@ -643,7 +624,7 @@ def _bytes(project: Project, api: ApiSpec, mem: str) -> int:
         return quantity_bytes(mem)
     except BadValue:
         raise UserError(
-            _problem(project, api, "compute.mem", f'must be like "512Mi" or "2Gi" (got "{mem}")')
+            api_problem(project, api, "compute.mem", f'must be like "512Mi" or "2Gi" (got "{mem}")')
         ) from None
 
 
@@ -683,7 +664,7 @@ def _bounded_seconds(
     seconds = _seconds(value)
     if not low <= seconds <= high:
         raise UserError(
-            _problem(
+            api_problem(
                 project,
                 api,
                 field,
@@ -695,16 +676,6 @@ def _bounded_seconds(
 
 def _digest(data: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def _problem(project: Project, api: ApiSpec, field: str | None, message: str) -> Problem:
-    return Problem(
-        file=project.config_file.name,
-        line=api.line or None,
-        api=api.name,
-        field=field,
-        message=message,
-    )
 
 
 class _Dumper(yaml.SafeDumper):

@@ -27,7 +27,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +36,16 @@ import yaml
 from . import __version__, images
 from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
-from .errors import Problem, UserError
+from .errors import Problem, UserError, api_problem
 from .project_files import ProjectEntry, ProjectFiles, collect_project_files
-from .schema import BadValue, is_image_ref, quantity_bytes
+from .schema import BadValue, cpu_millicores, is_image_ref, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
 
 # Where things live in the image (the runtime's command line is fixed by cortex_serve).
 CORTEX_DIR = "/opt/cortex"
 RUNTIME_DIR = f"{CORTEX_DIR}/runtime"
 PROJECT_DIR = "/mnt/project"
-MODEL_DIR = "/mnt/model"
+MODEL_DIR = images.MODEL_DIR
 USER_DIR = "/mnt/user"
 USER_ID = 10001
 RUNTIME_PACKAGES = ("cortex_serve", "cortex_internal")
@@ -190,18 +189,18 @@ def _check_options(
     for api in apis:
         # The config reader enforces these already; the templates rely on them, so check again.
         if not API_NAME.fullmatch(api.name):
-            problems.append(_api_problem(project, api, "name", "must be a DNS-1035 label"))
+            problems.append(api_problem(project, api, "name", "must be a DNS-1035 label"))
             continue
         for field, image in (
             ("predictor.image", api.predictor.image),
             ("predictor.tensorflow_serving_image", api.predictor.tensorflow_serving_image),
         ):
             if image is not None and not is_image_ref(image):
-                problems.append(_api_problem(project, api, field, "must be an image reference"))
+                problems.append(api_problem(project, api, field, "must be an image reference"))
         for service in _service_names(api):
             if service in services:
                 problems.append(
-                    _api_problem(
+                    api_problem(
                         project,
                         api,
                         "name",
@@ -246,16 +245,6 @@ def _service_names(api: ApiSpec) -> list[str]:
 
 def _option_problem(option: str, message: str) -> Problem:
     return Problem(file="cortex-build", line=None, api=None, field=option, message=message)
-
-
-def _api_problem(project: Project, api: ApiSpec, field: str | None, message: str) -> Problem:
-    return Problem(
-        file=project.config_file.name,
-        line=api.line or None,
-        api=api.name,
-        field=field,
-        message=message,
-    )
 
 
 def _quote(value: str) -> str:
@@ -543,16 +532,16 @@ def _cpu_shares(project: Project, api: ApiSpec) -> int:
     """
     text = str(api.compute.cpu).strip()
     try:
-        cores = Decimal(text[:-1]) / 1000 if text.endswith("m") else Decimal(text)
-    except InvalidOperation:
-        cores = Decimal(-1)
-    if not cores.is_finite() or cores <= 0:
+        millicores = cpu_millicores(text)
+    except BadValue:
+        millicores = 0
+    if millicores <= 0:
         raise UserError(
-            _api_problem(
+            api_problem(
                 project, api, "compute.cpu", f'must be like 1, 0.5 or "500m" (got "{text}")'
             )
         )
-    return max(2, int(cores * 1024))  # the kernel's minimum weight is 2
+    return max(2, millicores * 1024 // 1000)  # the kernel's minimum weight is 2
 
 
 def _docker_bytes(project: Project, api: ApiSpec, field: str, quantity: str) -> str:
@@ -560,7 +549,7 @@ def _docker_bytes(project: Project, api: ApiSpec, field: str, quantity: str) -> 
     try:
         return f"{quantity_bytes(quantity)}b"
     except BadValue as err:
-        raise UserError(_api_problem(project, api, field, str(err))) from None
+        raise UserError(api_problem(project, api, field, str(err))) from None
 
 
 def _port_range(ports: tuple[int, ...]) -> str:

@@ -424,6 +424,12 @@ def parse_cpu(value: Any) -> str:
     return str(whole // 1000) if whole % 1000 == 0 else f"{whole}m"
 
 
+def cpu_millicores(cpu: str) -> int:
+    """Millicores in a CPU quantity accepted by parse_cpu ("500m" -> 500, "1.5" -> 1500)."""
+    canonical = parse_cpu(cpu)
+    return int(canonical[:-1]) if canonical.endswith("m") else int(canonical) * 1000
+
+
 _QUANTITY = re.compile(
     r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|[eE][-+]?[0-9]+)?"
 )
