@@ -13,30 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from config_fixtures import PYTHON_PREDICTOR, TENSORFLOW_PREDICTOR
 from cortex_build import render as render_module
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
 from cortex_build.render import render_project
 from cortex_build.spec import ApiSpec, ModelRef, ModelsSpec, PredictorSpec, Project
-
-PYTHON_PREDICTOR = """\
-class PythonPredictor:
-    def __init__(self, config):
-        self.config = config
-
-    def predict(self, payload):
-        return payload
-"""
-
-TENSORFLOW_PREDICTOR = """\
-class TensorFlowPredictor:
-    def __init__(self, tensorflow_client, config):
-        self.client = tensorflow_client
-
-    def predict(self, payload):
-        return self.client.predict(payload)
-"""
 
 CONFIG = """\
 - name: echo
