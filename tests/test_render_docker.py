@@ -77,7 +77,7 @@ def make_project(root: Path, version: int, requirements: str = "six\n") -> None:
 
 def build(project: Path, out: Path, base_image: str, image: str) -> str:
     render_project(load_project(project), out, base_image=base_image, tag=image.split(":")[1])
-    return docker("build", "-t", image, str(out / "greeter")).stdout
+    return docker("build", "--force-rm", "-t", image, str(out / "greeter")).stdout
 
 
 def cached_steps(build_output: str) -> dict[str, bool]:
@@ -168,7 +168,9 @@ def test_a_requirement_that_clashes_with_the_runtime_fails_the_build_naming_it(
     make_project(project, version=1, requirements=f"six\n{requirement}\n")
     render_project(load_project(project), tmp_path / "out", base_image=base_image)
     image = f"greeter-clash:{uuid.uuid4().hex[:12]}"
-    result = docker("build", "-t", image, str(tmp_path / "out" / "greeter"), check=False)
+    result = docker(
+        "build", "--force-rm", "-t", image, str(tmp_path / "out" / "greeter"), check=False
+    )
     docker("rmi", "-f", image, check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
