@@ -608,10 +608,9 @@ def test_missing_and_remote_models_are_clear_errors(project: Path) -> None:
         f"{project / 'gone.onnx'})"
     )
     message = load_error(
-        project, "x = 1", type="onnx", interface="handlers", model="s3://bucket/model.onnx"
+        project, "x = 1", type="onnx", interface="handlers", model="gs://bucket/model.onnx"
     )
     assert message == PREFIX + (
-        'predictor.models: model "_cortex_default": "s3://bucket/model.onnx": remote model '
-        "sources are not supported yet; download the model into the project folder and give its "
-        "local path instead"
+        'predictor.models: model "_cortex_default": "gs://bucket/model.onnx": gs:// model '
+        "sources are not supported; use s3://, http(s):// or a local path"
     )

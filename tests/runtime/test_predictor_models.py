@@ -83,9 +83,9 @@ def test_default_signature_key_applies_unless_a_path_names_its_own(tmp_path: Pat
             'model "m": "missing" does not exist (looked for {root}/missing)',
         ),
         (
-            {"paths": [{"name": "m", "path": "https://example.com/m.onnx"}]},
-            'model "m": "https://example.com/m.onnx": remote model sources are not supported yet; '
-            "download the model into the project folder and give its local path instead",
+            {"paths": [{"name": "m", "path": "gs://bucket/m.onnx"}]},
+            'model "m": "gs://bucket/m.onnx": gs:// model sources are not supported; use s3://, '
+            "http(s):// or a local path",
         ),
         ({"dir": "file.txt"}, 'models dir: "file.txt" is not a folder'),
         ({"dir": "empty"}, 'models dir: "empty" holds no model folders'),

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models import LATEST, ModelSource, ModelStore
+from ..models import LATEST, ModelSource, ModelSourceError, ModelStore
 from . import ModelInputError, ModelLoadError
 
 logger = logging.getLogger("cortex")
@@ -75,7 +75,10 @@ class ONNXClient:
         self._options.intra_op_num_threads = intra_op_threads
         self._options.inter_op_num_threads = 1  # graphs run sequentially; parallelism is intra-op
         self._providers = self._pick_providers(gpu)
-        self._sessions: ModelStore[Any] = ModelStore(sources, self._load, cache_size)
+        # Without cache_size, new and removed version folders are followed (models.py).
+        self._sessions: ModelStore[Any] = ModelStore(
+            sources, self._load, cache_size, live_reload=True
+        )
 
     def _pick_providers(self, gpu: bool) -> list[str]:
         if not gpu:
@@ -89,19 +92,27 @@ class ONNXClient:
         return ["CPUExecutionProvider"]
 
     def _load(self, source: ModelSource, version: int) -> Any:
-        file = find_onnx_file(source.path(version))
         try:
-            return self._ort.InferenceSession(
-                str(file), sess_options=self._options, providers=self._providers
-            )
-        except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise ModelLoadError(
-                f'model "{source.name}" version {version} ({file}): {error}'
-            ) from error
+            with source.local(version) as path:  # a fetched s3 version stays on disk meanwhile
+                file = find_onnx_file(path)
+                try:
+                    return self._ort.InferenceSession(
+                        str(file), sess_options=self._options, providers=self._providers
+                    )
+                except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/...
+                    raise ModelLoadError(
+                        f'model "{source.name}" version {version} ({file}): {error}'
+                    ) from error
+        except ModelSourceError as error:  # a remote version that cannot be fetched
+            raise ModelLoadError(str(error)) from error
 
     def load_latest(self) -> None:
         """Opens the latest version of every model now."""
         self._sessions.load_latest()
+
+    def close(self) -> None:
+        """Stops following the model sources (live reload)."""
+        self._sessions.close()
 
     def session(self, model_name: str | None = None, model_version: str | int = LATEST) -> Any:
         """The onnxruntime.InferenceSession of a model version."""

@@ -1,5 +1,9 @@
 """`python_client`: the models of `predictor.multi_model_reloading`, loaded by the predictor's own
-`load_model(model_path)` on first use."""
+`load_model(model_path)` on first use.
+
+`model_path` is a local path: a remote (s3) version is fetched into the cache folder first and
+kept there while load_model runs. Without `cache_size`, new and removed version folders are
+followed without a restart (see ../models.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +17,20 @@ class PythonClient:
     """What Cortex passed as `python_client` to `PythonPredictor.__init__`."""
 
     def __init__(self, sources: Mapping[str, ModelSource], cache_size: int | None = None) -> None:
-        self._store: ModelStore[Any] = ModelStore(sources, cache_size=cache_size)
+        self._store: ModelStore[Any] = ModelStore(sources, cache_size=cache_size, live_reload=True)
 
     def set_load_model(self, load_model: Callable[[str], Any]) -> None:
         """How models are loaded from now on: the predictor's load_model(model_path)."""
-        self._store.set_loader(lambda source, version: load_model(str(source.path(version))))
+
+        def load(source: ModelSource, version: int) -> Any:
+            with source.local(version) as path:
+                return load_model(str(path))
+
+        self._store.set_loader(load)
+
+    def close(self) -> None:
+        """Stops following the model sources (live reload)."""
+        self._store.close()
 
     def get_model(self, model_name: str | None = None, model_version: str | int = LATEST) -> Any:
         """The object `load_model` returned for this model version, loading it on first use.
