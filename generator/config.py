@@ -111,6 +111,50 @@ class _Reporter:
         self.notes.append(Problem(self.file, line, api, field, message))
 
 
+def model_layout_problem(path: Path, ptype: str) -> str | None:
+    """What is wrong with a local model's layout for its predictor type, or None.
+
+    TensorFlow: a SavedModel folder (saved_model.pb inside), or integer version folders each
+    holding one. ONNX: a .onnx file, a folder holding one, or integer version folders each
+    holding one. Unversioned is version 1, as at runtime (cortex_serve/models.py).
+    """
+    if ptype == "tensorflow":
+        layout = (
+            "expected a SavedModel folder holding saved_model.pb (version 1), or integer version "
+            "folders (1/, 2/, ...) each holding saved_model.pb"
+        )
+    else:
+        layout = (
+            "expected a .onnx file or a folder holding one (version 1), or integer version "
+            "folders (1/, 2/, ...) each holding one .onnx file"
+        )
+    if path.is_file():
+        if ptype == "onnx" and path.suffix == ".onnx":
+            return None
+        kind = "a SavedModel folder" if ptype == "tensorflow" else "a .onnx file or a folder"
+        return f"invalid {ptype} model: must be {kind} (got the file {path.name}); {layout}"
+    versions = sorted(
+        (int(child.name), child)
+        for child in path.iterdir()
+        if child.is_dir() and child.name.isdigit()
+    )
+    folders = [child for _, child in versions] or [path]
+    for folder in folders:
+        label = f"version folder {folder.name}" if versions else "the folder"
+        if ptype == "tensorflow":
+            if not (folder / "saved_model.pb").is_file():
+                return f"invalid tensorflow model: {label} holds no saved_model.pb; {layout}"
+        else:
+            found = sorted(child.name for child in folder.glob("*.onnx") if child.is_file())
+            if len(found) != 1:
+                listed = ", ".join(found) or "none"
+                return (
+                    f"invalid onnx model: {label} must hold exactly one .onnx file (found "
+                    f"{listed}); {layout}"
+                )
+    return None
+
+
 def _show(value: Any, limit: int = 60) -> str:
     """A user's value inside a message: quoted and escaped, so it can never break the line."""
     if value is None:
@@ -1017,6 +1061,7 @@ class _ApiReader:
             loc = given["predictor.models.path"]
             path = self._model_path(loc.value, loc.line, loc.written, want="any")
             if path is not None:
+                self._check_layout(path, ptype, loc.line, loc.written)
                 refs.append(ModelRef(DEFAULT_MODEL_NAME, path))
         elif "paths" in one_of:
             refs = self._model_paths(given["predictor.models.paths"], ptype)
@@ -1024,7 +1069,7 @@ class _ApiReader:
             loc = given["predictor.models.dir"]
             directory = self._model_path(loc.value, loc.line, loc.written, want="dir")
             if directory is not None and not schema.REMOTE_PATH.fullmatch(directory):
-                self._check_model_dir(self.root / directory, loc)
+                self._check_model_dir(self.root / directory, loc, ptype)
 
         signature = given.get("predictor.models.signature_key")
         if signature is not None and ptype != "tensorflow":
@@ -1100,12 +1145,13 @@ class _ApiReader:
             seen[name.value] = item_line
             model_path = self._model_path(path.value, path.line, path.written, want="any")
             if model_path is not None:
+                self._check_layout(model_path, ptype, path.line, path.written)
                 refs.append(
                     ModelRef(name.value, model_path, signature.value if signature else None)
                 )
         return refs
 
-    def _check_model_dir(self, folder: Path, loc: Located) -> None:
+    def _check_model_dir(self, folder: Path, loc: Located, ptype: str | None = None) -> None:
         """Each sub-folder of a local `dir` is a model named after it."""
         names = sorted(child.name for child in folder.iterdir() if child.is_dir())
         if not names:
@@ -1124,6 +1170,16 @@ class _ApiReader:
                     "name (letters, digits, '-', '_' or '.', starting with a letter or "
                     f"digit, not {DEFAULT_MODEL_NAME})",
                 )
+            elif ptype is not None:
+                self._check_layout(str(folder / name), ptype, loc.line, loc.written)
+
+    def _check_layout(self, path: str, ptype: str | None, line: int, written: str) -> None:
+        """A local TensorFlow or ONNX model laid out as Cortex expected (remote ones are
+        checked when fetched)."""
+        if ptype in ("tensorflow", "onnx") and not schema.REMOTE_PATH.fullmatch(path):
+            problem = model_layout_problem(self.root / path, ptype)
+            if problem is not None:
+                self.error(line, written, f"{_show(path)}: {problem}")
 
     def _model_path(self, raw: str, line: int, written: str, want: str) -> str | None:
         """Remote models are taken as written; local ones must exist (relative: in the project)."""
