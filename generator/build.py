@@ -423,6 +423,7 @@ def build_project(
     api_names: Sequence[str],
     *,
     base_image: str | None = None,
+    tf_serving_image: str | None = None,
     registry: str | None = None,
     tag: str = "latest",
     push: bool = False,
@@ -448,6 +449,7 @@ def build_project(
             base_image,
             registry,
             tag,
+            tf_serving_image=tf_serving_image,
         )
         targets = [BuildTarget(api.name, api.context, api.image) for api in rendered.apis]
         results = build_images(client, targets, no_cache=no_cache, jobs=jobs, emit=emit)

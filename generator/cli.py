@@ -25,6 +25,13 @@ api_option = click.option(
 )
 
 
+tf_serving_image_option = click.option(
+    "--tf-serving-image",
+    metavar="IMAGE",
+    help="TF Serving sidecar image for every tensorflow API (e.g. a mirror of tensorflow/serving).",
+)
+
+
 class _Group(click.Group):
     """Turns UserError into its one-line-per-problem report and exit code 2, never a traceback."""
 
@@ -83,6 +90,7 @@ def serve(
 )
 @api_option
 @click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
+@tf_serving_image_option
 @click.option("--registry", metavar="R", help="Name images <R>/<api>:<tag>.")
 @click.option("--tag", default="latest", show_default=True, help="Image tag.")
 @click.option(
@@ -98,6 +106,7 @@ def render(
     out: Path,
     api_names: tuple[str, ...],
     base_image: str | None,
+    tf_serving_image: str | None,
     registry: str | None,
     tag: str,
     autoscaler: str,
@@ -108,7 +117,14 @@ def render(
 
     loaded = load_project(project, config_file)
     result = render_project(
-        loaded, out, list(api_names) or None, base_image, registry, tag, autoscaler
+        loaded,
+        out,
+        list(api_names) or None,
+        base_image,
+        registry,
+        tag,
+        autoscaler,
+        tf_serving_image=tf_serving_image,
     )
     for api in result.apis:
         click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
@@ -134,6 +150,7 @@ tag_option = click.option("--tag", default="latest", show_default=True, help="Im
 )
 @api_option
 @click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
+@tf_serving_image_option
 @registry_option
 @tag_option
 @click.option("--push", is_flag=True, help="Push the images once all of them are built.")
@@ -147,6 +164,7 @@ def build(
     out: Path | None,
     api_names: tuple[str, ...],
     base_image: str | None,
+    tf_serving_image: str | None,
     registry: str | None,
     tag: str,
     push: bool,
@@ -164,6 +182,7 @@ def build(
             out,
             api_names,
             base_image=base_image,
+            tf_serving_image=tf_serving_image,
             registry=registry,
             tag=tag,
             push=push,

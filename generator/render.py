@@ -100,12 +100,20 @@ def render_project(
     registry: str | None = None,
     tag: str = "latest",
     autoscaler: str = "hpa",
+    tf_serving_image: str | None = None,
 ) -> RenderResult:
-    """Renders OUT for the selected APIs (all by default); UserError on bad input, OUT untouched."""
+    """Renders OUT for the selected APIs (all by default); UserError on bad input, OUT untouched.
+
+    `tf_serving_image` (`--tf-serving-image`) replaces every tensorflow API's TF Serving sidecar
+    image, `predictor.tensorflow_serving_image` included, in compose and Kubernetes alike.
+    """
     out = Path(out).absolute()
     apis = _select_apis(project, api_names)
-    _check_options(project, apis, base_image, registry, tag, autoscaler)
+    _check_options(project, apis, base_image, registry, tag, autoscaler, tf_serving_image)
     _check_out(project, out)
+    if tf_serving_image:
+        # As if the config had set it: every renderer (compose, k8s, api.json) reads it there.
+        apis = [_with_tf_serving_image(api, tf_serving_image) for api in apis]
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.rendering-", dir=out.parent))
@@ -156,6 +164,7 @@ def _check_options(
     registry: str | None,
     tag: str,
     autoscaler: str,
+    tf_serving_image: str | None = None,
 ) -> None:
     problems: list[Problem] = []
     if base_image is not None and not is_image_ref(base_image):
@@ -163,6 +172,14 @@ def _check_options(
             _option_problem(
                 "--base-image",
                 f'must be an image reference like "python:3.11-slim" (got {_quote(base_image)})',
+            )
+        )
+    if tf_serving_image is not None and not is_image_ref(tf_serving_image):
+        problems.append(
+            _option_problem(
+                "--tf-serving-image",
+                'must be an image reference like "tensorflow/serving:2.16.1" '
+                f"(got {_quote(tf_serving_image)})",
             )
         )
     if not TAG.fullmatch(tag):
@@ -234,6 +251,13 @@ def _check_out(project: Project, out: Path) -> None:
                     "the whole folder, so choose a new or empty one",
                 )
             )
+
+
+def _with_tf_serving_image(api: ApiSpec, image: str) -> ApiSpec:
+    if api.predictor.type != "tensorflow":
+        return api
+    predictor = dataclasses.replace(api.predictor, tensorflow_serving_image=image)
+    return dataclasses.replace(api, predictor=predictor)
 
 
 def _service_names(api: ApiSpec) -> list[str]:
@@ -486,8 +510,13 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
     return {
         f"{api.name}-models": {
             # The API's own image holds the models; this copies them into the shared volume
-            # (emptied first, so a rebuilt image never serves a stale model).
+            # (emptied first, so a rebuilt image never serves a stale model). It carries the API's
+            # `build:` too: this service starts first, and Compose pulls the `image:` of a service
+            # without `build:` when it is missing (docker-compose 1.29 even under --build, as it
+            # ignores pull_policy), where it must build it instead; the second build of the same
+            # context is all cache hits.
             "image": target.image,
+            "build": {"context": f"./{api.name}"},
             "user": "0:0",
             "entrypoint": [
                 "sh",

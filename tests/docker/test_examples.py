@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from e2e import EXAMPLES, check_sample, load_samples
 
-# Not here: chaining's APIs call each other, so they run together (test_compose.py); the
-# TensorFlow example needs a TF Serving sidecar.
+# Not alone in a container: chaining's APIs call each other, so they run together
+# (test_compose.py); the TensorFlow example needs its TF Serving sidecar, so it runs through its
+# docker-compose.yaml with the TF Serving stand-in (test_tensorflow_example.py).
+RUN_ELSEWHERE = {
+    "chaining": "test_compose.py",
+    "v0.15-tensorflow": "test_tensorflow_example.py",
+}
 STANDALONE = sorted(
     path.parent.name
     for path in EXAMPLES.glob("*/samples.yaml")
-    if path.parent.name not in ("chaining", "v0.15-tensorflow")
+    if path.parent.name not in RUN_ELSEWHERE
 )
 
 
@@ -26,3 +33,12 @@ def test_example_image_answers_its_samples(example, build_project, run_container
             for sample in (s for s in samples if s.api == api):
                 check_sample(running.url, sample, client)
     assert {s.api for s in samples} <= set(built.images), "samples name an API the project lacks"
+
+
+def test_every_example_left_out_here_runs_elsewhere() -> None:
+    here = Path(__file__).parent
+    for example, test_file in RUN_ELSEWHERE.items():
+        assert (EXAMPLES / example / "samples.yaml").is_file(), f"{example} has no samples"
+        assert f'EXAMPLES / "{example}"' in (here / test_file).read_text(), (
+            f"{test_file} does not run {example}"
+        )

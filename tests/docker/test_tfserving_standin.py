@@ -16,28 +16,24 @@ from typing import Any
 
 import cortex_build.runtime_base
 import pytest
+from tfserving import build_standin_image
 
 TESTS_DIR = Path(__file__).parent.parent
 # the runtime as the installed package ships it, and the model builders of the runtime tests
 sys.path += [str(Path(cortex_build.runtime_base.__file__).parent), str(TESTS_DIR / "runtime")]
 
-STANDIN_DIR = TESTS_DIR / "tfserving_standin"
-STANDIN_IMAGE = "cortex-build-test/tfserving-standin:latest"
 SIDECAR_MODEL_DIR = "/mnt/model"
 
 
 @pytest.fixture(scope="session")
 def standin_image(docker_client: Any, base_image: str) -> str:
-    docker_client.images.build(
-        path=str(STANDIN_DIR), tag=STANDIN_IMAGE, rm=True, buildargs={}, timeout=1800
-    )
-    return STANDIN_IMAGE
+    return build_standin_image(docker_client)
 
 
 @pytest.fixture
 def sidecar_models(tmp_path: Path) -> Path:
     """Laid out as the init container leaves /mnt/model: <name>/<version>/ and models.config."""
-    pytest.importorskip("tensorflow")
+    # tox installs tensorflow-cpu in the docker env: this test must run there, not skip.
     from predictor_cases.model_factory import write_iris_savedmodel
 
     folder = tmp_path / "mnt-model"
