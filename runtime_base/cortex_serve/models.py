@@ -78,10 +78,11 @@ class DiskCache:
     """Remote models downloaded under `root`, one entry per address (an s3 version prefix, an
     http(s) file), shared by every process that uses the same root.
 
-    root/<key>/model/... is the download, root/<key>/entry.json its address and local path (its
-    modification time is the entry's last use), root/.locks/<key> a lock file held shared while
-    the entry is in use; root/.lock serializes fetching and evicting. With `max_entries`, at most
-    that many evictable entries stay: the least recently used unpinned ones are deleted.
+    root/<key>/model/... is the download, root/<key>/entry.json its address, local path and last
+    use (a counter in root/.clock, as timestamps can tie), root/.locks/<key> a lock file held
+    shared while the entry is in use; root/.locks/.global serializes fetching and evicting.
+    With `max_entries`, at most that many evictable entries stay: the least recently used
+    unpinned ones are deleted.
     """
 
     META = "entry.json"
@@ -118,8 +119,8 @@ class DiskCache:
                 local = model_fetch.fetch(url, entry / "model")
                 meta = {"url": url, "path": local.relative_to(entry).as_posix()}
                 meta["evictable"] = evictable
-                (entry / self.META).write_text(json.dumps(meta))
-            os.utime(entry / self.META)  # the LRU order
+            meta["used"] = self._tick()  # the LRU order
+            (entry / self.META).write_text(json.dumps(meta))
             pin = (self.root / ".locks" / key).open("a+")
             fcntl.flock(pin, fcntl.LOCK_SH)  # taken before the global lock is released
             try:
@@ -140,12 +141,26 @@ class DiskCache:
 
     def entries(self) -> list[str]:
         """The cached addresses, least recently used first."""
+        return [meta["url"] for meta in self._metas()]
+
+    def _metas(self) -> list[dict[str, Any]]:
+        """entry.json of every complete entry, least recently used first."""
         found = []
         for entry in self.root.iterdir() if self.root.is_dir() else ():
-            meta = self._read_meta(entry)
+            meta = self._read_meta(entry) if not entry.name.startswith(".") else None
             if meta is not None:
-                found.append(((entry / self.META).stat().st_mtime_ns, meta["url"]))
-        return [url for _, url in sorted(found)]
+                meta["key"] = entry.name
+                found.append(meta)
+        return sorted(found, key=lambda meta: meta.get("used", 0))
+
+    def _tick(self) -> int:
+        clock = self.root / ".clock"
+        try:
+            now = int(clock.read_text()) + 1
+        except (OSError, ValueError):
+            now = 1
+        clock.write_text(str(now))
+        return now
 
     def discard(self, url: str) -> bool:
         """Deletes the entry of `url` unless it is in use; True when it is gone."""
@@ -177,13 +192,9 @@ class DiskCache:
     def _evict(self, keep: str) -> None:
         if self.max_entries is None:
             return
-        evictable = []
-        for entry in self.root.iterdir():
-            meta = self._read_meta(entry) if not entry.name.startswith(".") else None
-            if meta is not None and meta.get("evictable", True):
-                evictable.append(((entry / self.META).stat().st_mtime_ns, entry.name))
+        evictable = [meta["key"] for meta in self._metas() if meta.get("evictable", True)]
         excess = len(evictable) - self.max_entries
-        for _, key in sorted(evictable):
+        for key in evictable:
             if excess <= 0:
                 break
             if key != keep and self._delete_if_unused(key):
