@@ -424,6 +424,7 @@ def build_project(
     *,
     base_image: str | None = None,
     tf_serving_image: str | None = None,
+    models_at_start: bool = False,
     registry: str | None = None,
     tag: str = "latest",
     push: bool = False,
@@ -450,6 +451,7 @@ def build_project(
             registry,
             tag,
             tf_serving_image=tf_serving_image,
+            models_at_start=models_at_start,
         )
         targets = [BuildTarget(api.name, api.context, api.image) for api in rendered.apis]
         results = build_images(client, targets, no_cache=no_cache, jobs=jobs, emit=emit)

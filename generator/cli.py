@@ -32,6 +32,14 @@ tf_serving_image_option = click.option(
 )
 
 
+models_at_start_option = click.option(
+    "--models-at-start",
+    is_flag=True,
+    help="Fetch remote models (s3://, http(s)://) when the API starts instead of baking them "
+    "into the image.",
+)
+
+
 class _Group(click.Group):
     """Turns UserError into its one-line-per-problem report and exit code 2, never a traceback."""
 
@@ -91,6 +99,7 @@ def serve(
 @api_option
 @click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
 @tf_serving_image_option
+@models_at_start_option
 @click.option("--registry", metavar="R", help="Name images <R>/<api>:<tag>.")
 @click.option("--tag", default="latest", show_default=True, help="Image tag.")
 @click.option(
@@ -107,6 +116,7 @@ def render(
     api_names: tuple[str, ...],
     base_image: str | None,
     tf_serving_image: str | None,
+    models_at_start: bool,
     registry: str | None,
     tag: str,
     autoscaler: str,
@@ -125,6 +135,7 @@ def render(
         tag,
         autoscaler,
         tf_serving_image=tf_serving_image,
+        models_at_start=models_at_start,
     )
     for api in result.apis:
         click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
@@ -151,6 +162,7 @@ tag_option = click.option("--tag", default="latest", show_default=True, help="Im
 @api_option
 @click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
 @tf_serving_image_option
+@models_at_start_option
 @registry_option
 @tag_option
 @click.option("--push", is_flag=True, help="Push the images once all of them are built.")
@@ -165,6 +177,7 @@ def build(
     api_names: tuple[str, ...],
     base_image: str | None,
     tf_serving_image: str | None,
+    models_at_start: bool,
     registry: str | None,
     tag: str,
     push: bool,
@@ -183,6 +196,7 @@ def build(
             api_names,
             base_image=base_image,
             tf_serving_image=tf_serving_image,
+            models_at_start=models_at_start,
             registry=registry,
             tag=tag,
             push=push,

@@ -3,12 +3,14 @@
 OUT/<api>/ holds everything `docker build OUT/<api>` needs:
 
     Dockerfile                    templates/Dockerfile.jinja
-    cortex/api.json               the normalized spec (ApiSpec.to_json), local model paths rewritten
+    cortex/api.json               the normalized spec (ApiSpec.to_json), model paths rewritten
     cortex/entrypoint.sh          execs `python -m cortex_serve ...`
     cortex/runtime-requirements.txt, cortex/install-requirements.sh
     deps/requirements.txt, deps/dependencies.sh   (when the project has them)
     runtime/                      cortex_serve/ and cortex_internal/ from cortex_build.runtime_base
-    models/<name>/                local models (an image layer of their own)
+    models/<name>/                the models (an image layer of their own): local ones copied,
+                                  remote ones (s3://, http(s)://) fetched now, unless
+                                  --models-at-start leaves them to the runtime
     project/                      the project files (project_files.py), the image's /mnt/project
 
 Rendering is deterministic (same input, same bytes and file modes) and atomic: everything is
@@ -38,6 +40,7 @@ from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem
 from .project_files import ProjectEntry, ProjectFiles, collect_project_files
+from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
 from .schema import BadValue, cpu_millicores, is_image_ref, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
 
@@ -101,6 +104,7 @@ def render_project(
     tag: str = "latest",
     autoscaler: str = "hpa",
     tf_serving_image: str | None = None,
+    models_at_start: bool = False,
 ) -> RenderResult:
     """Renders OUT for the selected APIs (all by default); UserError on bad input, OUT untouched.
 
@@ -119,7 +123,9 @@ def render_project(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.rendering-", dir=out.parent))
     try:
         files = collect_project_files(project.root, project.config_file, exclude=[out, staging])
-        rendered = _render_into(staging, out, project, files, apis, base_image, registry, tag)
+        rendered = _render_into(
+            staging, out, project, files, apis, base_image, registry, tag, models_at_start
+        )
         k8s_dir = _render_k8s(staging, project, apis, rendered, autoscaler)
         _write_text(staging / MARKER_FILE, MARKER_TEXT)
         _normalize_folder_modes(staging)
@@ -288,6 +294,7 @@ def _render_into(
     base_image: str | None,
     registry: str | None,
     tag: str,
+    models_at_start: bool = False,
 ) -> tuple[RenderedApi, ...]:
     rendered: list[RenderedApi] = []
     next_port = FIRST_HOST_PORT
@@ -305,18 +312,23 @@ def _render_into(
                 host_ports=ports,
             )
         )
-        _render_context(staging / api.name, project, files, api, rendered[-1])
+        _render_context(staging / api.name, project, files, api, rendered[-1], models_at_start)
     compose = _compose_file(project, files, apis, rendered, out)
     _write_text(staging / "docker-compose.yaml", compose)
     return tuple(rendered)
 
 
 def _render_context(
-    context: Path, project: Project, files: ProjectFiles, api: ApiSpec, target: RenderedApi
+    context: Path,
+    project: Project,
+    files: ProjectFiles,
+    api: ApiSpec,
+    target: RenderedApi,
+    models_at_start: bool = False,
 ) -> None:
     context.mkdir(mode=0o755)
     cortex = context / "cortex"
-    models = _image_models(project, api)
+    models = _image_models(project, api, context / "models", models_at_start)
     framework = images.framework_packages(api)
     values = {
         "api_name": api.name,
@@ -330,7 +342,7 @@ def _render_context(
         "framework_packages": framework,
         "has_dependencies": files.dependencies is not None,
         "has_requirements": files.requirements is not None,
-        "has_models": bool(models.copies),
+        "has_models": bool(models.copies) or models.fetched,
         "cortex_dir": CORTEX_DIR,
         "runtime_dir": RUNTIME_DIR,
         "project_dir": PROJECT_DIR,
@@ -348,6 +360,10 @@ def _render_context(
     if framework:
         runtime_requirements += f"# the {api.predictor.type} client\n" + "".join(
             f"{requirement}\n" for requirement in framework
+        )
+    if models.packages:
+        runtime_requirements += "# s3:// models, fetched at start\n" + "".join(
+            f"{requirement}\n" for requirement in models.packages
         )
     _write_text(cortex / "runtime-requirements.txt", runtime_requirements)
     if files.requirements is not None:
@@ -370,16 +386,28 @@ def _render_context(
 
 @dataclass(frozen=True)
 class _ImageModels:
-    spec: ApiSpec  # local model paths rewritten to their place under MODEL_DIR
+    spec: ApiSpec  # model paths rewritten to their place under MODEL_DIR
     copies: tuple[tuple[Path, str], ...]  # (source, name under models/; "" for models.dir)
     moved: dict[str, str]  # project-relative model path -> its path in the image
+    fetched: bool = False  # remote models were downloaded into models/ already
+    packages: tuple[str, ...] = ()  # pip requirements of the models the runtime fetches
 
 
-def _image_models(project: Project, api: ApiSpec) -> _ImageModels:
-    """Where the API's local models go in the image.
+# boto3 1.28 is the first to honour AWS_ENDPOINT_URL (an S3-compatible server instead of AWS).
+S3_PACKAGES = ("boto3>=1.28",)
+
+
+def _image_models(
+    project: Project, api: ApiSpec, models_dir: Path | None = None, models_at_start: bool = False
+) -> _ImageModels:
+    """Where the API's models go in the image.
 
     A model folder lands at MODEL_DIR/<name>, a model file at MODEL_DIR/<name>/<file name>,
-    `models.dir` at MODEL_DIR itself. Remote paths stay as written.
+    `models.dir` at MODEL_DIR itself. Local models are copied later (`copies`); remote ones
+    (s3://, http(s)://) are fetched now into `models_dir` with model_fetch, the runtime's own
+    code, so they are laid out exactly as local ones. With `models_at_start` remote paths stay
+    as written, for the runtime to fetch when it starts (boto3 then goes into the image for
+    s3://); TensorFlow APIs cannot, as TF Serving reads its models from the image.
     """
     models = api.predictor.models
     if models is None:
@@ -387,13 +415,38 @@ def _image_models(project: Project, api: ApiSpec) -> _ImageModels:
     root = project.root.resolve()
     copies: list[tuple[Path, str]] = []
     moved: dict[str, str] = {}
+    remote: list[str] = []
+
+    def problem(message: str) -> UserError:
+        return UserError(api_problem(project, api, "predictor.models", message))
 
     def place(written: str, name: str) -> str:
-        if "://" in written:
-            return written
+        in_image = f"{MODEL_DIR}/{name}" if name else MODEL_DIR
+        if model_fetch.is_remote(written):
+            remote.append(written)
+            if written.startswith("gs://"):
+                raise problem(
+                    f"{_quote(written)}: gs:// model sources are not supported; use s3://, "
+                    "http(s):// or a local path"
+                )
+            if models_at_start:
+                if api.predictor.type == "tensorflow":
+                    raise problem(
+                        "--models-at-start is not available for type: tensorflow (the TF "
+                        "Serving sidecar reads the models from the image); leave it out to "
+                        f"fetch {_quote(written)} while rendering"
+                    )
+                return written
+            if models_dir is None:
+                return written
+            target = models_dir / name if name else models_dir
+            try:
+                local = model_fetch.fetch(written, target)
+            except model_fetch.FetchError as error:
+                raise problem(f"fetching the model failed: {error}") from None
+            return in_image if local == target else f"{in_image}/{local.name}"
         source = (root / written).resolve()  # an absolute path stays as it is
         copies.append((source, name))
-        in_image = f"{MODEL_DIR}/{name}" if name else MODEL_DIR
         if source.is_file():
             in_image += f"/{source.name}"
         if source.is_relative_to(root) and source != root:
@@ -405,7 +458,15 @@ def _image_models(project: Project, api: ApiSpec) -> _ImageModels:
     predictor = dataclasses.replace(
         api.predictor, models=dataclasses.replace(models, paths=paths, dir=model_dir)
     )
-    return _ImageModels(dataclasses.replace(api, predictor=predictor), tuple(copies), moved)
+    fetched = bool(remote) and not models_at_start and models_dir is not None
+    s3_at_start = models_at_start and any(path.startswith("s3://") for path in remote)
+    return _ImageModels(
+        dataclasses.replace(api, predictor=predictor),
+        tuple(copies),
+        moved,
+        fetched=fetched,
+        packages=S3_PACKAGES if s3_at_start else (),
+    )
 
 
 def _project_entries(files: ProjectFiles, moved: dict[str, str]) -> list[ProjectEntry]:

@@ -414,7 +414,10 @@ def test_models_outside_the_project_and_model_dirs(tmp_path: Path) -> None:
         ),
     )
     api = ApiSpec(name="multi", generation="v0.2x", endpoint="/multi", predictor=predictor)
-    render_project(Project(root, root / "cortex.yaml", (api,)), tmp_path / "out")
+    # --models-at-start: the s3 model stays for the runtime (nothing is fetched here)
+    render_project(
+        Project(root, root / "cortex.yaml", (api,)), tmp_path / "out", models_at_start=True
+    )
     context = tmp_path / "out" / "multi"
     assert (context / "models/a/1/model.onnx").read_text() == "a"
     assert (context / "models/b/b.onnx").read_text() == "b"
