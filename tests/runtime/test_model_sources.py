@@ -407,3 +407,23 @@ def test_s3_models_fetched_at_start_and_followed(
     wait_for(lambda: ask(server).json()["version"] == 1, what="s3 version 2 to be dropped")
     assert ask(server, version="2").status_code == 404
     wait_for(lambda: s3.url("live/iris/2") not in DiskCache(cache).entries(), what="cleanup")
+
+
+def test_onnx_client_follows_new_versions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cortex_serve.clients.onnx_client import ONNXClient
+
+    onnx_file = Path(__file__).resolve().parents[2] / "examples/onnx-iris/model/1/model.onnx"
+    (tmp_path / "model" / "1").mkdir(parents=True)
+    shutil.copy(onnx_file, tmp_path / "model" / "1" / "model.onnx")
+    monkeypatch.setenv("CORTEX_MODEL_POLL_SECONDS", "0.05")
+    client = ONNXClient(resolve_models({"paths": [{"name": "iris", "path": "model"}]}, tmp_path))
+    try:
+        client.load_latest()
+        first = client.session()
+        (tmp_path / "model" / "2").mkdir()
+        shutil.copy(onnx_file, tmp_path / "model" / "2" / "model.onnx")
+        wait_for(lambda: client.session() is not first, what="ONNX version 2")
+        assert client.session(model_version=1) is first
+        assert len(client.predict([[5.1, 3.5, 1.4, 0.2]])) >= 1
+    finally:
+        client.close()
