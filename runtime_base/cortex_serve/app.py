@@ -281,7 +281,10 @@ class Worker:
         self.post_predict_is_async = asyncio.iscoroutinefunction(post_predict)
         if self.batching:
             self.batcher = AdaptiveBatcher(
-                self._predict_batch, int(self.batching["max_batch_size"]), slots=self.threads
+                self._predict_batch,
+                int(self.batching["max_batch_size"]),
+                slots=self.threads,
+                batch_interval=float(self.batching["batch_interval"]),
             )
         self.scoreboard.set_ready()
         logger.info(
@@ -295,16 +298,18 @@ class Worker:
 
     # -- prediction ------------------------------------------------------------------------------
 
-    async def _predict_batch(self, items: list[tuple[Any, Any, Any]]) -> Any:
+    def _predict_batch(self, items: list[tuple[Any, Any, Any]]) -> Awaitable[Any]:
         """server_side_batching: predict receives lists (one entry per request) and must return a
-        list of the same length; the batcher hands each request its own entry."""
+        list of the same length; the batcher hands each request its own entry. A plain function
+        returning the executor's future (not a coroutine): the batcher waits on that future
+        directly, with no task per batch."""
         assert self.predictor is not None
         payloads = [item[0] for item in items]
         query_params = [item[1] for item in items]
         headers = [item[2] for item in items]
         if self.predictor.is_async:
-            return await self.predictor.predict(payloads, query_params, headers)
-        return await asyncio.get_running_loop().run_in_executor(
+            return self.predictor.predict(payloads, query_params, headers)
+        return asyncio.get_running_loop().run_in_executor(
             self.executor, self.predictor.predict, payloads, query_params, headers
         )
 

@@ -2,13 +2,18 @@
 
 A fixed batching window costs every request the window even when the server is idle (measured on
 the ONNX iris model at 8 connections: 8.4k req/s unbatched, 1.4k with a fixed 5 ms wait). So this
-batcher never waits on purpose: a batch leaves as soon as a predictor slot is free, holding what
-queued up while every slot was busy (up to `max_batch_size`). At low load each request goes alone,
-at once; under load batches grow by themselves to match the predictor's speed. `batch_interval`
-therefore only bounds waits in the configuration's sense: no request is held while a slot is free.
+batcher never holds a request while nothing runs: with no batch running, a request leaves at once,
+alone, on the caller's own coroutine (no queue, task or extra future: batching on costs what
+batching off does at low load). While a batch runs, requests queue; the slot of a finishing batch
+takes what queued (up to `max_batch_size`) at once, so under load batches grow by themselves to
+match the predictor's speed. Further slots (`threads_per_process` > 1) take only a full batch, or
+a partial one once its oldest request has waited `batch_interval`: on a busy core another predict
+thread in parallel buys only thread switches, and a batch that waits a little is bigger and costs
+less per request. `batch_interval` is thus the longest a request waits beyond a running batch.
 
 It runs on the worker's event loop, so its bookkeeping needs no locks; the predictor itself runs
-wherever `run_batch` puts it (the worker's thread pool for a synchronous predict).
+wherever `run_batch` puts it (the worker's thread pool for a synchronous predict, waited on through
+the executor's future with a callback, not a task per batch). bench/batching_bench.py measures it.
 """
 
 from __future__ import annotations
@@ -31,27 +36,84 @@ class AdaptiveBatcher(Generic[Item]):
         run_batch: Callable[[list[Item]], Awaitable[Sequence[Any]]],
         max_batch_size: int,
         slots: int = 1,
+        batch_interval: float | None = None,
     ) -> None:
         """`run_batch` gets a list of items and must return one result per item, in order; a
         result that is an exception instance fails only its own request. `slots` is how many
-        batches may run at once (the worker's predict threads)."""
+        batches may run at once (the worker's predict threads). `run_batch` may be a coroutine
+        function or a plain function returning a future (e.g. `loop.run_in_executor(...)`): a
+        future is waited on as it is, without a task around it.
+
+        While no batch runs, a request leaves at once. While one runs, requests queue and a free
+        extra slot takes them only as a full batch or once the oldest has waited
+        `batch_interval` seconds (None: at once); a finishing batch takes what queued at once."""
         if max_batch_size < 1 or slots < 1:
             raise ValueError("max_batch_size and slots must be >= 1")
+        if batch_interval is not None and batch_interval < 0:
+            raise ValueError("batch_interval must be >= 0")
         self._run_batch = run_batch
         self._max_batch_size = max_batch_size
+        self._slots = slots
         self._free_slots = slots
+        self._batch_interval = batch_interval
+        self._timer: asyncio.TimerHandle | None = None
         self._queue: deque[tuple[Item, asyncio.Future[Any]]] = deque()
-        self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Any:
         """Queues one request and returns its own result (or raises its own error)."""
+        if self._free_slots == self._slots and not self._queue:
+            # Nothing running or waiting: the caller runs its batch of one itself. This is the
+            # whole path at low load, so it costs what a plain predict costs: no queue entry, no
+            # task, no second future (the batching bench measures it against batching off).
+            self._free_slots -= 1
+            running = self._start([item])
+            running.add_done_callback(self._lone_done)
+            results = await running
+            _check_results(results, 1)
+            if isinstance(results[0], BaseException):
+                raise results[0]
+            return results[0]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         self._dispatch()
         return await future
 
-    def _dispatch(self) -> None:
+    def _start(self, items: list[Item]) -> asyncio.Future[Any]:
+        """run_batch(items) as a future, an exception it raises at once included."""
+        try:
+            return asyncio.ensure_future(self._run_batch(items))
+        except Exception as error:
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(error)
+            return failed
+
+    def _lone_done(self, _running: asyncio.Future[Any]) -> None:
+        # The caller reads its own result; the slot goes to whatever queued meanwhile. (If the
+        # caller was cancelled, the predict thread may still be busy: the next batch then waits
+        # in the executor's queue, which is still correct.)
+        self._free_slots += 1
+        self._dispatch()
+
+    def _interval_over(self) -> None:
+        self._timer = None
+        self._dispatch(waited=True)
+
+    def _dispatch(self, waited: bool = False) -> None:
         while self._free_slots and self._queue:
+            if (
+                not waited
+                and self._free_slots < self._slots
+                and len(self._queue) < self._max_batch_size
+                and self._batch_interval  # 0 or None: no wait
+            ):
+                # A batch is running: a partial one waits for it (or for batch_interval) rather
+                # than take another slot. On a busy core a second predict thread only adds
+                # thread switches; a batch that waits is bigger and costs less per request.
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(
+                        self._batch_interval, self._interval_over
+                    )
+                return
             batch: list[tuple[Item, asyncio.Future[Any]]] = []
             while self._queue and len(batch) < self._max_batch_size:
                 entry = self._queue.popleft()
@@ -60,32 +122,37 @@ class AdaptiveBatcher(Generic[Item]):
             if not batch:
                 continue
             self._free_slots -= 1
-            task = asyncio.ensure_future(self._run(batch))
-            self._running.add(task)  # keep a reference until it finishes
-            task.add_done_callback(self._running.discard)
+            running = self._start([item for item, _ in batch])
+            running.add_done_callback(lambda done, batch=batch: self._finish(batch, done))
+        if not self._queue and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    async def _run(self, batch: list[tuple[Item, asyncio.Future[Any]]]) -> None:
-        futures = [future for _, future in batch]
+    def _finish(
+        self, batch: list[tuple[Item, asyncio.Future[Any]]], running: asyncio.Future[Any]
+    ) -> None:
+        self._free_slots += 1
         try:
-            results = await self._run_batch([item for item, _ in batch])
+            if running.cancelled():
+                raise asyncio.CancelledError("the batch's predict was cancelled")
+            error = running.exception()
+            if error is not None:
+                raise error
+            results = running.result()
             _check_results(results, len(batch))
         except BaseException as error:  # every request of this batch fails alike
-            for future in futures:
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
         else:
-            for future, result in zip(futures, results, strict=True):
-                if future.done():
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # cancelled by its caller meanwhile
                     continue
                 if isinstance(result, BaseException):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
-        finally:
-            self._free_slots += 1
-            self._dispatch()
+        self._dispatch()
 
 
 def _check_results(results: Any, expected: int) -> None:

@@ -152,3 +152,100 @@ def test_a_request_cancelled_while_queued_is_left_out_of_the_batch():
 
     assert asyncio.run(main()) == [0, 4]
     assert predictor.batches == [[0], [2]]
+
+
+def test_while_a_batch_runs_another_slot_takes_a_partial_batch_only_after_batch_interval():
+    predictor = SlowDoubler(delay=0.3, threads=2)
+
+    async def main() -> tuple[list[int], float]:
+        batcher = AdaptiveBatcher(
+            predictor.run_batch, max_batch_size=4, slots=2, batch_interval=0.05
+        )
+        start = time.perf_counter()
+        first = asyncio.ensure_future(batcher.submit(0))  # nothing runs: leaves at once
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(batcher.submit(1))  # 0 runs: waits for more or 50 ms
+        third = asyncio.ensure_future(batcher.submit(2))
+        answers = [await second, await third]
+        waited = time.perf_counter() - start
+        return [await first, *answers], waited
+
+    answers, waited = asyncio.run(main())
+    assert answers == [0, 2, 4]
+    # 1 and 2 went together on the second slot after batch_interval, long before 0 was done
+    assert predictor.batches == [[0], [1, 2]]
+    assert 0.05 <= waited < 0.3 + 0.2
+
+
+def test_while_a_batch_runs_a_full_batch_takes_another_slot_at_once():
+    predictor = SlowDoubler(delay=0.3, threads=2)
+
+    async def main() -> float:
+        batcher = AdaptiveBatcher(
+            predictor.run_batch, max_batch_size=3, slots=2, batch_interval=10.0
+        )
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        start = time.perf_counter()
+        assert await asyncio.gather(*(batcher.submit(i) for i in (1, 2, 3))) == [2, 4, 6]
+        elapsed = time.perf_counter() - start
+        assert await first == 0
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    assert predictor.batches == [[0], [1, 2, 3]]
+    assert elapsed < 0.3 + 0.2  # neither the 10 s interval nor the first batch was waited out
+
+
+def test_a_finishing_batch_takes_what_queued_without_waiting_batch_interval():
+    predictor = SlowDoubler(delay=0.05)
+
+    async def main() -> float:
+        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8, batch_interval=10.0)
+        start = time.perf_counter()
+        assert await asyncio.gather(*(batcher.submit(i) for i in range(3))) == [0, 2, 4]
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    assert predictor.batches == [[0], [1, 2]]
+    assert elapsed < 1.0
+
+
+def test_run_batch_may_return_the_executors_future_or_raise_at_once():
+    pool = ThreadPoolExecutor(1)
+    calls: list[list[int]] = []
+
+    def run_batch(batch: list[int]):
+        calls.append(list(batch))
+        if 13 in batch:
+            raise ValueError("unlucky batch")  # raised by the call itself, not its future
+        return asyncio.get_running_loop().run_in_executor(pool, lambda: [x + 1 for x in batch])
+
+    async def main() -> list:
+        batcher = AdaptiveBatcher(run_batch, max_batch_size=8)
+        lone = await batcher.submit(1)
+        unlucky = await asyncio.gather(batcher.submit(13), return_exceptions=True)
+        after = await asyncio.gather(*(batcher.submit(i) for i in range(3)))
+        return [lone, unlucky[0], after]
+
+    lone, unlucky, after = asyncio.run(main())
+    assert lone == 2 and after == [1, 2, 3]
+    assert isinstance(unlucky, ValueError) and str(unlucky) == "unlucky batch"
+    assert calls == [[1], [13], [0], [1, 2]]
+
+
+def test_a_cancelled_lone_request_does_not_stall_the_batcher():
+    predictor = SlowDoubler(delay=0.05)
+
+    async def main() -> list[int]:
+        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8, batch_interval=0.01)
+        lone = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        queued = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
+        lone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await lone
+        return [await future for future in queued] + [await batcher.submit(3)]
+
+    assert asyncio.run(main()) == [2, 4, 6]
+    assert sorted(x for batch in predictor.batches for x in batch) == [0, 1, 2, 3]

@@ -1,0 +1,254 @@
+"""Server-side batching on vs off for the ONNX iris example, in the same run.
+
+Serves examples/onnx-iris twice through our runtime (`python -m cortex_serve`, gunicorn with
+uvicorn workers, exactly as images run it), each from a temporary copy of the project:
+- `off`: the example's cortex.yaml as it is;
+- `on`:  the same cortex.yaml plus `server_side_batching: {max_batch_size, batch_interval}`.
+
+Both use the example's `processes_per_replica` and `threads_per_process` (1 x 2) and its own
+predictor, which already takes a list of samples and returns a list (what batching hands it).
+Before measuring, each server must answer the example's samples.yaml exactly. Then, for each
+connection count, `wrk` loads off and on alternately (off, on, off, on, ...) with a single iris
+sample per request, after a warm-up, and the script prints requests/s, p50 and p99 of each
+server's fastest round and the ratio on/off. Targets: >= 0.95x at every level, >= 1.8x at 32.
+
+    python bench/batching_bench.py [--duration 5] [--rounds 2] [--connections 1,8,32,64]
+
+Needs `wrk` on PATH and onnxruntime installed. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cortex_build.config import load_project
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runtime_bench import (  # same folder (bench/ is not a package)
+    RUNTIME_DIR,
+    SERVER_CPUS,
+    WRK_CPUS,
+    Result,
+    best,
+    free_port,
+    pin,
+    run_wrk,
+    wait_healthy,
+)
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx-iris"
+SAMPLE = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
+WRK_SCRIPT = f"""
+wrk.method = "POST"
+wrk.body = {json.dumps(json.dumps(SAMPLE))}
+wrk.headers["Content-Type"] = "application/json"
+"""
+TARGET_ALL = 0.95
+TARGET_32 = 1.8
+
+
+def project_copy(workdir: Path, name: str, batching: dict | None) -> Path:
+    """A copy of the example with server_side_batching written into its cortex.yaml (or not)."""
+    project = workdir / name
+    shutil.copytree(EXAMPLE, project)
+    config_file = project / "cortex.yaml"
+    apis = yaml.safe_load(config_file.read_text())
+    if batching is not None:
+        for api in apis:
+            api["predictor"]["server_side_batching"] = batching
+    config_file.write_text(yaml.safe_dump(apis, sort_keys=False))
+    return project
+
+
+@dataclass
+class Run:
+    """One wrk run, with the CPU the server's processes spent on it."""
+
+    result: Result
+    cpu_us_per_request: float
+
+
+def _descendants(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                pids += _descendants(int(child))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its descendants (Linux /proc; 0 elsewhere). Other jobs
+    on a shared machine slow a round down but do not change this, so it tells the batcher's cost
+    per request apart from noise."""
+    total = 0
+    for each in _descendants(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def server(workdir: Path, name: str, batching: dict | None, port: int) -> Iterator[Any]:
+    """`python -m cortex_serve` for one copy of the project (spec loaded as `build` loads it),
+    pinned like runtime_bench's servers; yields (process, processes, threads)."""
+    project = project_copy(workdir, name, batching)
+    (api,) = load_project(project).apis
+    spec_file = workdir / f"{name}.json"
+    spec_file.write_text(api.to_json())
+    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
+    command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
+    command += ["--project", str(project), "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: pin(SERVER_CPUS),
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        yield process, api.predictor.processes_per_replica, api.predictor.threads_per_process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def measure(url: str, pid: int, script: Path, duration: float, connections: int) -> Run:
+    cpu, started = cpu_seconds(pid), time.monotonic()
+    result = run_wrk(url, script, duration, connections)
+    cpu_used, elapsed = cpu_seconds(pid) - cpu, time.monotonic() - started
+    requests = result.requests_per_second * min(elapsed, duration)
+    return Run(result, cpu_used / max(requests, 1) * 1e6)
+
+
+def check_samples(url: str, batching: bool) -> None:
+    """Requests of the example's samples.yaml get exactly their recorded responses. With batching
+    on, predict gets one list entry per request, so the example's predictor (which reads a list as
+    samples) answers single-sample requests only: the list-bodied sample is left out there."""
+    for sample in yaml.safe_load((EXAMPLE / "samples.yaml").read_text()):
+        if batching and isinstance(sample["request"]["json"], list):
+            continue
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(sample["request"]["json"]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        if answer != sample["response"]["json"]:
+            sys.exit(f"{url}: sample {sample['name']!r} got {answer}, expected the recorded one")
+
+
+def best_run(runs: list[Run]) -> Run:
+    chosen = best([run.result for run in runs])
+    return next(run for run in runs if run.result is chosen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk before each level")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per server and level")
+    parser.add_argument("--connections", default="1,8,32,64", help="comma-separated levels")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--batch-interval", default="5ms")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    levels = [int(level) for level in args.connections.split(",")]
+    batching = {"max_batch_size": args.max_batch_size, "batch_interval": args.batch_interval}
+
+    ports = {"off": free_port(), "on": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}/predict" for name, port in ports.items()}
+    rows: list[tuple[int, dict[str, list[Run]]]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="batching-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        workdir = Path(tmp)
+        script = workdir / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        pids, shape = {}, {}
+        for name, config in (("off", None), ("on", batching)):
+            process, *shape[name] = stack.enter_context(server(workdir, name, config, ports[name]))
+            pids[name] = process.pid
+            check_samples(urls[name], config is not None)
+        assert shape["off"] == shape["on"]
+        for connections in levels:
+            for name in ("off", "on"):  # warm up both at this level (queues, allocations)
+                run_wrk(urls[name], script, args.warmup, connections)
+            runs: dict[str, list[Run]] = {"off": [], "on": []}
+            for _ in range(args.rounds):  # alternate, so drifts in machine load hit both alike
+                for name in ("off", "on"):
+                    runs[name].append(
+                        measure(urls[name], pids[name], script, args.duration, connections)
+                    )
+            rows.append((connections, runs))
+
+    processes, threads = shape["on"]
+    print(
+        f"ONNX iris example, {processes} process x {threads} threads in both runs; batching on: "
+        f"max_batch_size {args.max_batch_size}, batch_interval {args.batch_interval}"
+    )
+    print(
+        f"wrk: 1 thread, {args.warmup}s warm-up + {args.duration}s x {args.rounds} rounds per "
+        f"level; servers on CPU {sorted(SERVER_CPUS)}, wrk on CPU {sorted(WRK_CPUS)}"
+    )
+    print(
+        f"{'conns':>5} {'batching':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU us/req':>10}   rounds (req/s)"
+    )
+    verdicts = []
+    for connections, runs in rows:
+        for name in ("off", "on"):
+            run = best_run(runs[name])
+            spread = ", ".join(f"{each.result.requests_per_second:.0f}" for each in runs[name])
+            print(
+                f"{connections:5} {name:8} {run.result.requests_per_second:9.0f} "
+                f"{run.result.p50_ms:8.3f} {run.result.p99_ms:8.3f} "
+                f"{run.cpu_us_per_request:10.0f}   {spread}"
+            )
+        on, off = best_run(runs["on"]), best_run(runs["off"])
+        ratio = on.result.requests_per_second / off.result.requests_per_second
+        median = statistics.median(
+            r.result.requests_per_second for r in runs["on"]
+        ) / statistics.median(r.result.requests_per_second for r in runs["off"])
+        target = TARGET_32 if connections == 32 else TARGET_ALL
+        verdict = "meets" if ratio >= target else "BELOW"
+        verdicts.append(verdict == "meets")
+        print(
+            f"{connections:5} {'on/off':8} {ratio:9.3f}x (median {median:.3f}x; p50 "
+            f"{on.result.p50_ms / off.result.p50_ms:.2f}x; p99 "
+            f"{on.result.p99_ms / off.result.p99_ms:.2f}x; CPU/req "
+            f"{on.cpu_us_per_request / off.cpu_us_per_request:.2f}x; target >= {target}x: "
+            f"{verdict})"
+        )
+    print("all targets met" if all(verdicts) else "some targets missed")
+
+
+if __name__ == "__main__":
+    main()
