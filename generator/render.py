@@ -41,6 +41,7 @@ from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem
 from .project_files import ProjectEntry, ProjectFiles, collect_project_files
 from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
+from .runtime_base.cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 from .schema import BadValue, cpu_millicores, is_image_ref, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
 
@@ -348,6 +349,7 @@ def _render_context(
         "project_dir": PROJECT_DIR,
         "model_dir": MODEL_DIR,
         "user_dir": USER_DIR,
+        "model_cache_dir": MODEL_CACHE_DIR,
         "uid": USER_ID,
         "port": SERVER_PORT,
         "healthcheck": HEALTHCHECK,

@@ -47,6 +47,10 @@ def test_the_api_runs_as_an_unprivileged_user(sleeper_image, run_container, dock
     exit_code, output = running.container.exec_run(["sh", "-c", "touch /mnt/project/x"])
     assert exit_code != 0, "the project folder must not be writable by the API"
     assert b"Permission denied" in output
+    # where it may write: /mnt/user (as Cortex's /mnt) and the cache of models fetched at start
+    for folder in ("/mnt/user", "/mnt/model-cache"):
+        exit_code, output = running.container.exec_run(["sh", "-c", f"touch {folder}/x"])
+        assert exit_code == 0, f"{folder} must be writable by the API: {output!r}"
 
 
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(sleeper_image, run_container):
