@@ -10,9 +10,10 @@ predictor, which already takes a list of samples and returns a list (what batchi
 Before measuring, each server must answer the example's samples.yaml exactly. Then, for each
 connection count, `wrk` loads off and on alternately (off, on, off, on, ...) with a single iris
 sample per request, after a warm-up, and the script prints requests/s, p50 and p99 of each
-server's fastest round and the ratio on/off. Targets: >= 0.95x at every level, >= 1.8x at 32.
+server's fastest round, the server's CPU time per request (from /proc) and the ratio on/off.
+Targets: >= 0.95x at every level, >= 1.8x at 32.
 
-    python bench/batching_bench.py [--duration 5] [--rounds 2] [--connections 1,8,32,64]
+    python bench/batching_bench.py [--duration 5] [--rounds 3] [--connections 1,8,32,64]
 
 Needs `wrk` on PATH and onnxruntime installed. See bench/README.md.
 """
@@ -172,7 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk before each level")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per server and level")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per server and level")
     parser.add_argument("--connections", default="1,8,32,64", help="comma-separated levels")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-interval", default="5ms")
