@@ -1,4 +1,5 @@
-"""What `pip install .` ships: every package folder of the source tree is listed in setup.cfg.
+"""What `pip install .` ships: every package folder is listed in setup.cfg, and the installed
+`cortex-build` validates and renders every example.
 
 The tests and the images use the installed package (tox installs it without -e; images copy the
 runtime from it), so a sub-package missing from `packages` breaks them only after install.
@@ -7,7 +8,11 @@ runtime from it), so a sub-package missing from `packages` breaks them only afte
 from __future__ import annotations
 
 import configparser
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,3 +34,30 @@ def test_every_package_folder_is_listed_in_setup_cfg():
             relative = init.parent.relative_to(REPO / folder)
             found.add(".".join([package, *relative.parts]))
     assert sorted(found - listed) == [], "add these to [options] packages in setup.cfg"
+
+
+EXAMPLES = sorted(path.parent for path in (REPO / "examples").glob("*/cortex.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_the_installed_command_validates_and_renders_every_example(example: Path, tmp_path: Path):
+    # The console script of the environment running the tests: under tox, a plain `pip install .`
+    cortex_build = Path(sys.executable).parent / "cortex-build"
+    assert cortex_build.exists(), f"{cortex_build}: install the project first (pip install .)"
+    validated = subprocess.run(
+        [str(cortex_build), "validate", str(example)], capture_output=True, text=True
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    out = tmp_path / "out"
+    rendered = subprocess.run(
+        [str(cortex_build), "render", str(example), "-o", str(out)], capture_output=True, text=True
+    )
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    table = validated.stdout.splitlines()
+    header = next(index for index, line in enumerate(table) if line.startswith("API "))
+    api_names = [line.split()[0] for line in table[header + 1 :]]
+    assert api_names, validated.stdout
+    assert (out / "docker-compose.yaml").is_file()
+    for name in api_names:
+        assert (out / name / "Dockerfile").is_file()
+        assert (out / name / "cortex" / "api.json").is_file()
