@@ -5,15 +5,17 @@ with any engine `docker` itself would use: DOCKER_HOST, TLS variables, and the c
 usual Docker config (~/.docker/config.json, credential helpers) for pushes.
 
 Output is plain lines, one per build step and per line of a step's output, prefixed with the API's
-name when several APIs build at once; an overall progress line now and then; a summary table at
-the end. A failed build names its API, the step that failed and the last lines of that step's
-output, and the other APIs still build.
+name when several APIs build at once; the overall progress as a status line kept at the bottom of
+a terminal (in a log: a line now and then); a summary table at the end. A failed build names its
+API, the step that failed and the last lines of that step's output, and the other APIs still
+build.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -21,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import Problem, UserError
 from .report import format_table
@@ -221,18 +223,39 @@ def _explain(error: str, step: str | None) -> str:
 
 
 class _Progress:
-    """The overall display when several APIs build: where each one is, now and then."""
+    """The overall display when several APIs build: where each one is.
 
-    def __init__(self, targets: Sequence[BuildTarget], emit: Emit) -> None:
+    In a log (not a terminal) that is a line now and then (PROGRESS_EVERY). On a terminal it is a
+    status line kept at the bottom, redrawn under each log line and at every step: the log still
+    scrolls above it, whole, as in a log.
+    """
+
+    def __init__(
+        self, targets: Sequence[BuildTarget], emit: Emit, terminal: TextIO | None = None
+    ) -> None:
         self._emit = emit
+        self._terminal = terminal
         self._lock = threading.Lock()
         self._states: dict[str, str] = {t.api: "waiting" for t in targets}
         self._last = time.monotonic()
 
+    def log(self, line: str) -> None:
+        """Prints a log line (above the status line, on a terminal)."""
+        with self._lock:
+            if self._terminal is None:
+                self._emit(line)
+            else:
+                self._terminal.write(f"\r\x1b[K{line}\n{self._status()}")
+                self._terminal.flush()
+
     def step(self, api: str, step: str) -> None:
-        """`step` is "N/M"; prints the overall line when PROGRESS_EVERY has passed."""
+        """`step` is "N/M"."""
         with self._lock:
             self._states[api] = f"step {step}"
+            if self._terminal is not None:
+                self._terminal.write(f"\r\x1b[K{self._status()}")
+                self._terminal.flush()
+                return
             now = time.monotonic()
             if now - self._last >= PROGRESS_EVERY:
                 self._last = now
@@ -240,12 +263,26 @@ class _Progress:
 
     def done(self, result: BuildResult) -> None:
         with self._lock:
-            self._states[result.api] = "built" if result.ok else "FAILED"
+            self._states[result.api] = state = "built" if result.ok else "FAILED"
             finished = sum(state in ("built", "FAILED") for state in self._states.values())
-            self._emit(
-                f"== {result.api}: {self._states[result.api]} in {result.seconds:.1f}s "
-                f"({finished} of {len(self._states)} APIs done)"
-            )
+        self.log(
+            f"== {result.api}: {state} in {result.seconds:.1f}s "
+            f"({finished} of {len(self._states)} APIs done)"
+        )
+
+    def close(self) -> None:
+        """Clears the status line (the summary table follows)."""
+        if self._terminal is not None:
+            with self._lock:
+                self._terminal.write("\r\x1b[K")
+                self._terminal.flush()
+
+    def _status(self) -> str:
+        finished = sum(state in ("built", "FAILED") for state in self._states.values())
+        states = ", ".join(f"{api} {state}" for api, state in self._states.items())
+        line = f"[{finished}/{len(self._states)} built] {states}"
+        width = shutil.get_terminal_size().columns - 1  # the cursor must not wrap the line
+        return line if len(line) <= width else line[: max(width - 3, 0)] + "..."
 
 
 def build_images(
@@ -255,38 +292,38 @@ def build_images(
     no_cache: bool = False,
     jobs: int = 2,
     emit: Emit = print,
+    terminal: TextIO | None = None,
 ) -> list[BuildResult]:
     """Builds every target (up to `jobs` at once); results in the order of `targets`.
 
-    `emit` gets whole lines and is never called from two threads at once.
+    `emit` gets whole lines and is never called from two threads at once. With `terminal` (a
+    stream that is a terminal) and several targets, log lines go there instead, under a status
+    line of every API's progress.
     """
-    lock = threading.Lock()
     several = len(targets) > 1
     width = max((len(t.api) for t in targets), default=0)
-
-    def locked_emit(line: str) -> None:
-        with lock:
-            emit(line)
-
-    progress = _Progress(targets, locked_emit)
+    progress = _Progress(targets, emit, terminal if several else None)
 
     def build_one(target: BuildTarget) -> BuildResult:
         prefix = f"{target.api.ljust(width)} | " if several else ""
 
         def api_emit(line: str) -> None:
-            locked_emit(prefix + line)
+            progress.log(prefix + line)
             if several and line.startswith("step "):
                 progress.step(target.api, line.split(" ", 2)[1])
 
-        locked_emit(f"{prefix}building {target.image} from {target.context}")
+        progress.log(f"{prefix}building {target.image} from {target.context}")
         result = build_image(client, target, no_cache=no_cache, emit=api_emit)
         if several:
             progress.done(result)
         return result
 
-    if not several or jobs <= 1:
-        return [build_one(target) for target in targets]
-    return _run_threaded(build_one, targets, jobs)
+    try:
+        if not several or jobs <= 1:
+            return [build_one(target) for target in targets]
+        return _run_threaded(build_one, targets, jobs)
+    finally:
+        progress.close()
 
 
 def _run_threaded(
@@ -431,6 +468,7 @@ def build_project(
     no_cache: bool = False,
     jobs: int = 2,
     emit: Emit = print,
+    terminal: TextIO | None = None,
 ) -> int:
     """`cortex-build build`: render (into OUT, or a temporary folder), build, maybe push.
 
@@ -454,7 +492,9 @@ def build_project(
             models_at_start=models_at_start,
         )
         targets = [BuildTarget(api.name, api.context, api.image) for api in rendered.apis]
-        results = build_images(client, targets, no_cache=no_cache, jobs=jobs, emit=emit)
+        results = build_images(
+            client, targets, no_cache=no_cache, jobs=jobs, emit=emit, terminal=terminal
+        )
     for line in summary_lines(results):
         emit(line)
     failed = [r.api for r in results if not r.ok]

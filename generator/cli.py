@@ -203,6 +203,7 @@ def build(
             no_cache=no_cache,
             jobs=jobs,
             emit=click.echo,
+            terminal=sys.stdout if sys.stdout.isatty() else None,
         )
     )
 

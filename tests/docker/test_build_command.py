@@ -3,6 +3,7 @@ registry on loopback (Debian's docker-registry) with the digest it answers."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -75,6 +76,25 @@ def test_a_failing_step_is_named_with_the_tail_of_its_output(base_image, tmp_pat
     assert result.tail[-2:] == ("line 30", "broken")  # no colour codes, the last lines
     assert "line 1" not in result.tail  # only the tail
     assert "never" not in "\n".join(lines)
+
+
+def test_on_a_terminal_several_builds_log_above_a_status_line(base_image, tmp_path, tag):
+    targets = []
+    for name in ("first", "second"):
+        context = tmp_path / name
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM {base_image}\nRUN echo {name} {tag}\n")
+        targets.append(BuildTarget(name, context, f"cbtest-{name}:{tag}"))
+    terminal = io.StringIO()
+    lines: list[str] = []
+    results = build_images(connect_engine(), targets, emit=lines.append, terminal=terminal)
+    assert [r.ok for r in results] == [True, True]
+    assert lines == []  # on a terminal, the log goes there, under the status line
+    output = terminal.getvalue()
+    assert "\n[0/2 built] first waiting, second waiting" in output  # under the first log line
+    assert "\n[2/2 built] first built, second built" in output
+    assert f"second | step 2/2 RUN echo second {tag}\n" in output
+    assert output.endswith("\r\x1b[K")  # cleared for the summary table
 
 
 def test_a_bad_requirement_fails_the_build_naming_api_step_and_pip_error(base_image, tmp_path, tag):
