@@ -25,9 +25,7 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,9 +46,8 @@ from runtime_bench import (  # same folder (bench/ is not a package)
     Result,
     best,
     free_port,
-    pin,
     run_wrk,
-    wait_healthy,
+    started,
 )
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx-iris"
@@ -117,25 +114,8 @@ def server(workdir: Path, name: str, batching: dict | None, port: int) -> Iterat
     env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
     command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
     command += ["--project", str(project), "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=lambda: pin(SERVER_CPUS),
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+    with started(command, env, workdir, f"http://127.0.0.1:{port}/healthz") as process:
         yield process, api.predictor.processes_per_replica, api.predictor.threads_per_process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def measure(url: str, pid: int, script: Path, duration: float, connections: int) -> Run:

@@ -156,7 +156,10 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30
 
 
 @contextlib.contextmanager
-def started(command: list[str], env: dict[str, str], cwd: Path, ready_url: str) -> Iterator[None]:
+def started(
+    command: list[str], env: dict[str, str], cwd: Path, ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server pinned to SERVER_CPUS, once ready_url answers; stopped (SIGTERM) afterwards."""
     process = subprocess.Popen(
         command,
         env=env,
@@ -168,7 +171,7 @@ def started(command: list[str], env: dict[str, str], cwd: Path, ready_url: str) 
     )
     try:
         wait_healthy(ready_url, process)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
