@@ -12,6 +12,8 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 # ---------------------------------------------------------------------------------------------
@@ -451,25 +453,67 @@ _QUANTITY_FACTORS = {
 }
 
 
+# The largest size accepted: far above any machine's memory, far below int64 (Kubernetes and
+# Docker count bytes in int64), so that a typo like "100000Ti" is reported, not rendered.
+MAX_QUANTITY_BYTES = 2**50
+MAX_QUANTITY_SHOWN = "1Pi"
+
+
 def parse_quantity(value: Any) -> str:
-    """A memory size (bytes as an integer, or "512Mi", "1G") as a Kubernetes quantity string."""
+    """A memory size (bytes as an integer, or "512Mi", "1G") as a Kubernetes quantity string.
+
+    The size must be at least 1 byte and at most MAX_QUANTITY_BYTES; it is checked here, once,
+    so that everything downstream (quantity_bytes, the renderers) gets a sane byte count.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise BadValue(f"must be {QUANTITY_HINT}")
     text = str(value).strip()
-    if not _QUANTITY.fullmatch(text):
+    match = _QUANTITY.fullmatch(text)
+    if not match:
         raise BadValue(f"must be {QUANTITY_HINT}")
+    size = _quantity_size(match)
+    if size is None or size > MAX_QUANTITY_BYTES:
+        raise BadValue(f"must be at most {MAX_QUANTITY_SHOWN}")
+    if size == 0:
+        raise BadValue("must be greater than 0")
+    if size < 1:
+        raise BadValue("must be at least 1 byte")
     return text
 
 
+def _quantity_size(match: re.Match[str]) -> Fraction | None:
+    """The exact size in bytes of a matched quantity; None when it is far beyond any maximum
+    (an exponent like "1e400" is never raised to its power, so no value can overflow or hang)."""
+    mantissa = Decimal(match.group(1))
+    if mantissa == 0:
+        return Fraction(0)
+    suffix = match.group(2)
+    if suffix not in _QUANTITY_FACTORS:  # an exponent, "e9" ("E" alone is exa)
+        digits = suffix[1:].lstrip("+-").lstrip("0") or "0"
+        exponent = int(digits) if len(digits) <= 6 else 10**7  # clamped: beyond any size
+        if suffix[1:2] == "-":
+            exponent = -exponent
+        factor = None
+    else:
+        factor = _QUANTITY_FACTORS[suffix]
+        exponent = len(str(factor)) - 1
+    # The decimal order of magnitude, known before any power is computed.
+    magnitude = mantissa.adjusted() + exponent
+    if magnitude > 20:  # >= 10**20 bytes: beyond MAX_QUANTITY_BYTES
+        return None
+    if magnitude < -1:  # < 1 byte (and 10**exponent could be slow to compute exactly)
+        return Fraction(1, 100)
+    return Fraction(mantissa) * (Fraction(10) ** exponent if factor is None else factor)
+
+
 def quantity_bytes(quantity: str) -> int:
-    """Bytes in a quantity accepted by parse_quantity ("512Mi" -> 536870912)."""
-    match = _QUANTITY.fullmatch(quantity)
-    if not match:
-        raise BadValue(f"must be {QUANTITY_HINT}")
-    number, suffix = float(match.group(1)), match.group(2)
-    if suffix and suffix[0] in "eE":
-        return int(number * 10 ** int(suffix[1:]))
-    return int(number * _QUANTITY_FACTORS[suffix])
+    """Bytes in a quantity accepted by parse_quantity ("512Mi" -> 536870912), rounded up to a
+    whole byte as Kubernetes does; exact arithmetic, so "1.1Gi" is not off by float rounding."""
+    match = _QUANTITY.fullmatch(quantity.strip())
+    size = _quantity_size(match) if match else None
+    if size is None or not 0 < size <= MAX_QUANTITY_BYTES:
+        raise BadValue(f"must be {QUANTITY_HINT}, at most {MAX_QUANTITY_SHOWN}")
+    return math.ceil(size)
 
 
 _INT_OR_PERCENT = re.compile(r"([0-9]+)(%?)")

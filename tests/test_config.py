@@ -554,6 +554,10 @@ def test_bad_cpu_quantities(value: object) -> None:
         ("1.5Gi", 3 * 2**29),
         ("1e3", 1000),
         ("100k", 100_000),
+        ("1E5", 100_000),  # an exponent; "E" alone is exa
+        ("1.1Gi", 1_181_116_007),  # exact: 1.1 * 2**30 = 1181116006.4, rounded up as Kubernetes
+        ("1Pi", 2**50),  # the largest accepted
+        ("0.0000000000000000000001e30", 10**8),  # exact, however the digits are spread
     ],
 )
 def test_memory_quantities(text: str, size: int) -> None:
@@ -564,6 +568,29 @@ def test_memory_quantities(text: str, size: int) -> None:
 def test_bad_memory_quantities(text: str) -> None:
     with pytest.raises(schema.BadValue):
         schema.parse_quantity(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1e400", "must be at most 1Pi"),
+        ("1e" + "9" * 5000, "must be at most 1Pi"),  # more exponent digits than int() reads
+        ("100000Ti", "must be at most 1Pi"),
+        ("1E", "must be at most 1Pi"),
+        ("1Ei", "must be at most 1Pi"),
+        (2**70, "must be at most 1Pi"),
+        ("0", "must be greater than 0"),
+        (0, "must be greater than 0"),
+        ("0.0Gi", "must be greater than 0"),
+        ("0.5", "must be at least 1 byte"),
+        ("1e-" + "9" * 5000, "must be at least 1 byte"),
+    ],
+)
+def test_memory_quantities_out_of_range(value: object, message: str) -> None:
+    """Checked once, exactly, when read: no overflow, no float rounding, no huge power computed."""
+    with pytest.raises(schema.BadValue) as caught:
+        schema.parse_quantity(value)
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(
