@@ -423,6 +423,9 @@ def parse_cpu(value: Any) -> str:
     if abs(millis - round(millis)) > 1e-6:
         raise BadValue("must be a whole number of millicores (at most 3 decimals)")
     whole = round(millis)
+    if whole <= 0:
+        # A zero request is no request: Cortex's way to say so is `cpu: null`.
+        raise BadValue("must be greater than 0; write null for no CPU request")
     return str(whole // 1000) if whole % 1000 == 0 else f"{whole}m"
 
 

@@ -538,7 +538,7 @@ def test_cpu_quantities(value: object, normalized: str) -> None:
     assert schema.parse_cpu(value) == normalized
 
 
-@pytest.mark.parametrize("value", ["lots", "1.5m", 0.0001, True, "-1", "1Gi"])
+@pytest.mark.parametrize("value", ["lots", "1.5m", 0.0001, True, "-1", "1Gi", 0, "0", "0m", 0.0])
 def test_bad_cpu_quantities(value: object) -> None:
     with pytest.raises(schema.BadValue):
         schema.parse_cpu(value)
