@@ -26,6 +26,7 @@ from cortex_build.k8s import (
     PRESTOP_SECONDS,
     render_k8s,
 )
+from cortex_build.render import USER_ID
 from cortex_build.spec import (
     ApiSpec,
     AutoscalingSpec,
@@ -425,6 +426,72 @@ def test_gpu_and_resources_on_the_predictor(tmp_path: Path) -> None:
         "limits": {"nvidia.com/gpu": "2"},
     }
     assert len(pod_spec(files, "gpu-onnx")["containers"]) == 1
+
+
+RESTRICTED_VOLUME_KINDS = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+    "projected", "secret",
+}  # fmt: skip
+
+
+def restricted_violations(spec: dict[str, Any]) -> list[str]:
+    """What the Pod Security Standard "restricted" refuses in a pod spec (the checks of
+    k8s.io/pod-security-admission for this level; baseline's hold as no host field is set)."""
+    found: list[str] = []
+    pod_context = spec.get("securityContext", {})
+    for volume in spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUME_KINDS:
+            found.append(f"volume {volume['name']}: {sorted(kinds)}")
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        context = c.get("securityContext", {})
+        merged = {**pod_context, **context}
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{c['name']}: allowPrivilegeEscalation")
+        if merged.get("runAsNonRoot") is not True or merged.get("runAsUser") == 0:
+            found.append(f"{c['name']}: runAsNonRoot")
+        if merged.get("seccompProfile", {}).get("type") not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{c['name']}: seccompProfile")
+        capabilities = context.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []) or set(capabilities.get("add", [])) - {
+            "NET_BIND_SERVICE"
+        }:
+            found.append(f"{c['name']}: capabilities")
+        if context.get("privileged"):
+            found.append(f"{c['name']}: privileged")
+    return found
+
+
+def test_pods_run_as_the_images_user_under_the_restricted_pod_security_level(
+    tmp_path: Path,
+) -> None:
+    files = render(tmp_path, *CASES.values())
+    for name, api in CASES.items():
+        spec = pod_spec(files, name)
+        context = container(files, name)["securityContext"]
+        assert context["runAsUser"] == context["runAsGroup"] == USER_ID == 10001
+        if api.predictor.type != "tensorflow":
+            assert restricted_violations(spec) == [], name
+            continue
+        # the stock TF Serving image runs as root: only its sidecar falls short of "restricted"
+        assert restricted_violations(spec) == [
+            "tensorflow-serving: runAsNonRoot",
+            "tensorflow-serving: capabilities",
+        ], name
+        serving = container(files, name, "tensorflow-serving")["securityContext"]
+        assert serving == {
+            "allowPrivilegeEscalation": False,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        (init,) = spec["initContainers"]
+        assert init["securityContext"] == context  # copy-models runs as the API's user too
+    # the checker does refuse what it should
+    assert restricted_violations({"containers": [{"name": "root"}]}) == [
+        "root: allowPrivilegeEscalation",
+        "root: runAsNonRoot",
+        "root: seccompProfile",
+        "root: capabilities",
+    ]
 
 
 def test_no_requests_when_compute_sets_none(tmp_path: Path) -> None:
