@@ -2,9 +2,12 @@
 
 Cortex's rules (seed 001, "Project files"): every file in the project folder except Python
 bytecode (`*.pyc`, `*.pyo`, `*.pyd`), names starting with `.`, the config file itself and what
-`.cortexignore` excludes (gitignore syntax, matched with pathspec). `.env` is read here only to
-check it: its values reach containers at run time (compose `env_file`, a Kubernetes Secret) and
-never a build context or an image layer.
+`.cortexignore` excludes (gitignore syntax, matched with pathspec). Folders that cortex-build
+rendered (they hold RENDER_MARKER_FILE) are left out too: an earlier `render -o out` inside the
+project is output, not project, and would otherwise be copied into every later image.
+
+`.env` is read here only to check it: its values reach containers at run time (compose
+`env_file`, a Kubernetes Secret) and never a build context or an image layer.
 
 `requirements.txt` and `dependencies.sh` at the project root become their own build steps ahead
 of the code (see templates/Dockerfile.jinja); they stay in the project files as well, as Cortex
@@ -30,6 +33,8 @@ DOTENV_FILE = ".env"
 REQUIREMENTS_FILE = "requirements.txt"
 DEPENDENCIES_FILE = "dependencies.sh"
 BYTECODE_SUFFIXES = (".pyc", ".pyo", ".pyd")
+# Written at the top of every render output (render.py); here so that both modules share it.
+RENDER_MARKER_FILE = ".cortex-build-render"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -76,6 +81,8 @@ def collect_project_files(
             rel = prefix + name
             if name.startswith(".") or path in skipped or ignore.match_file(rel + "/"):
                 continue
+            if (path / RENDER_MARKER_FILE).is_file() and not path.is_symlink():
+                continue  # an earlier render's output (render -o inside the project)
             if path.is_symlink():
                 entries.extend(_symlink(root, path, rel, problems))
             else:

@@ -39,7 +39,7 @@ from . import __version__, images
 from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem
-from .project_files import ProjectEntry, ProjectFiles, collect_project_files
+from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
 from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
 from .runtime_base.cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 from .schema import BadValue, cpu_millicores, is_image_ref, quantity_bytes
@@ -67,7 +67,7 @@ HEALTHCHECK = [
 # 10 s before SIGKILL would cut requests in flight.
 STOP_GRACE_PERIOD = "40s"
 
-MARKER_FILE = ".cortex-build-render"  # tells a later render that OUT is its own to replace
+MARKER_FILE = RENDER_MARKER_FILE  # tells a later render that OUT is its own to replace
 MARKER_TEXT = "This folder is rendered by cortex-build; `cortex-build render` replaces it.\n"
 
 API_NAME = re.compile(r"[a-z]([-a-z0-9]{0,40}[a-z0-9])?")

@@ -205,7 +205,9 @@ def test_compose_services_ports_aliases_and_sidecar(project: Project, tmp_path: 
     assert tf["ports"] == ["127.0.0.1:8892:8888"]
     assert echo["deploy"]["replicas"] == 2
     assert echo["cpu_shares"] == 1536  # 1500m, weighted as Kubernetes weighs requests
-    assert echo["deploy"]["resources"]["limits"]["memory"] == f"{2**30}b"
+    # compute.mem is a request, as in the Kubernetes manifests: a reservation, no limit
+    assert echo["deploy"]["resources"]["reservations"]["memory"] == f"{2**30}b"
+    assert "limits" not in echo["deploy"]["resources"]
     assert echo["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
     assert echo["env_file"] == ["../project/.env"]
     assert echo["healthcheck"]["test"][0] == "CMD"
@@ -303,6 +305,24 @@ def test_out_inside_the_project_is_not_copied_into_itself(tmp_path: Path) -> Non
     render_project(project, tmp_path / "project" / "build")
     render_project(project, tmp_path / "project" / "build")
     assert not (tmp_path / "project" / "build" / "echo" / "project" / "build").exists()
+
+
+def test_earlier_outputs_inside_the_project_are_not_copied(tmp_path: Path) -> None:
+    """`render -o outa` then `render -o outb`: outa is output (it holds the render marker), not
+    project; a folder of the project that merely looks alike is still copied."""
+    root = make_project(tmp_path / "project", extra={"nested/outc/keep.txt": "mine"})
+    project = load_project(root)
+    render_project(project, root / "outa")
+    render_project(project, root / "nested" / "outc" / "render")
+    render_project(project, root / "outb")
+    copied = root / "outb" / "echo" / "project"
+    assert (copied / "predictor.py").is_file()
+    assert not (copied / "outa").exists()
+    assert (copied / "nested" / "outc" / "keep.txt").read_text() == "mine"
+    assert not (copied / "nested" / "outc" / "render").exists()
+    # and re-rendering outa leaves outb out in turn
+    render_project(project, root / "outa")
+    assert not (root / "outa" / "echo" / "project" / "outb").exists()
 
 
 def test_api_selection(project: Project, tmp_path: Path) -> None:
