@@ -595,15 +595,13 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
 
 def _deploy(project: Project, api: ApiSpec, gpu: int) -> dict[str, Any]:
     reservations: dict[str, Any] = {}
-    limits: dict[str, Any] = {}
     if api.compute.mem is not None:
-        memory = _docker_bytes(project, api, "compute.mem", api.compute.mem)
-        reservations["memory"] = limits["memory"] = memory
+        # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
+        # (a limit would OOM-kill an API that Cortex let burst above its request).
+        reservations["memory"] = _docker_bytes(project, api, "compute.mem", api.compute.mem)
     if gpu > 0:
         reservations["devices"] = [_gpus(gpu)]
     resources: dict[str, Any] = {}
-    if limits:
-        resources["limits"] = limits
     if reservations:
         resources["reservations"] = reservations
     deploy: dict[str, Any] = {"replicas": max(api.autoscaling.init_replicas, 1)}
