@@ -115,13 +115,19 @@ def render_project(
     out = Path(out).absolute()
     apis = _select_apis(project, api_names)
     _check_options(project, apis, base_image, registry, tag, autoscaler, tf_serving_image)
-    _check_out(project, out)
+    try:
+        _check_out(project, out)
+    except OSError as err:
+        raise UserError(_os_problem(err, "cannot read", out)) from None
     if tf_serving_image:
         # As if the config had set it: every renderer (compose, k8s, api.json) reads it there.
         apis = [_with_tf_serving_image(api, tf_serving_image) for api in apis]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.rendering-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.rendering-", dir=out.parent))
+    except OSError as err:
+        raise UserError(_os_problem(err, "cannot create", out.parent)) from None
     try:
         files = collect_project_files(project.root, project.config_file, exclude=[out, staging])
         rendered = _render_into(
@@ -131,6 +137,11 @@ def render_project(
         _write_text(staging / MARKER_FILE, MARKER_TEXT)
         _normalize_folder_modes(staging)
         _replace(out, staging)
+    except OSError as err:
+        # Disk full, permissions, a file that vanished: a problem to report, not a traceback;
+        # OUT is as it was (_replace puts an earlier OUT back) and the staging folder goes.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UserError(_os_problem(err, "cannot write", out, staging)) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -276,6 +287,25 @@ def _service_names(api: ApiSpec) -> list[str]:
 
 def _option_problem(option: str, message: str) -> Problem:
     return Problem(file="cortex-build", line=None, api=None, field=option, message=message)
+
+
+def _os_problem(err: OSError, doing: str, out: Path, staging: Path | None = None) -> Problem:
+    """An OSError as one line naming the path: `-o: cannot create /proc/foo: No such file or
+    directory` on the output side, `<file>: cannot be read: ...` for a file the render reads."""
+    reason = err.strerror or str(err)
+    names = [Path(name) for name in (err.filename, err.filename2) if isinstance(name, str)]
+    for path in names:
+        if staging is not None and path.is_relative_to(staging):
+            # the staging folder means nothing to the user: the file as it would be in OUT
+            return _option_problem("-o", f"{doing} {out / path.relative_to(staging)}: {reason}")
+        if path.parent == out.parent and path.name.startswith(f".{out.name}."):
+            return _option_problem("-o", f"{doing} {out.parent}: {reason}")  # a temporary folder
+        if path.is_relative_to(out) or out.is_relative_to(path):  # OUT, in it, or above it
+            return _option_problem("-o", f"{doing} {path}: {reason}")
+    if names and staging is not None:
+        # neither OUT nor beside it: a file the render reads (the project's, a model's)
+        return Problem(str(names[0]), None, None, None, f"cannot be read: {reason}")
+    return _option_problem("-o", f"{doing} {names[0] if names else out}: {reason}")
 
 
 def _quote(value: str) -> str:

@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -475,3 +476,59 @@ def test_cli_render(tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert "cortex-build: --tag: must be letters" in bad.output
     assert "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        (
+            "/proc/cortex-build-nowhere/out",
+            "cannot create /proc/cortex-build-nowhere: No such file",
+        ),
+        ("/sys/cortex-build-nowhere/out", "cannot create /sys/cortex-build-nowhere: "),  # EPERM
+        ("/dev/null/out", "cannot create /dev/null: "),
+    ],
+)
+def test_cli_render_reports_file_system_errors_on_out(
+    tmp_path: Path, out: str, message: str
+) -> None:
+    """Real file-system refusals (even for root): one line naming the path, exit 2, no traceback."""
+    make_project(tmp_path / "project")
+    result = CliRunner().invoke(main, ["render", str(tmp_path / "project"), "-o", out])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"cortex-build: -o: {message}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
+
+
+def test_a_failed_write_reports_out_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """A write that fails half-way (here: files limited to 256 KiB, a 1 MiB project file, as a
+    full disk would) is a problem naming the file as it would be in OUT; OUT stays whole."""
+    root = make_project(tmp_path / "project")
+    out = tmp_path / "out"
+    render_project(load_project(root), out)
+    before = tree(out)
+    (root / "big.bin").write_bytes(b"x" * 2**20)
+    limit = 256 * 1024
+
+    def limit_file_size() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG from write(), not a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "cortex_build.cli", "render", str(root), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=limit_file_size,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.splitlines() == [
+        f"cortex-build: -o: cannot write {out / 'echo' / 'project' / 'big.bin'}: File too large"
+    ]
+    assert tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "project"]  # no staging left
