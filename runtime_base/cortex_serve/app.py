@@ -47,6 +47,9 @@ from .scoreboard import Scoreboard
 # gunicorn's "worker failed to boot" exit status: the master stops the whole server with it, so a
 # predictor whose init fails never reports healthy and the container exits non-zero.
 WORKER_BOOT_ERROR = 3
+# How often a replacement worker tells gunicorn's arbiter it is alive while its predictor loads:
+# well under any usable worker timeout (uvicorn itself beats once a second).
+HEARTBEAT_SECONDS = 0.25
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
@@ -233,9 +236,15 @@ class Worker:
     """One process' predictor, thread pool and readiness; built before the event loop starts."""
 
     def __init__(
-        self, spec: dict[str, Any], project_dir: Path, scoreboard: Scoreboard, max_body_bytes: int
+        self,
+        spec: dict[str, Any],
+        project_dir: Path,
+        scoreboard: Scoreboard,
+        max_body_bytes: int,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.spec = spec
+        self.heartbeat = heartbeat  # tells gunicorn's arbiter this worker is alive
         self.project_dir = project_dir
         self.scoreboard = scoreboard
         self.max_body_bytes = max_body_bytes
@@ -251,12 +260,38 @@ class Worker:
 
     # -- start and stop --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Initialises the predictor in its own thread, so /healthz answers 503 meanwhile."""
-        loop = asyncio.get_running_loop()
-        threading.Thread(target=self._initialise, args=(loop,), name="init", daemon=True).start()
+    async def start(self) -> None:
+        """First boot: initialises the predictor in its own thread and returns at once, so the
+        worker answers /healthz (503 until every process is ready) meanwhile.
 
-    def _initialise(self, loop: asyncio.AbstractEventLoop) -> None:
+        A replacement for a dead worker (the replica is healthy: another process serves): returns
+        only once the predictor is ready. uvicorn accepts connections on the shared socket after
+        lifespan startup, so until then every request goes to a ready process instead of getting
+        503 here while /healthz says 200. uvicorn's heartbeat to gunicorn only starts after
+        startup too, so this one beats meanwhile: a load longer than the worker timeout must not be
+        taken for a hung worker (gunicorn 22-27 never time out a worker before its first beat;
+        this does not rely on that).
+
+        With no process serving (first boot, or every worker died) there is nowhere better to
+        send a request: the worker accepts at once and answers 503, /healthz included."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] | None = None
+        if self.scoreboard.healthy():
+            ready = loop.create_future()
+        thread = threading.Thread(
+            target=self._initialise, args=(loop, ready), name="init", daemon=True
+        )
+        thread.start()
+        if ready is None:
+            return
+        while not ready.done():
+            await asyncio.wait({ready}, timeout=HEARTBEAT_SECONDS)
+            if self.heartbeat is not None:
+                self.heartbeat()
+
+    def _initialise(
+        self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None] | None
+    ) -> None:
         started = time.perf_counter()
         try:
             predictor = load_predictor(self.spec, self.project_dir)
@@ -267,7 +302,7 @@ class Worker:
         except BaseException as error:
             self._fail(f"{self.spec['name']}: failed to initialise the predictor: {error}", True)
         else:
-            loop.call_soon_threadsafe(self._ready, predictor, time.perf_counter() - started)
+            loop.call_soon_threadsafe(self._ready, predictor, time.perf_counter() - started, ready)
 
     def _fail(self, message: str, exc_info: Any) -> None:
         logger.error(message, exc_info=exc_info)
@@ -275,7 +310,9 @@ class Worker:
             handler.flush()
         os._exit(WORKER_BOOT_ERROR)
 
-    def _ready(self, predictor: Predictor, seconds: float) -> None:
+    def _ready(
+        self, predictor: Predictor, seconds: float, ready: asyncio.Future[None] | None
+    ) -> None:
         self.predictor = predictor
         post_predict = getattr(predictor, "post_predict", None)
         self.post_predict_is_async = asyncio.iscoroutinefunction(post_predict)
@@ -291,6 +328,8 @@ class Worker:
             "predictor initialised",
             extra={"api": self.spec["name"], "seconds": round(seconds, 3)},
         )
+        if ready is not None:
+            ready.set_result(None)
 
     def stop(self) -> None:
         # In-flight requests are done by now (uvicorn waits for them before lifespan shutdown).
@@ -505,7 +544,7 @@ class CortexApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.worker.start()
+                await self.worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.get_running_loop().run_in_executor(None, self.worker.stop)
@@ -514,9 +553,14 @@ class CortexApp:
 
 
 def create_app(
-    spec: dict[str, Any], project_dir: Path, scoreboard: Scoreboard, max_body_bytes: int
+    spec: dict[str, Any],
+    project_dir: Path,
+    scoreboard: Scoreboard,
+    max_body_bytes: int,
+    heartbeat: Callable[[], None] | None = None,
 ) -> CortexApp:
-    worker = Worker(spec, project_dir, scoreboard, max_body_bytes)
+    """`heartbeat`: the gunicorn worker's notify(), beaten while a replacement worker loads."""
+    worker = Worker(spec, project_dir, scoreboard, max_body_bytes, heartbeat)
     predict = PredictEndpoint(worker)
 
     async def healthz(request: Request) -> Response:

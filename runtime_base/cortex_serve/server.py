@@ -7,12 +7,15 @@ replaced without leaking capacity. gunicorn's own behaviour does the rest:
   seconds, exit 0.
 - a worker that exits with WORKER_BOOT_ERROR (its predictor failed to initialise) stops the
   whole server with that status: the replica never reports healthy.
-- a worker that dies otherwise is replaced; its in-flight requests fail, the others go on.
+- a worker that dies otherwise is replaced; its in-flight requests fail, the others go on. The
+  replacement loads its predictor before it accepts a connection (see app.Worker.start), beating
+  gunicorn's heartbeat meanwhile, so a model load longer than `worker_timeout` is not killed.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,7 @@ class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         self.processes = int(predictor.get("processes_per_replica") or 1)
         concurrency = int(spec.get("autoscaling", {}).get("max_replica_concurrency") or 1024)
         self.scoreboard = Scoreboard(self.processes, concurrency)
+        self.worker_notify: Callable[[], None] | None = None  # set in each worker by post_fork
         super().__init__()
 
     def load_config(self) -> None:
@@ -87,6 +91,9 @@ class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
 
         def post_fork(server: Any, worker: Any) -> None:
             scoreboard.claim(worker.cortex_slot, os.getpid())
+            # In the worker, before load(): a replacement worker loads its predictor inside
+            # lifespan startup, before uvicorn's own heartbeat runs, and beats with this.
+            self.worker_notify = worker.notify
 
         def child_exit(server: Any, worker: Any) -> None:
             scoreboard.retire(worker.cortex_slot)
@@ -114,4 +121,10 @@ class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
 
     def load(self) -> Any:
         # Called in each worker after the fork: the user's code is imported there, never here.
-        return create_app(self.spec, self.project_dir, self.scoreboard, self.options.max_body_bytes)
+        return create_app(
+            self.spec,
+            self.project_dir,
+            self.scoreboard,
+            self.options.max_body_bytes,
+            self.worker_notify,
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import threading
 import time
@@ -160,6 +161,35 @@ def test_a_killed_worker_fails_its_request_is_replaced_and_leaks_no_capacity(
     assert metric(server, "cortex_in_flight_requests") == 0
     results = simultaneously(3, lambda: sleep_request(server, 0.5))
     assert [r.status_code for r in results] == [200, 200, 200]
+
+
+def test_a_replacement_worker_takes_no_request_before_its_predictor_is_ready(start_server):
+    # The replica is healthy; one worker dies and its replacement takes 4 s to load its model.
+    # Until it is ready it must not accept connections on the shared socket (every request goes
+    # to the ready worker), and the arbiter (worker timeout 2 s, the least uvicorn's once-a-second
+    # heartbeat allows) must not kill it during the long load. (gunicorn >= 22 never times out a
+    # worker that has not beaten yet; the worker beats anyway, for versions that do.)
+    spec = api_spec("slow-replacement", processes=2, config={"init_seconds": 4})
+    server = start_server(PROJECTS / "slow_init", spec, args=("--worker-timeout", "2"), timeout=30)
+    before = worker_pids(server)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while len((now := worker_pids(server)) - before) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    replacement = (now - before).pop()
+    statuses = []
+    for _ in range(20):  # over ~1 s, while the replacement initialises
+        statuses.append(httpx.post(server.url(), json={}, timeout=10).status_code)
+        time.sleep(0.05)
+    assert statuses == [200] * 20
+    assert httpx.get(server.url("/healthz")).status_code == 200
+    deadline = time.monotonic() + 20
+    while metric(server, "cortex_processes_ready") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert metric(server, "cortex_processes_ready") == 2
+    assert worker_pids(server) == (before - {victim}) | {replacement}  # loaded, never killed
+    assert "WORKER TIMEOUT" not in server.log()
 
 
 def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(start_server):
