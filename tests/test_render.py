@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import json
 import os
+import queue
+import re
 import shutil
 import stat
 import subprocess
@@ -476,6 +479,65 @@ def test_cli_render(tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert "cortex-build: --tag: must be letters" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_pip_output_streams_while_pip_runs_and_its_status_is_kept(
+    project: Project, tmp_path: Path
+) -> None:
+    """install-requirements.sh with the real pip against an index on loopback that holds its
+    answer: pip's first line must come out while pip still waits, and pip's failure must be the
+    script's exit status (POSIX sh, no pipefail)."""
+    render_project(project, tmp_path / "out")
+    script = tmp_path / "out" / "echo" / "cortex" / "install-requirements.sh"
+    asked, release = threading.Event(), threading.Event()
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.set()
+            release.wait(30)
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    index = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    requirements, constraints = tmp_path / "requirements.txt", tmp_path / "constraints.txt"
+    requirements.write_text(f"--index-url {index}\ncortex-build-streaming-probe==1.0\n")
+    constraints.write_text("six\n")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_RETRIES": "0",
+    }
+    process = subprocess.Popen(
+        ["sh", str(script), str(requirements), str(constraints)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout])
+    reader.start()
+    try:
+        assert asked.wait(60), "pip never asked the index"
+        first = lines.get(timeout=20)  # while the index still holds its answer
+        assert not release.is_set()
+        assert index in first
+    finally:
+        release.set()
+        returncode = process.wait(timeout=60)
+        server.shutdown()
+        server.server_close()
+    reader.join(10)
+    rest = "".join(lines.queue)
+    assert returncode == 1, rest  # pip's status, not tee's
+    assert "No matching distribution found for cortex-build-streaming-probe" in rest
 
 
 @pytest.mark.parametrize(
