@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -100,9 +100,26 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], bod
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, status: int, message: str, **fields: Any) -> int:
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    **fields: Any,
+) -> int:
+    """A JSON error; `headers` go out with it (e.g. an HTTPException's Retry-After)."""
+    response_headers = _JSON_HEADERS
+    if headers:
+        response_headers = [
+            *_JSON_HEADERS,
+            *(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in headers.items()
+                if name.lower() not in ("content-type", "content-length")
+            ),
+        ]
     await _send(
-        send, status, _JSON_HEADERS, _dump_json({"error": message, "status": status, **fields})
+        send, status, response_headers, _dump_json({"error": message, "status": status, **fields})
     )
     return status
 
@@ -382,7 +399,9 @@ class Worker:
                 )
                 if inspect.isawaitable(result):  # a wrapper around the user's async def
                     await result
-        except Exception:
+        except asyncio.CancelledError:
+            raise
+        except BaseException:  # user code: sys.exit() must not escape into uvicorn either
             logger.exception("post_predict failed", extra={"api": self.spec["name"]})
 
 
@@ -410,7 +429,11 @@ class PredictEndpoint:
         else:
             try:
                 status, after = await self.handle(scope, receive, send)
-            except Exception:  # not the user's predict (handled inside): still a JSON 500
+            except asyncio.CancelledError:
+                raise
+            # Not the user's predict (handled inside): still a JSON 500. BaseException: user code
+            # (a Response's __call__) may raise SystemExit or KeyboardInterrupt too.
+            except BaseException:
                 logger.exception("request failed", extra={"api": self.worker.spec["name"]})
                 status = 500
                 with contextlib.suppress(Exception):  # unless the response had begun
@@ -450,10 +473,12 @@ class PredictEndpoint:
             rendered = render_response(prediction, worker.strings_as_json)
         except HTTPException as error:  # Cortex ran on FastAPI: raising HTTPException worked
             status = await send_error(
-                send, error.status_code, str(error.detail), detail=error.detail
+                send, error.status_code, str(error.detail), error.headers, detail=error.detail
             )
             return status, None
-        except Exception as error:
+        except asyncio.CancelledError:  # the server is cancelling this request: not predict's
+            raise
+        except BaseException as error:  # SystemExit, KeyboardInterrupt from user code too
             logger.exception("predict failed", extra={"api": worker.spec["name"]})
             return await send_error(send, 500, f"{type(error).__name__}: {error}"), None
         if isinstance(rendered, Response):

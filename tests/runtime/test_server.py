@@ -178,6 +178,38 @@ def test_an_http_exception_from_predict_keeps_its_status(echo):
     assert response.json()["detail"] == "payload is missing a field"
 
 
+def test_an_http_exception_from_predict_keeps_its_headers(echo):
+    response = post(echo, params={"return": "retry_later"}, json={})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "7"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"] == "busy"
+
+
+@pytest.mark.parametrize(
+    ("kind", "exception", "message"),
+    [
+        ("exit", "SystemExit", "asked to exit"),
+        ("interrupt", "KeyboardInterrupt", "asked to interrupt"),
+    ],
+)
+def test_sys_exit_or_keyboard_interrupt_in_predict_is_a_json_500_and_serving_goes_on(
+    start_server, kind, exception, message
+):
+    # One process: the one that raised must be the one that answers afterwards.
+    server = start_server(ECHO, api_spec("exiting"))
+    pid = post(server, params={"return": "pid"}, json={}).json()["pid"]
+    response = post(server, params={"return": kind}, json={})
+    assert response.status_code == 500
+    assert response.json() == {"error": f"{exception}: {message}", "status": 500}
+    assert post(server, params={"return": "pid"}, json={}).json() == {"pid": pid}
+    metrics = httpx.get(server.url("/metrics")).text
+    assert 'cortex_requests_total{api="exiting",status="500"} 1' in metrics
+    failures = [r for r in _log_records(server) if r["message"] == "predict failed"]
+    assert failures and failures[-1]["api"] == "exiting"
+    assert exception in failures[-1]["exception"]
+
+
 def test_a_failure_outside_predict_is_still_a_json_500_and_serving_goes_on(echo):
     response = post(echo, params={"return": "broken_response"}, json={})
     assert response.status_code == 500

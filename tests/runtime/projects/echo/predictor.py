@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -68,8 +69,14 @@ class PythonPredictor:
             return "logged"
         if kind == "http_error":  # Cortex ran on FastAPI, whose HTTPException is this one
             raise HTTPException(status_code=422, detail="payload is missing a field")
+        if kind == "retry_later":  # an HTTPException with headers of its own
+            raise HTTPException(status_code=503, detail="busy", headers={"Retry-After": "7"})
         if kind == "fail":
             raise ValueError("asked to fail")
+        if kind == "exit":  # user code calling sys.exit(): a BaseException, not an Exception
+            sys.exit("asked to exit")
+        if kind == "interrupt":
+            raise KeyboardInterrupt("asked to interrupt")
         if kind == "die":
             if query_params.get("unless_pid") == str(os.getpid()):
                 return {"spared": os.getpid()}
