@@ -6,10 +6,11 @@ batcher never holds a request while nothing runs: with no batch running, a reque
 alone, on the caller's own coroutine (no queue, task or extra future: batching on costs what
 batching off does at low load). While a batch runs, requests queue; the slot of a finishing batch
 takes what queued (up to `max_batch_size`) at once, so under load batches grow by themselves to
-match the predictor's speed. Further slots (`threads_per_process` > 1) take only a full batch, or
-a partial one once its oldest request has waited `batch_interval`: on a busy core another predict
-thread in parallel buys only thread switches, and a batch that waits a little is bigger and costs
-less per request. `batch_interval` is thus the longest a request waits beyond a running batch.
+match the predictor's speed (whether or not other slots are still busy). Further slots
+(`threads_per_process` > 1) take only a full batch, or a partial one once its oldest request has
+waited `batch_interval` since it arrived (a timer is set for that moment): on a busy core another
+predict thread in parallel buys only thread switches, and a batch that waits a little is bigger and
+costs less per request. `batch_interval` is thus the longest a request waits beyond a running batch.
 
 It runs on the worker's event loop, so its bookkeeping needs no locks; the predictor itself runs
 wherever `run_batch` puts it (the worker's thread pool for a synchronous predict, waited on through
@@ -57,7 +58,11 @@ class AdaptiveBatcher(Generic[Item]):
         self._free_slots = slots
         self._batch_interval = batch_interval
         self._timer: asyncio.TimerHandle | None = None
-        self._queue: deque[tuple[Item, asyncio.Future[Any]]] = deque()
+        # when the armed timer fires: entries due by then count as due even if the loop fires it
+        # a hair early (asyncio runs timers up to its clock resolution ahead)
+        self._timer_when = 0.0
+        # (item, its caller's future, loop.time() when it queued)
+        self._queue: deque[tuple[Item, asyncio.Future[Any], float]] = deque()
 
     async def submit(self, item: Item) -> Any:
         """Queues one request and returns its own result (or raises its own error)."""
@@ -73,8 +78,9 @@ class AdaptiveBatcher(Generic[Item]):
             if isinstance(results[0], BaseException):
                 raise results[0]
             return results[0]
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((item, future, loop.time()))
         self._dispatch()
         return await future
 
@@ -88,48 +94,62 @@ class AdaptiveBatcher(Generic[Item]):
             return failed
 
     def _lone_done(self, _running: asyncio.Future[Any]) -> None:
-        # The caller reads its own result; the slot goes to whatever queued meanwhile. (If the
+        # The caller reads its own result; its slot takes whatever queued meanwhile. (If the
         # caller was cancelled, the predict thread may still be busy: the next batch then waits
         # in the executor's queue, which is still correct.)
         self._free_slots += 1
-        self._dispatch()
+        self._dispatch(freed=True)
 
     def _interval_over(self) -> None:
         self._timer = None
-        self._dispatch(waited=True)
+        self._dispatch(due_by=self._timer_when)
 
-    def _dispatch(self, waited: bool = False) -> None:
-        while self._free_slots and self._queue:
+    def _dispatch(self, freed: bool = False, due_by: float = 0.0) -> None:
+        """Starts what may start. `freed`: a batch just finished, and its slot takes what queued
+        at once; any other free slot takes a full batch, or a partial one whose oldest request
+        queued `batch_interval` ago (by now, or by `due_by`, when the timer fired)."""
+        queue = self._queue
+        while self._free_slots and queue:
+            while queue and queue[0][1].cancelled():  # the client went away while queued
+                queue.popleft()
+            if not queue:
+                break
             if (
-                not waited
+                not freed
                 and self._free_slots < self._slots
-                and len(self._queue) < self._max_batch_size
+                and len(queue) < self._max_batch_size
                 and self._batch_interval  # 0 or None: no wait
             ):
-                # A batch is running: a partial one waits for it (or for batch_interval) rather
-                # than take another slot. On a busy core a second predict thread only adds
-                # thread switches; a batch that waits is bigger and costs less per request.
-                if self._timer is None:
-                    self._timer = asyncio.get_running_loop().call_later(
-                        self._batch_interval, self._interval_over
-                    )
-                return
-            batch: list[tuple[Item, asyncio.Future[Any]]] = []
-            while self._queue and len(batch) < self._max_batch_size:
-                entry = self._queue.popleft()
-                if not entry[1].cancelled():  # the client went away while queued
+                # A batch is running: a partial one waits for it (or for batch_interval since its
+                # oldest request arrived) rather than take another slot. On a busy core a second
+                # predict thread only adds thread switches; a batch that waits is bigger and
+                # costs less per request.
+                due = queue[0][2] + self._batch_interval
+                loop = asyncio.get_running_loop()
+                if due > due_by and due > loop.time():
+                    if self._timer is None:
+                        # An earlier timer, set for a request taken since, fires early and
+                        # re-arms for the oldest left: due times only grow, so it is never late.
+                        self._timer_when = due
+                        self._timer = loop.call_at(due, self._interval_over)
+                    return
+            batch: list[tuple[Item, asyncio.Future[Any], float]] = []
+            while queue and len(batch) < self._max_batch_size:
+                entry = queue.popleft()
+                if not entry[1].cancelled():
                     batch.append(entry)
             if not batch:
                 continue
+            freed = False  # the finished batch's slot is taken; others follow the rule above
             self._free_slots -= 1
-            running = self._start([item for item, _ in batch])
+            running = self._start([entry[0] for entry in batch])
             running.add_done_callback(lambda done, batch=batch: self._finish(batch, done))
-        if not self._queue and self._timer is not None:
+        if not queue and self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _finish(
-        self, batch: list[tuple[Item, asyncio.Future[Any]]], running: asyncio.Future[Any]
+        self, batch: list[tuple[Item, asyncio.Future[Any], float]], running: asyncio.Future[Any]
     ) -> None:
         self._free_slots += 1
         try:
@@ -141,18 +161,18 @@ class AdaptiveBatcher(Generic[Item]):
             results = running.result()
             _check_results(results, len(batch))
         except BaseException as error:  # every request of this batch fails alike
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(error)
         else:
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if future.done():  # cancelled by its caller meanwhile
                     continue
                 if isinstance(result, BaseException):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
-        self._dispatch()
+        self._dispatch(freed=True)
 
 
 def _check_results(results: Any, expected: int) -> None:

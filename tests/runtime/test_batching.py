@@ -249,3 +249,127 @@ def test_a_cancelled_lone_request_does_not_stall_the_batcher():
 
     assert asyncio.run(main()) == [2, 4, 6]
     assert sorted(x for batch in predictor.batches for x in batch) == [0, 1, 2, 3]
+
+
+class TimedPredictor:
+    """A batch predictor on `threads` threads that records when each batch started (seconds since
+    `start`) and sleeps `delays[first item]` seconds for it (0.0 if absent)."""
+
+    def __init__(self, delays: dict[int, float], threads: int) -> None:
+        self.delays = delays
+        self.started: list[tuple[list[int], float]] = []
+        self.pool = ThreadPoolExecutor(max_workers=threads)
+        self.start = time.perf_counter()
+
+    def predict(self, batch: list[int]) -> list[int]:
+        self.started.append((list(batch), time.perf_counter() - self.start))
+        time.sleep(self.delays.get(batch[0], 0.0))
+        return [x * 2 for x in batch]
+
+    async def run_batch(self, batch: list[int]) -> list[int]:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.predict, batch)
+
+    def started_at(self, batch: list[int]) -> float:
+        return next(at for seen, at in self.started if seen == batch)
+
+
+@pytest.mark.parametrize("finishing", ["lone", "batch"])
+def test_a_finishing_slot_takes_what_queued_at_once_while_another_slot_is_still_busy(finishing):
+    # slots=2: one slot runs a short batch, the other a long one; request 5 queues while neither
+    # is free. When the short one ends (a lone request or a queued batch), its slot takes 5 at
+    # once instead of waiting batch_interval (0.4 s) or for the long batch (1 s).
+    short, long_ = (0.1, 1.0) if finishing == "lone" else (1.0, 0.1)
+    predictor = TimedPredictor({0: short, 1: long_}, threads=2)
+
+    async def main() -> list[int]:
+        batcher = AdaptiveBatcher(
+            predictor.run_batch, max_batch_size=4, slots=2, batch_interval=0.4
+        )
+        predictor.start = time.perf_counter()
+        lone = asyncio.ensure_future(batcher.submit(0))  # idle: leaves at once on one slot
+        await asyncio.sleep(0.01)
+        full = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2, 3, 4)]  # full: 2nd slot
+        await asyncio.sleep(0.01)
+        queued = asyncio.ensure_future(batcher.submit(5))  # no slot free: queues
+        return [await lone, *[await f for f in full], await queued]
+
+    assert asyncio.run(main()) == [0, 2, 4, 6, 8, 10]
+    assert [batch for batch, _ in predictor.started] == [[0], [1, 2, 3, 4], [5]]
+    freed_at = predictor.started_at([0] if finishing == "lone" else [1, 2, 3, 4]) + 0.1
+    # 5 started as the short batch ended (~0.1 s), not batch_interval after it (~0.5 s)
+    assert predictor.started_at([5]) < freed_at + 0.15
+
+
+def test_an_extra_slot_counts_batch_interval_from_the_oldest_request_not_the_newest():
+    # One slot runs a long batch, the other is free: 1 (at 0.01 s) and 2 (at 0.2 s) make a partial
+    # batch, which the free slot takes once 1 has waited batch_interval (0.3 s), at ~0.31 s.
+    predictor = TimedPredictor({0: 1.5}, threads=2)
+
+    async def main() -> list[int]:
+        batcher = AdaptiveBatcher(
+            predictor.run_batch, max_batch_size=8, slots=2, batch_interval=0.3
+        )
+        predictor.start = time.perf_counter()
+        lone = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        first = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(batcher.submit(2))
+        return [await first, await second, await lone]
+
+    assert asyncio.run(main()) == [2, 4, 0]
+    assert [batch for batch, _ in predictor.started] == [[0], [1, 2]]
+    assert 0.3 <= predictor.started_at([1, 2]) < 0.3 + 0.15
+
+
+def test_an_extra_slot_waits_batch_interval_from_the_arrival_of_the_oldest_request_left():
+    # 1 queues at 0.01 s (timer for 0.31 s) but its caller goes away; 2, queued at 0.2 s, is now
+    # the oldest and must wait its own batch_interval: the free slot takes it at ~0.5 s, neither
+    # at 0.31 s (1's deadline) nor at 0.61 s (batch_interval from when 1's timer fired).
+    predictor = TimedPredictor({0: 1.5}, threads=2)
+
+    async def main() -> int:
+        batcher = AdaptiveBatcher(
+            predictor.run_batch, max_batch_size=8, slots=2, batch_interval=0.3
+        )
+        predictor.start = time.perf_counter()
+        lone = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        gone = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.19)
+        kept = asyncio.ensure_future(batcher.submit(2))
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        answer = await kept
+        await lone
+        return answer
+
+    assert asyncio.run(main()) == 4
+    assert [batch for batch, _ in predictor.started] == [[0], [2]]
+    assert 0.5 <= predictor.started_at([2]) < 0.58
+
+
+def test_an_extra_slot_never_takes_a_partial_batch_before_batch_interval():
+    # One slot busy for 1.5 s; requests trickle in every 0.05 s. The free slot takes them only as
+    # batch_interval (0.3 s) passes for the oldest, never one by one as they come.
+    predictor = TimedPredictor({0: 1.5}, threads=2)
+
+    async def main() -> list[int]:
+        batcher = AdaptiveBatcher(
+            predictor.run_batch, max_batch_size=16, slots=2, batch_interval=0.3
+        )
+        predictor.start = time.perf_counter()
+        lone = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        futures = []
+        for i in range(1, 9):
+            futures.append(asyncio.ensure_future(batcher.submit(i)))
+            await asyncio.sleep(0.05)
+        return [await f for f in futures] + [await lone]
+
+    assert asyncio.run(main()) == [i * 2 for i in range(1, 9)] + [0]
+    batches = [batch for batch, _ in predictor.started]
+    assert batches[0] == [0]
+    assert batches[1][0] == 1 and len(batches[1]) >= 5  # 1..6 had come by 1's 0.31 s deadline
+    assert sorted(x for batch in batches[1:] for x in batch) == list(range(1, 9))
+    assert predictor.started_at(batches[1]) >= 0.3
