@@ -25,6 +25,7 @@ _SCALAR_TAGS = {
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 # An alias-heavy file ("billion laughs") shares nodes here, but turning a free-form map into plain
 # Python copies them; past this many values the file is refused instead of exhausting memory.
@@ -82,10 +83,32 @@ class ParsedYaml:
     problems: list[YamlProblem]  # tags, keys and aliases we refuse (the rest of the tree is usable)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader noting where each list item that is an alias is written: the composer hands
+    back the anchored node itself, whose line is the anchor's."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        # (id of the sequence node, index) -> (alias name, line of the alias)
+        self.item_aliases: dict[tuple[int, int], tuple[str, int]] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        if isinstance(event, yaml.AliasEvent) and isinstance(parent, yaml.SequenceNode):
+            self.item_aliases[(id(parent), index)] = (event.anchor, event.start_mark.line + 1)
+        return node
+
+
 def parse_yaml(text: str) -> ParsedYaml:
     """Composes `text` into YNodes. Raises YamlProblem on a syntax error (one per file: after a
-    syntax error nothing further can be trusted)."""
-    loader = yaml.SafeLoader(text)
+    syntax error nothing further can be trusted).
+
+    The top level is cortex.yaml's list of APIs: an item written as an alias (`- *x`) would be
+    the anchored API again, name and all, reported at the anchor's line; it is refused at the
+    alias's own line instead. Aliases anywhere else (shared sections, merge keys) work.
+    """
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
@@ -103,6 +126,21 @@ def parse_yaml(text: str) -> ParsedYaml:
         loader.dispose()
     builder = _Builder(loader)
     root = builder.build(node) if node is not None else None
+    if root is not None and root.is_list:
+        for index, item in enumerate(node.value):
+            alias = loader.item_aliases.get((id(node), index))
+            if alias is None:
+                continue
+            name, line = alias
+            builder.problems.append(
+                YamlProblem(
+                    line,
+                    f"an API cannot be an alias (*{name}, of line {item.start_mark.line + 1}): it "
+                    f'would repeat that API, name included; copy its fields with "- <<: *{name}" '
+                    "and give it a name of its own",
+                )
+            )
+            root.value[index] = YNode(None, line, refused=True)
     return ParsedYaml(root, builder.problems)
 
 
@@ -155,20 +193,40 @@ class _Builder:
             return YNode([self.build(item) for item in node.value], line)
         if node.tag != _MAP_TAG:
             return self._refuse_tag(node, line)
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
         try:
-            self.loader.flatten_mapping(node)  # resolves `<<` merge keys
+            # resolves `<<` merge keys: the merged pairs go first, in increasing precedence
+            self.loader.flatten_mapping(node)
+            merged = len(node.value) - explicit
         except yaml.YAMLError as err:
             self.problems.append(YamlProblem(line, f"invalid merge key: {err}"))
+            merged = 0
         mapping = YNode({}, line)
-        for key_node, value_node in node.value:
+        # Keys written in this mapping override merged ones (YAML's merge rule), and a later
+        # merged mapping's key overrides an earlier one's: neither is "given twice".
+        inherited = dict(self._pairs(node.value[:merged]))  # dict(): the last pair wins
+        own = dict(self._pairs(node.value[merged:], mapping))
+        for key, (key_line, value_node) in {**inherited, **own}.items():
+            mapping.key_lines[key] = key_line
+            mapping.value[key] = self.build(value_node)
+        return mapping
+
+    def _pairs(
+        self, pairs: list[tuple[yaml.Node, yaml.Node]], duplicates_of: YNode | None = None
+    ) -> list[tuple[Any, tuple[int, yaml.Node]]]:
+        """(key, (key line, value node)) for plain keys; with `duplicates_of`, a key given again
+        is noted there as a duplicate and its later value dropped."""
+        found: list[tuple[Any, tuple[int, yaml.Node]]] = []
+        lines: dict[Any, int] = {}
+        for key_node, value_node in pairs:
             key_line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problems.append(YamlProblem(key_line, "a key must be a plain value"))
                 continue
             key = self.build(key_node).value
-            if key in mapping.value:
-                mapping.duplicates.append((key, key_line, mapping.key_lines[key]))
+            if duplicates_of is not None and key in lines:
+                duplicates_of.duplicates.append((key, key_line, lines[key]))
                 continue
-            mapping.key_lines[key] = key_line
-            mapping.value[key] = self.build(value_node)
-        return mapping
+            lines[key] = key_line
+            found.append((key, (key_line, value_node)))
+        return found
