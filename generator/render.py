@@ -573,6 +573,7 @@ def _compose_services(
         service["shm_size"] = _docker_bytes(
             project, api, "predictor.shm_size", api.predictor.shm_size
         )
+    # No start_interval: docker-compose 1.29 refuses the key (and Engine < 25 the setting).
     service["healthcheck"] = {
         "test": ["CMD", *HEALTHCHECK],
         "interval": "10s",

@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -594,3 +595,20 @@ def test_a_failed_write_reports_out_and_leaves_it_as_it_was(tmp_path: Path) -> N
     ]
     assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "project"]  # no staging left
+
+
+def test_healthcheck_uses_only_what_docker_20_10_and_compose_1_29_accept(
+    project: Project, tmp_path: Path
+) -> None:
+    # --start-interval / start_interval would make "healthy" come sooner, but the classic
+    # builder before Engine 25 and docker-compose 1.29 refuse them (docs/render.md)
+    render_project(project, tmp_path / "out")
+    dockerfile = (tmp_path / "out" / "echo" / "Dockerfile").read_text()
+    [healthcheck] = [line for line in dockerfile.splitlines() if line.startswith("HEALTHCHECK ")]
+    flags = re.findall(r"--([a-z-]+)=", healthcheck.split(" CMD ")[0])
+    assert flags == ["interval", "timeout", "start-period", "retries"]
+    compose = yaml.safe_load((tmp_path / "out" / "docker-compose.yaml").read_text())
+    for service in ("echo", "tf"):
+        assert set(compose["services"][service]["healthcheck"]) == {
+            "test", "interval", "timeout", "retries", "start_period",
+        }  # fmt: skip
