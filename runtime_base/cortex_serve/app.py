@@ -356,9 +356,10 @@ class Worker:
 
     def _predict_batch(self, items: list[tuple[Any, Any, Any]]) -> Awaitable[Any]:
         """server_side_batching: predict receives lists (one entry per request) and must return a
-        list of the same length; the batcher hands each request its own entry. A plain function
-        returning the executor's future (not a coroutine): the batcher waits on that future
-        directly, with no task per batch."""
+        list of the same length; the batcher hands each request its own entry. A plain function,
+        not a coroutine function, returning one of two awaitables: for a synchronous predictor the
+        executor's future, which the batcher waits on directly (no task per batch); for an async
+        predictor the coroutine of its predict, which the batcher's `_start` wraps in a task."""
         assert self.predictor is not None
         payloads = [item[0] for item in items]
         query_params = [item[1] for item in items]
