@@ -22,6 +22,8 @@ import contextlib
 import inspect
 import json
 import logging
+import math
+import numbers
 import os
 import threading
 import time
@@ -242,11 +244,19 @@ class Tracker:
             if not isinstance(prediction, dict) or self.key not in prediction:
                 return
             value = prediction[self.key]
+        if (
+            not isinstance(value, (str, int, float))
+            and getattr(value, "shape", None) == ()
+            and callable(getattr(value, "item", None))
+        ):
+            value = value.item()  # numpy scalars and 0-d arrays: np.bool_ is no numbers.Integral
         if self.classification:
-            if isinstance(value, (str, int)):  # bool is an int: True/False are classes too
+            if isinstance(value, (str, numbers.Integral)):  # bools are classes too
                 self.scoreboard.record_class(str(value))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            self.scoreboard.record_value(float(value))
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            number = float(value)
+            if math.isfinite(number):  # one NaN or inf would poison the histogram's sum for good
+                self.scoreboard.record_value(number)
 
 
 class Worker:

@@ -10,6 +10,8 @@ from conftest import RUNTIME_DIR
 
 sys.path.insert(0, str(RUNTIME_DIR))
 
+import numpy as np
+from cortex_serve.app import Tracker
 from cortex_serve.metrics import render
 from cortex_serve.scoreboard import Scoreboard
 
@@ -58,6 +60,19 @@ def test_metrics_render_tracker_classes_and_values():
     assert 'cortex_prediction_value_bucket{api="api",le="-10.0"} 1' in values
     assert 'cortex_prediction_value_bucket{api="api",le="10.0"} 2' in values
     assert 'cortex_prediction_value_sum{api="api"} -16.5' in values
+
+
+def test_the_tracker_skips_non_finite_values_and_takes_numpy_scalars():
+    # NaN cannot reach the tracker through JSON (allow_nan=False); a starlette Response built
+    # by the predictor can still carry one under `key`, and one NaN would poison the sum forever.
+    board = Scoreboard(processes=1, max_concurrency=10)
+    board.claim(board.reserve_slot(), pid=1)
+    track = Tracker({"model_type": "regression"}, board)
+    for value in (float("nan"), float("inf"), -np.inf, np.float32("nan"), np.float32(1.5)):
+        track(value)
+    track(np.array([1.0, 2.0]))  # not a scalar: not a value
+    snapshot = board.snapshot()
+    assert (snapshot.value_count, snapshot.value_sum) == (1, 1.5)
 
 
 def depcheck(requirements: Path) -> subprocess.CompletedProcess[str]:

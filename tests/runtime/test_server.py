@@ -361,3 +361,24 @@ def test_a_regression_tracker_gives_a_histogram_of_predicted_values(start_server
     assert 'cortex_prediction_value_bucket{api="regress",le="1000.0"} 3' in text
     assert 'cortex_prediction_value_sum{api="regress"} 252.5' in text
     assert 'cortex_prediction_value_count{api="regress"} 3' in text
+
+
+def test_a_tracker_counts_numpy_scalars(start_server):
+    numpy_values = PROJECTS / "numpy_values"
+    regression = TrackerSpec(model_type="regression", key="value")
+    server = start_server(numpy_values, api_spec("np-regress", tracker=regression))
+    for kind in ("int64", "float32", "float64", "array0d"):
+        assert post(server, params={"kind": kind}, json={}).status_code == 200
+    text = httpx.get(server.url("/metrics")).text
+    assert 'cortex_prediction_value_sum{api="np-regress"} -8.5' in text
+    assert 'cortex_prediction_value_count{api="np-regress"} 4' in text
+
+    classification = TrackerSpec(model_type="classification", key="value")
+    server = start_server(numpy_values, api_spec("np-classes", tracker=classification))
+    for kind in ("int64", "int64", "bool", "str", "float32"):
+        assert post(server, params={"kind": kind}, json={}).status_code == 200
+    text = httpx.get(server.url("/metrics")).text
+    assert 'cortex_prediction_total{api="np-classes",class="2"} 2' in text
+    assert 'cortex_prediction_total{api="np-classes",class="True"} 1' in text
+    assert 'cortex_prediction_total{api="np-classes",class="cat"} 1' in text
+    assert 'class="2.5"' not in text  # a float is not a class, as before
