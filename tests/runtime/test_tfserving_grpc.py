@@ -35,10 +35,12 @@ from cortex_serve.clients import ModelInputError, ModelLoadError
 from cortex_serve.clients.tensorflow_client import (
     TF_SERVING_ADDRESS_ENV,
     TF_SERVING_MODEL_DIR_ENV,
+    TF_SERVING_PREDICT_TIMEOUT_ENV,
     TF_SERVING_START_TIMEOUT_ENV,
     GrpcBackend,
     TensorFlowClient,
     TensorFlowServingError,
+    _RemoteSignature,
 )
 from cortex_serve.clients.tfserving.protos import protos
 from cortex_serve.clients.tfserving.tensors import DTYPES, TensorCodec, convert
@@ -141,6 +143,60 @@ def test_vendored_descriptors_are_what_the_tool_generates() -> None:
             f"{_descriptors.SERVING_API_VERSION}"
         )
     assert tool.generate() == Path(_descriptors.__file__).read_text()
+
+
+# -- a sidecar that never answers Predict ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def wedged_sidecar() -> Iterator[str]:
+    """A real gRPC server on a free loopback port whose Predict handler blocks (a wedged TF
+    Serving); yields its address. The handler is released when the block ends."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    released = threading.Event()
+
+    def predict(_request: bytes, _context: Any) -> bytes:
+        released.wait(60)
+        return b""  # an empty PredictResponse, had anyone still waited
+
+    handler = grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService",
+        {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
+    )
+    server = grpc.server(ThreadPoolExecutor(max_workers=4), handlers=[handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        released.set()
+        server.stop(None)
+
+
+def test_a_predict_the_sidecar_never_answers_fails_after_the_predict_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    float32 = next(dtype for dtype in DTYPES if dtype.name == "float32")
+    signature = _RemoteSignature("iris", 1, "serving_default", {"x": ([None, 4], float32)})
+    monkeypatch.setenv(TF_SERVING_PREDICT_TIMEOUT_ENV, "1.5")
+    with wedged_sidecar() as address:
+        backend = GrpcBackend.from_env(address)
+        try:
+            start = time.monotonic()
+            with pytest.raises(TensorFlowServingError) as raised:
+                backend.run(signature, {"x": [[6.3, 3.3, 6.0, 2.5]]})
+            waited = time.monotonic() - start
+        finally:
+            backend.close()
+    assert 1.4 <= waited < 5.0  # the deadline, not the handler's 60 s (nor forever)
+    message = str(raised.value)
+    assert f"TensorFlow Serving at {address}" in message
+    assert 'model "iris" version 1' in message
+    assert f"no answer within 1.5s ({TF_SERVING_PREDICT_TIMEOUT_ENV})" in message
 
 
 # -- the stand-in sidecar --------------------------------------------------------------------------

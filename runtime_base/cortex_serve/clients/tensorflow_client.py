@@ -8,6 +8,7 @@ The model-facing part is a backend (`TensorFlowBackend`), chosen by `default_bac
   tfserving/). Settings: CORTEX_TF_SERVING_MODEL_DIR (where the sidecar sees the models,
   default /mnt/model), CORTEX_TF_SERVING_START_TIMEOUT (seconds to reach the sidecar, 120),
   CORTEX_TF_SERVING_LOAD_TIMEOUT (seconds for a model to become AVAILABLE, 600),
+  CORTEX_TF_SERVING_PREDICT_TIMEOUT (seconds a Predict call may take, 60; 0: no deadline),
   CORTEX_TF_SERVING_MAX_MESSAGE_BYTES (gRPC message limit, default 2**31 - 1).
 - `InProcessBackend` otherwise (tf.saved_model.load in the worker; `cortex-build serve`).
 
@@ -41,10 +42,14 @@ TF_SERVING_ADDRESS_ENV = "CORTEX_TF_SERVING_ADDRESS"
 TF_SERVING_MODEL_DIR_ENV = "CORTEX_TF_SERVING_MODEL_DIR"
 TF_SERVING_START_TIMEOUT_ENV = "CORTEX_TF_SERVING_START_TIMEOUT"  # seconds to reach the sidecar
 TF_SERVING_LOAD_TIMEOUT_ENV = "CORTEX_TF_SERVING_LOAD_TIMEOUT"  # seconds for a model to load
+TF_SERVING_PREDICT_TIMEOUT_ENV = "CORTEX_TF_SERVING_PREDICT_TIMEOUT"  # seconds per Predict call
 TF_SERVING_MAX_MESSAGE_ENV = "CORTEX_TF_SERVING_MAX_MESSAGE_BYTES"
 DEFAULT_TF_SERVING_MODEL_DIR = "/mnt/model"
 DEFAULT_START_TIMEOUT = 120.0
 DEFAULT_LOAD_TIMEOUT = 600.0
+# A wedged sidecar must not hold predict threads (and the replica's admission) forever, nor make
+# shutdown wait for SIGKILL: every Predict call gets a deadline.
+DEFAULT_PREDICT_TIMEOUT = 60.0
 # gRPC's default 4 MB cap broke big payloads in Cortex (cortexlabs/cortex#1740); TF Serving
 # itself accepts messages up to INT32_MAX, so the client does too unless told otherwise.
 DEFAULT_MAX_MESSAGE_BYTES = 2**31 - 1
@@ -243,7 +248,9 @@ class GrpcBackend:
         start_timeout: float = DEFAULT_START_TIMEOUT,
         load_timeout: float = DEFAULT_LOAD_TIMEOUT,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        predict_timeout: float = DEFAULT_PREDICT_TIMEOUT,
     ) -> None:
+        """`predict_timeout`: seconds one Predict call may take (0: no deadline)."""
         import grpc
 
         from .tfserving.protos import protos
@@ -254,6 +261,7 @@ class GrpcBackend:
         self._model_dir = model_dir.rstrip("/")
         self._start_timeout = start_timeout
         self._load_timeout = load_timeout
+        self._predict_timeout = predict_timeout
         self._protos = protos()
         self._codec = TensorCodec(self._protos)
         self._channel = grpc.insecure_channel(
@@ -282,6 +290,7 @@ class GrpcBackend:
             model_dir=os.environ.get(TF_SERVING_MODEL_DIR_ENV) or DEFAULT_TF_SERVING_MODEL_DIR,
             start_timeout=_env_number(TF_SERVING_START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT),
             load_timeout=_env_number(TF_SERVING_LOAD_TIMEOUT_ENV, DEFAULT_LOAD_TIMEOUT),
+            predict_timeout=_env_number(TF_SERVING_PREDICT_TIMEOUT_ENV, DEFAULT_PREDICT_TIMEOUT),
             max_message_bytes=int(
                 _env_number(TF_SERVING_MAX_MESSAGE_ENV, DEFAULT_MAX_MESSAGE_BYTES, minimum=1)
             ),
@@ -368,10 +377,17 @@ class GrpcBackend:
                 raise input_mismatch(name, dims, dtype.name, f"got shape {list(array.shape)}")
             self._codec.to_proto(array[None] if added else array, dtype, request.inputs[name])
         try:
-            response = self._methods["Predict"](request)
+            response = self._methods["Predict"](request, timeout=self._predict_timeout or None)
         except self._grpc.RpcError as error:
             if error.code() == self._grpc.StatusCode.INVALID_ARGUMENT:
                 raise ModelInputError(f"TensorFlow Serving: {error.details()}") from None
+            if error.code() == self._grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TensorFlowServingError(
+                    f"TensorFlow Serving at {self.address}: predicting with model "
+                    f'"{loaded.model}" version {loaded.version}: no answer within '
+                    f"{self._predict_timeout:g}s ({TF_SERVING_PREDICT_TIMEOUT_ENV}); is the "
+                    "sidecar overloaded or stuck?"
+                ) from None
             raise TensorFlowServingError(
                 f'TensorFlow Serving at {self.address}: predicting with model "{loaded.model}" '
                 f"version {loaded.version}: {error.code().name}: {error.details()}"
