@@ -370,6 +370,9 @@ def _render_context(
         "generation": api.generation,
         "description": f"Cortex {api.predictor.type} API {api.name}, built by cortex-build",
         "version": __version__,
+        "project_name": _printable(project.root.resolve().name),  # "." names its folder
+        # api.json in one line (ASCII, control characters escaped by JSON): a label value
+        "spec_label": json.dumps(models.spec.to_dict(), sort_keys=True, separators=(",", ":")),
         "framework_packages": framework,
         "has_dependencies": files.dependencies is not None,
         "has_requirements": files.requirements is not None,
@@ -713,6 +716,11 @@ def _dockerfile_string(value: object) -> str:
         raise ValueError(f"control character in a Dockerfile value: {text!r}")
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     return f'"{escaped}"'
+
+
+def _printable(text: str) -> str:
+    """Text for a one-line value (a label): control characters as \\uXXXX escapes."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _json(value: object) -> str:

@@ -597,6 +597,35 @@ def test_a_failed_write_reports_out_and_leaves_it_as_it_was(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "project"]  # no staging left
 
 
+def dockerfile_labels(dockerfile: str) -> dict[str, str]:
+    """The LABEL instruction's key="value" pairs, unescaped as Docker's parser does."""
+    block = dockerfile[dockerfile.index("\nLABEL ") :]
+    pairs = re.findall(r'([\w.-]+)="((?:[^"\\]|\\.)*)"', block)
+    return {key: re.sub(r"\\(.)", r"\1", value) for key, value in pairs}
+
+
+def test_labels_carry_the_normalized_spec_and_the_project(project: Project, tmp_path: Path) -> None:
+    render_project(project, tmp_path / "out")
+    for api in ("echo", "tf"):
+        context = tmp_path / "out" / api
+        labels = dockerfile_labels((context / "Dockerfile").read_text())
+        # api.json in one line; the env value with quotes, $ and backticks survives the escaping
+        assert json.loads(labels["dev.cortex-build.spec"]) == json.loads(
+            (context / "cortex" / "api.json").read_text()
+        )
+        assert "\n" not in labels["dev.cortex-build.spec"]
+        assert labels["dev.cortex-build.api"] == api
+        assert labels["dev.cortex-build.project"] == "project"
+        # no URL of the source is known, so none is made up
+        assert "org.opencontainers.image.source" not in labels
+    echo = dockerfile_labels((tmp_path / "out" / "echo" / "Dockerfile").read_text())
+    spec = json.loads(echo["dev.cortex-build.spec"])
+    assert spec["predictor"]["env"]["GREETING"] == 'say "hi" $HOME `id`'
+    assert SECRET not in json.dumps(spec)
+    # a project folder name with a line break stays on the label's line
+    assert render_module._printable("a\nb\x7f") == "a\\u000ab\\u007f"
+
+
 def test_healthcheck_uses_only_what_docker_20_10_and_compose_1_29_accept(
     project: Project, tmp_path: Path
 ) -> None:

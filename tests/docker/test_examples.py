@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -23,11 +24,17 @@ STANDALONE = sorted(
 
 
 @pytest.mark.parametrize("example", STANDALONE)
-def test_example_image_answers_its_samples(example, build_project, run_container):
+def test_example_image_answers_its_samples(example, build_project, run_container, docker_client):
     built = build_project(EXAMPLES / example)
     samples = load_samples(EXAMPLES / example)
     assert samples, f"{example}/samples.yaml has no samples"
     for api, image in built.images.items():
+        # the labels as the engine read them from the Dockerfile: the normalized spec (api.json)
+        labels = docker_client.images.get(image).labels
+        spec = json.loads((built.out / api / "cortex" / "api.json").read_text())
+        assert json.loads(labels["dev.cortex-build.spec"]) == spec
+        assert labels["dev.cortex-build.project"] == example
+        assert labels["dev.cortex-build.api"] == api
         running = run_container(image)
         with httpx.Client() as client:
             for sample in (s for s in samples if s.api == api):
