@@ -13,8 +13,11 @@ a worker killed while holding it would freeze the replica. So:
   exits, folds its counters into the retired slot 0 (so counters never go down), returns the
   admission units its in-flight requests held (so a killed worker leaks no capacity) and frees
   the slot (`retire`).
-- Tracker class labels are replica-wide (one table, appended under a lock when a label is first
-  seen: rare, and only label registration could ever wait on it).
+- Tracker class labels are replica-wide: one table of labels cut to LABEL_BYTES, appended under a
+  lock when a label is first seen (rare). The one exception to "no locks", so it is bounded: a
+  worker killed while holding the lock would hold it forever, so the others wait at most
+  LABEL_LOCK_WAIT for it and then count new labels as "_other" (labels already known are still
+  counted; the hazard costs new classes, never serving).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ VALUE_BUCKETS = (*(-d for d in reversed(_DECADES)), 0.0, *_DECADES)
 MAX_CLASSES = 256  # distinct classification labels tracked; later ones count as "_other"
 LABEL_BYTES = 64
 OTHER_CLASS = "_other"
+LABEL_LOCK_WAIT = 0.1  # seconds; see Scoreboard._register_label
 
 # Integer fields of a slot, in order.
 PID, READY, IN_FLIGHT, LATENCY_COUNT = range(4)
@@ -51,6 +55,13 @@ LATENCY_SUM, VALUE_SUM = range(2)
 FLOAT_FIELDS = 2
 
 RETIRED = 0  # slot 0 holds the totals of workers that exited
+
+
+def normalise_label(label: str) -> str:
+    """A class label as the shared table stores it: at most LABEL_BYTES of UTF-8, never ending
+    in part of a character or in NUL (padding), lone surrogates replaced."""
+    cut = label.encode("utf-8", "replace")[:LABEL_BYTES]
+    return cut.decode("utf-8", "ignore").rstrip("\0")
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class Scoreboard:
         self._labels = multiprocessing.sharedctypes.RawArray("c", MAX_CLASSES * LABEL_BYTES)
         self._label_count = multiprocessing.sharedctypes.RawValue("i", 0)
         self._label_lock = multiprocessing.Lock()
+        self._label_lock_lost = False  # see _register_label
         self._label_index: dict[str, int] = {}  # this process' cache of the shared table
         self.slot = -1  # the slot this worker owns (set in the worker after fork)
         self._base = 0
@@ -149,9 +161,15 @@ class Scoreboard:
         self._floats[self.slot * FLOAT_FIELDS + LATENCY_SUM] += seconds
 
     def record_class(self, label: str) -> None:
+        # The cache holds only normalised labels (normalising is idempotent), so a hit on the
+        # label as given is right; a miss normalises first: the shared table stores labels cut
+        # to LABEL_BYTES, and every process must count a long label under the one cut form.
         index = self._label_index.get(label)
         if index is None:
-            index = self._register_label(label)
+            label = normalise_label(label)
+            index = self._label_index.get(label)
+            if index is None:
+                index = self._register_label(label)
         self._ints[self._base + CLASS_BASE + index] += 1
 
     def record_value(self, value: float) -> None:
@@ -160,23 +178,35 @@ class Scoreboard:
         self._floats[self.slot * FLOAT_FIELDS + VALUE_SUM] += value
 
     def _register_label(self, label: str) -> int:
-        encoded = label.encode("utf-8")[:LABEL_BYTES]
-        with self._label_lock:
+        """`label` is normalised. Appends it to the shared table unless another process did."""
+        if self._label_lock_lost:
+            return MAX_CLASSES
+        # A worker killed while holding the lock (SIGKILL, the OOM killer) would hold it forever:
+        # never wait for it. Registration takes microseconds, so a lock held for LABEL_LOCK_WAIT
+        # is lost for good; new labels then count as _other in this process instead of
+        # freezing its event loop.
+        if not self._label_lock.acquire(timeout=LABEL_LOCK_WAIT):
+            self._label_lock_lost = True
+            return MAX_CLASSES
+        try:
             self._sync_labels()
             index = self._label_index.get(label)
             if index is None:
                 count = self._label_count.value
                 if count >= MAX_CLASSES:
                     return MAX_CLASSES  # the _other class
+                encoded = label.encode("utf-8")
                 self._labels[count * LABEL_BYTES : count * LABEL_BYTES + len(encoded)] = encoded
                 self._label_count.value = count + 1
                 self._label_index[label] = index = count
+        finally:
+            self._label_lock.release()
         return index
 
     def _sync_labels(self) -> None:
         for index in range(len(self._label_index), self._label_count.value):
             raw = self._labels[index * LABEL_BYTES : (index + 1) * LABEL_BYTES]
-            self._label_index[raw.rstrip(b"\0").decode("utf-8", "replace")] = index
+            self._label_index[raw.rstrip(b"\0").decode("utf-8", "ignore")] = index
 
     # -- readers ---------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import RUNTIME_DIR
@@ -46,6 +47,35 @@ def test_health_waits_for_every_process_once():
     other.claim(board.reserve_slot(), pid=2)
     other.set_ready()
     assert board.healthy()
+
+
+def test_a_long_label_is_one_class_across_processes_and_never_cut_mid_character():
+    board = Scoreboard(processes=2, max_concurrency=10)
+    board.claim(board.reserve_slot(), pid=1)
+    other = Scoreboard.__new__(Scoreboard)  # a second worker: same shared memory, own cache
+    other.__dict__.update(board.__dict__)
+    other._label_index = {}
+    other.claim(board.reserve_slot(), pid=2)
+    long_label = "é" * 40  # 80 bytes in UTF-8: cut at 64 bytes = 32 characters, none split
+    board.record_class(long_label)
+    other.record_class(long_label)
+    other.record_class(long_label)
+    board.record_class("x" + long_label)  # 81 bytes: a cut at byte 64 splits an "é"
+    assert board.snapshot().classes == {"é" * 32: 3, "x" + "é" * 31: 1}
+    assert other.snapshot().classes == board.snapshot().classes
+    assert board._label_count.value == 2  # one shared entry per label, not one per process
+
+
+def test_a_label_lock_held_forever_costs_new_classes_not_serving():
+    board = Scoreboard(processes=1, max_concurrency=10)
+    board.claim(board.reserve_slot(), pid=1)
+    board.record_class("known")
+    board._label_lock.acquire()  # as a worker SIGKILLed mid-registration leaves it
+    started = time.monotonic()
+    for label in ("new", "newer", "known", "newest"):
+        board.record_class(label)
+    assert time.monotonic() - started < 1  # waited once, briefly; never blocked for good
+    assert board.snapshot().classes == {"known": 2, "_other": 3}
 
 
 def test_metrics_render_tracker_classes_and_values():
