@@ -44,12 +44,17 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text:
             line["exception"] = record.exc_text
         text = json.dumps(line, default=str, ensure_ascii=False)
-        if len(text) > MAX_LINE_BYTES:
+        # ensure_ascii=False: a character may take up to 4 bytes on the wire. Characters are a
+        # lower bound of bytes, so only a line that might be over pays for the encoding.
+        size = len(text)
+        if size * 4 > MAX_LINE_BYTES:
+            size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_LINE_BYTES:
             return json.dumps(
                 {
                     "asctime": line["asctime"],
                     "levelname": "WARNING",
-                    "message": f"log line of {len(text)} bytes dropped (over 5 MB)",
+                    "message": f"log line of {size} bytes dropped (over 5 MB)",
                     "process": record.process,
                 }
             )
