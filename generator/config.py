@@ -20,6 +20,7 @@ from typing import Any
 
 from . import schema
 from .errors import Problem, UserError
+from .project_files import hidden_in_model
 from .schema import BadValue, Field
 from .spec import (
     DEFAULT_MODEL_NAME,
@@ -1202,8 +1203,21 @@ class _ApiReader:
             if want == "dir" and not os.path.isdir(raw):
                 self.error(line, written, f"{_show(raw)} must be a folder (got a file)")
                 return None
-            return raw
-        return self._inside_project(raw, line, written, want)
+            local: str | None = raw
+        else:
+            local = self._inside_project(raw, line, written, want)
+        if local is None:
+            return None
+        # The model's bytes go into the image, links followed: none may be a hidden file.
+        hidden = hidden_in_model((self.root / local).resolve(), self.root)
+        if hidden is not None:
+            self.error(
+                line,
+                written,
+                f"{_show(raw)}: {hidden}; hidden files (.env among them) never go into an image",
+            )
+            return None
+        return local
 
     # -- the rest of the predictor --------------------------------------------------------------
 

@@ -7,7 +7,10 @@ rendered (they hold RENDER_MARKER_FILE) are left out too: an earlier `render -o 
 project is output, not project, and would otherwise be copied into every later image.
 
 `.env` is read here only to check it: its values reach containers at run time (compose
-`env_file`, a Kubernetes Secret) and never a build context or an image layer.
+`env_file`, a Kubernetes Secret) and never a build context or an image layer. A symlink in the
+project stays a symlink (never its target's bytes), so a link to `.env` or to another file left
+out is dangling in the image. Model folders are copied with links followed, so a local model
+must not lead to a hidden file (`hidden_in_model`, checked when the config is read).
 
 `requirements.txt` and `dependencies.sh` at the project root become their own build steps ahead
 of the code (see templates/Dockerfile.jinja); they stay in the project files as well, as Cortex
@@ -158,6 +161,37 @@ def _symlink(root: Path, link: Path, rel: str, problems: list[Problem]) -> list[
         )
         return []
     return [ProjectEntry(rel, link, os.path.relpath(target, link.parent.resolve()))]
+
+
+def hidden_in_model(source: Path, root: Path) -> str | None:
+    """Why the local model at `source` (resolved) would carry a hidden file into an image, or None
+    (paths in the project `root` are shown relative to it).
+
+    A model folder is copied without its hidden names but with symlinks followed (models are
+    often links into a cache), so a link to `.env` or into `~/.aws` would put those bytes in the
+    image. A link counts as hidden when its target is hidden below the folder it shares with the
+    model: links into a cache that itself lies under a hidden folder (`~/.cache/...`) work.
+    """
+    root = root.resolve()
+
+    def shown(path: Path) -> str:
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+    if source.name.startswith("."):
+        return f"leads to {shown(source)}, a hidden file or folder"
+    if not source.is_dir():
+        return None
+    for folder, dirnames, filenames in os.walk(source):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]  # never copied
+        for name in filenames:
+            link = Path(folder) / name
+            if name.startswith(".") or not link.is_symlink():
+                continue
+            target = link.resolve()
+            shared = Path(os.path.commonpath([target, source]))
+            if any(part.startswith(".") for part in target.relative_to(shared).parts):
+                return f"{shown(link)} is a symlink to {shown(target)}, a hidden file"
+    return None
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

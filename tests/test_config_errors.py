@@ -347,3 +347,31 @@ def test_model_dir_sub_folders_must_be_model_names(tmp_path: Path) -> None:
         "(letters, digits, '-', '_' or '.', starting with a letter or digit, not _cortex_default)"
         for name in ("$(id)", "_cortex_default")
     ]
+
+
+def test_model_links_to_hidden_files_are_refused(tmp_path: Path) -> None:
+    """Model folders are copied with links followed: a link to .env (or into a hidden folder)
+    would put its bytes in the image. Links to visible files, as model caches use, are fine."""
+    config = (
+        "- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: onnx\n"
+        "    path: onnx_predictor.py\n    models:\n      paths:\n"
+        "        - name: a\n          path: env.onnx\n"
+        "        - name: b\n          path: linked\n"
+        "        - name: c\n          path: cached\n"
+    )
+    project = make_project(tmp_path / "project", config)
+    (project / ".env").write_text("TOKEN=secret\n")
+    (project / "env.onnx").symlink_to(".env")
+    (project / "linked").mkdir()
+    (project / "linked" / "model.onnx").symlink_to("../.env")
+    (project / ".cache" / "blobs").mkdir(parents=True)
+    (project / ".cache" / "blobs" / "m").write_bytes(b"onnx")
+    (project / ".cache" / "snapshot").mkdir()
+    (project / ".cache" / "snapshot" / "model.onnx").symlink_to("../blobs/m")
+    (project / "cached").symlink_to(".cache/snapshot")
+    assert reported_problems(project) == [
+        'cortex.yaml:9: iris: predictor.models.paths[0].path: "env.onnx": leads to .env, a hidden '
+        "file or folder; hidden files (.env among them) never go into an image",
+        'cortex.yaml:11: iris: predictor.models.paths[1].path: "linked": linked/model.onnx is a '
+        "symlink to .env, a hidden file; hidden files (.env among them) never go into an image",
+    ]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from config_fixtures import PYTHON_PREDICTOR, TENSORFLOW_PREDICTOR
+from config_fixtures import MULTI_MODEL_PREDICTOR, PYTHON_PREDICTOR, TENSORFLOW_PREDICTOR
 from cortex_build import render as render_module
 from cortex_build.cli import main
 from cortex_build.config import load_project
@@ -249,9 +249,53 @@ def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
 
 def test_dotenv_values_never_reach_the_output(project: Project, tmp_path: Path) -> None:
     render_project(project, tmp_path / "out")
-    for path in (tmp_path / "out").rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            assert SECRET.encode() not in path.read_bytes(), path
+    assert_no_secret_in(tmp_path / "out")
+
+
+def test_dotenv_values_never_reach_the_output_through_links_or_model_folders(
+    tmp_path: Path,
+) -> None:
+    """A project symlink to .env stays a link to where .env would be: dangling in OUT and in the
+    image (the values reach containers only as environment). A `.env` inside `models.dir` is a
+    hidden file of the model folder, never copied."""
+    config = CONFIG.replace(
+        "    env:\n",
+        "    multi_model_reloading:\n      dir: models\n    env:\n",
+        1,
+    )
+    root = make_project(
+        tmp_path / "project",
+        config,
+        {
+            "predictor.py": MULTI_MODEL_PREDICTOR,
+            "models/iris/1/model.bin": "weights",
+            "models/.env": f"MODEL_TOKEN={SECRET}\n",
+            "models/iris/.env": f"MODEL_TOKEN={SECRET}\n",
+        },
+    )
+    (root / "settings.env").symlink_to(".env")
+    (root / "conf").mkdir()
+    (root / "conf" / "secrets").symlink_to("../.env")
+    render_project(load_project(root), tmp_path / "out")
+    assert_no_secret_in(tmp_path / "out")
+    project_copy = tmp_path / "out" / "echo" / "project"
+    assert os.readlink(project_copy / "settings.env") == ".env"
+    assert os.readlink(project_copy / "conf" / "secrets") == "../.env"
+    assert not (project_copy / ".env").exists()
+    assert (tmp_path / "out" / "echo" / "models" / "iris" / "1" / "model.bin").is_file()
+    assert not list((tmp_path / "out" / "echo" / "models").rglob(".env"))
+
+
+def assert_no_secret_in(out: Path) -> None:
+    """No file under OUT holds the secret's bytes, symbolic links followed wherever they lead."""
+    checked = 0
+    for folder, _, filenames in os.walk(out, followlinks=True):
+        for name in filenames:
+            path = Path(folder) / name
+            if path.is_file():  # follows links; a dangling one leads nowhere
+                assert SECRET.encode() not in path.read_bytes(), path
+                checked += 1
+    assert checked > 10
 
 
 def test_rendering_is_deterministic(tmp_path: Path) -> None:
