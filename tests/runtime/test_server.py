@@ -344,8 +344,10 @@ def test_async_predict_and_post_predict(start_server, tmp_path: Path):
     response = post(server, params=params, json={"x": 1})
     assert response.json() == {"payload": {"x": 1}, "async": True}
     assert not marker.exists()
-    time.sleep(1)
-    assert marker.exists()
+    deadline = time.monotonic() + 10  # post_predict runs after the response, for 0.3 s
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert marker.read_text() == repr({"payload": {"x": 1}, "async": True})
     failed = post(server, params={"fail": "1"}, json={})
     assert failed.status_code == 500
     assert failed.json()["error"] == "RuntimeError: async failure"

@@ -1,6 +1,8 @@
 """Test predictor with `async def predict`: runs on the event loop, no thread hop."""
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 
@@ -9,6 +11,10 @@ class PythonPredictor:
         self.config = config
 
     async def predict(self, payload, query_params):
+        if "block" in query_params:  # blocks the event loop: this process accepts nothing more
+            started = time.time()
+            time.sleep(float(query_params["block"]))
+            return {"pid": os.getpid(), "started": started, "ended": time.time()}
         seconds = float(query_params.get("sleep", 0))
         if seconds:
             await asyncio.sleep(seconds)
