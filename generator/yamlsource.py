@@ -202,8 +202,9 @@ class _Builder:
             self.problems.append(YamlProblem(line, f"invalid merge key: {err}"))
             merged = 0
         mapping = YNode({}, line)
-        # Keys written in this mapping override merged ones (YAML's merge rule), and a later
-        # merged mapping's key overrides an earlier one's: neither is "given twice".
+        # Keys written in this mapping override merged ones (YAML's merge rule); among several
+        # merged mappings, the one flatten_mapping puts last wins, so values are what
+        # yaml.safe_load reads (PyYAML 6.0.4 reversed that order). Neither is "given twice".
         inherited = dict(self._pairs(node.value[:merged]))  # dict(): the last pair wins
         own = dict(self._pairs(node.value[merged:], mapping))
         for key, (key_line, value_node) in {**inherited, **own}.items():
