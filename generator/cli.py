@@ -76,13 +76,24 @@ def validate(project: Path, config_file: Path | None) -> None:
 @click.option("--api", "api_name", metavar="NAME", help="The API to serve (if there are several).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8888, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Restart the server's processes when a Python file they imported changes "
+    "(development; cortex.yaml changes need a new serve).",
+)
 def serve(
-    project: Path, config_file: Path | None, api_name: str | None, host: str, port: int
+    project: Path,
+    config_file: Path | None,
+    api_name: str | None,
+    host: str,
+    port: int,
+    reload: bool,
 ) -> None:
     """Serve one API on this host without Docker, in the current Python environment."""
     from .serve import serve_natively
 
-    sys.exit(serve_natively(project, config_file, api_name, host, port))
+    sys.exit(serve_natively(project, config_file, api_name, host, port, reload))
 
 
 @main.command()

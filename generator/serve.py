@@ -164,7 +164,12 @@ def _environment(project_root: Path) -> dict[str, str]:
 
 
 def serve_natively(
-    project_dir: Path, config_file: Path | None, api_name: str | None, host: str, port: int
+    project_dir: Path,
+    config_file: Path | None,
+    api_name: str | None,
+    host: str,
+    port: int,
+    reload: bool = False,
 ) -> int:
     """Validates, checks requirements, then runs the runtime until it stops; its exit status."""
     project = load_project(project_dir, config_file)
@@ -186,7 +191,9 @@ def serve_natively(
     click.echo(
         f"serving API {api.name} at http://{host}:{port} ({endpoints}); "
         f"{api.predictor.processes_per_replica} process(es) x "
-        f"{api.predictor.threads_per_process} thread(s); Ctrl-C stops",
+        f"{api.predictor.threads_per_process} thread(s)"
+        + ("; reloading on Python file changes" if reload else "")
+        + "; Ctrl-C stops",
         err=True,
     )
     with tempfile.TemporaryDirectory(prefix="cortex-build-serve-") as workdir:
@@ -194,6 +201,8 @@ def serve_natively(
         spec_file.write_text(api.to_json())
         command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
         command += ["--project", str(root), "--host", host, "--port", str(port)]
+        if reload:
+            command.append("--reload")
         return _run_forwarding_signals(command, _environment(root))
 
 

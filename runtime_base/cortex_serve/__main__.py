@@ -71,6 +71,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=int(_env_number("CORTEX_SERVE_WORKER_TIMEOUT", DEFAULTS.worker_timeout)),
         help="seconds a blocked event loop is tolerated (env CORTEX_SERVE_WORKER_TIMEOUT)",
     )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: restart a process when a Python file it imported changes",
+    )
     return parser.parse_args(argv)
 
 
@@ -108,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         graceful_timeout=args.graceful_timeout,
         keepalive=args.keepalive,
         worker_timeout=args.worker_timeout,
+        reload=args.reload,
     )
     CortexServer(spec, project_dir, options).run()
 

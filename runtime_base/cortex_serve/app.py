@@ -291,19 +291,17 @@ class Worker:
         """First boot: initialises the predictor in its own thread and returns at once, so the
         worker answers /healthz (503 until every process is ready) meanwhile.
 
-        A replacement for a dead worker (the replica is healthy: another process serves): returns
-        only once the predictor is ready. uvicorn accepts connections on the shared socket after
-        lifespan startup, so until then every request goes to a ready process instead of getting
-        503 here while /healthz says 200. uvicorn's heartbeat to gunicorn only starts after
-        startup too, so this one beats meanwhile: a load longer than the worker timeout must not be
-        taken for a hung worker (gunicorn 22-27 never time out a worker before its first beat;
-        this does not rely on that).
-
-        With no process serving (first boot, or every worker died) there is nowhere better to
-        send a request: the worker accepts at once and answers 503, /healthz included."""
+        A worker started after the replica first served (a replacement for a dead worker, or a
+        reload in `cortex-build serve --reload`): returns only once the predictor is ready.
+        uvicorn accepts connections on the shared socket after lifespan startup, so until then
+        requests go to a ready process, or wait in the socket's backlog when none is (every
+        process restarting at once), instead of getting 503 here. uvicorn's heartbeat to gunicorn
+        only starts after startup too, so this one beats meanwhile: a load longer than the worker
+        timeout must not be taken for a hung worker (gunicorn 22-27 never time out a worker
+        before its first beat; this does not rely on that)."""
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] | None = None
-        if self.scoreboard.healthy():
+        if self.scoreboard.served_once():
             ready = loop.create_future()
         thread = threading.Thread(
             target=self._initialise, args=(loop, ready), name="init", daemon=True

@@ -218,6 +218,10 @@ class Scoreboard:
     def processes_ready(self) -> int:
         return sum(self._ints[slot * INT_FIELDS + READY] for slot in self._live_slots())
 
+    def served_once(self) -> bool:
+        """Every process initialised its predictor once: the replica is past its first boot."""
+        return bool(self._ready_once.value)
+
     def healthy(self) -> bool:
         """Every process initialised its predictor once, and at least one is serving now (a
         replacement worker re-initialising does not take the whole replica out of service)."""

@@ -15,6 +15,7 @@ replaced without leaking capacity. gunicorn's own behaviour does the rest:
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ class ServerOptions:
     graceful_timeout: int = 30  # seconds in-flight requests get after SIGTERM
     keepalive: int = 5  # seconds an idle keep-alive connection stays open
     worker_timeout: int = 120  # seconds a worker's event loop may stay blocked before a restart
+    reload: bool = False  # development: restart a worker when a Python file it imported changes
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -69,6 +71,15 @@ def _log_config(level: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def _python_files(project_dir: Path) -> list[str]:
+    """The project's Python files, outside hidden folders (.git, .venv, ...)."""
+    return sorted(
+        str(path)
+        for path in project_dir.rglob("*.py")
+        if not any(part.startswith(".") for part in path.relative_to(project_dir).parts)
+    )
 
 
 class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
@@ -112,6 +123,18 @@ class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
             "post_fork": post_fork,
             "child_exit": child_exit,
         }
+        if self.options.reload:
+            # gunicorn's reloader, in each worker: when a module the worker imported (the
+            # predictor and what it imports) changes on disk, the worker exits and is replaced
+            # like a killed one, loading the new code before it accepts a request.
+            settings["reload"] = True
+            # Watched from the worker's start: the predictor is imported later (after lifespan
+            # startup), and a polling reloader never notices a file changed before it first saw it.
+            settings["reload_extra_files"] = _python_files(self.project_dir)
+            # gunicorn's reloader marks the worker dead and calls worker_int, which a sync worker
+            # notices but a uvicorn worker's event loop does not: SIGTERM makes uvicorn finish
+            # what is in flight and exit, and the arbiter starts a worker on the new code.
+            settings["worker_int"] = lambda worker: os.kill(os.getpid(), signal.SIGTERM)
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: a socket under
             settings["control_socket_disable"] = True  # $HOME that two servers would share
         if os.path.isdir("/dev/shm"):  # heartbeat files on tmpfs: /tmp may be a slow overlay

@@ -70,3 +70,59 @@ def test_a_project_with_several_apis_needs_api():
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "nope: no API of that name (the project has: greeter, other)" in output
+
+
+RELOADING_PREDICTOR = """\
+from helper import answer
+
+
+class PythonPredictor:
+    def __init__(self, config):
+        pass
+
+    def predict(self, payload):
+        return {"answer": answer()}
+"""
+
+
+def test_reload_serves_edited_code_without_a_restart_and_drops_no_request(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "cortex.yaml").write_text(
+        "- name: live\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
+        "    path: predictor.py\n    processes_per_replica: 2\n"
+    )
+    (project / "predictor.py").write_text(RELOADING_PREDICTOR)
+    (project / "helper.py").write_text("def answer():\n    return 1\n")
+    port = free_port()
+    process = cortex_build("serve", str(project), "--port", str(port), "--reload")
+    url = f"http://127.0.0.1:{port}/predict"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.post(url, json={}).json() == {"answer": 1}
+        # an edit to a module the predictor imports, not only to the predictor itself
+        (project / "helper.py").write_text("def answer():\n    return 2\n")
+        answers = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and answers[-1:] != [{"answer": 2}]:
+            response = httpx.post(url, json={}, timeout=30)
+            assert response.status_code == 200, response.text  # no request lost meanwhile
+            answers.append(response.json())
+            time.sleep(0.05)
+        assert answers[-1] == {"answer": 2}, answers[-5:]
+        # every process runs the new code, not only the one that answered first
+        assert [httpx.post(url, json={}).json() for _ in range(10)] == [{"answer": 2}] * 10
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
