@@ -104,8 +104,13 @@ def test_sessions_share_the_cpus_and_fall_back_from_gpu(
 ) -> None:
     assert intra_op_threads(1, 1) >= 1 and intra_op_threads(1000, 1) == 1
     sources = resolve_models({"paths": [{"name": "iris", "path": "iris.onnx"}]}, models)
-    with caplog.at_level(logging.WARNING, logger="cortex"):
-        client = ONNXClient(sources, gpu=True, intra_op_threads=3)
+    cortex_logger = logging.getLogger("cortex")  # does not propagate once cortex_internal's
+    cortex_logger.addHandler(caplog.handler)  # log module is imported: listen on it directly
+    try:
+        with caplog.at_level(logging.WARNING, logger="cortex"):
+            client = ONNXClient(sources, gpu=True, intra_op_threads=3)
+    finally:
+        cortex_logger.removeHandler(caplog.handler)
     session = client.session()
     assert session.get_session_options().intra_op_num_threads == 3
     if "CUDAExecutionProvider" not in session.get_providers():
