@@ -94,21 +94,26 @@ def test_processes_and_threads_are_what_the_spec_says(start_server, processes, t
         assert elapsed < 1.5
 
 
-def test_three_single_threaded_processes_serve_three_requests_at_once(start_server):
+def test_three_single_threaded_processes_serve_three_requests_at_once(start_server, tmp_path):
     # Which process accepts a connection is the kernel's choice, and an idle event loop accepts
     # while its one predict thread is busy. So each request here blocks its process' event loop
     # (an async predict that sleeps without awaiting): a busy process accepts nothing, and each
-    # next request, sent once the previous one is in flight, must land on another process.
+    # next request, sent once the previous one is in flight, must land on another process. "In
+    # flight" is a file the predictor writes (asking /metrics could reach a process that had
+    # accepted that connection just before it blocked).
     spec = api_spec("three", processes=3, threads=1)
     server = start_server(PROJECTS / "async_echo", spec)
     assert len(worker_pids(server)) == 3
-    params = {"block": "2"}
     with ThreadPoolExecutor(3) as pool:
         requests = []
-        for in_flight in (1, 2, 3):
+        for number in (1, 2, 3):
+            marker = tmp_path / f"started-{number}"
+            params = {"block": "2", "started_marker": str(marker)}
             requests.append(pool.submit(httpx.post, server.url(), params=params, json={}))
-            if in_flight < 3:  # with 3 busy, no process is left to answer /metrics
-                wait_in_flight(server, in_flight)
+            deadline = time.monotonic() + 10
+            while not marker.exists():
+                assert time.monotonic() < deadline, f"request {number} never started"
+                time.sleep(0.01)
         results = [request.result(timeout=30).json() for request in requests]
     assert len({result["pid"] for result in results}) == 3
     # All three predictions ran at the same time: each started before any ended.

@@ -13,6 +13,8 @@ class PythonPredictor:
     async def predict(self, payload, query_params):
         if "block" in query_params:  # blocks the event loop: this process accepts nothing more
             started = time.time()
+            if query_params.get("started_marker"):  # tells the test this request is in flight
+                Path(query_params["started_marker"]).write_text(str(os.getpid()))
             time.sleep(float(query_params["block"]))
             return {"pid": os.getpid(), "started": started, "ended": time.time()}
         seconds = float(query_params.get("sleep", 0))
