@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ class ServerOptions:
     graceful_timeout: int = 30  # seconds in-flight requests get after SIGTERM
     keepalive: int = 5  # seconds an idle keep-alive connection stays open
     worker_timeout: int = 120  # seconds a worker's event loop may stay blocked before a restart
-    reload: bool = False  # development: restart a worker when a Python file it imported changes
+    reload: bool = False  # development: new workers when a Python file of the project changes
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -73,13 +75,39 @@ def _log_config(level: str) -> dict[str, Any]:
     }
 
 
-def _python_files(project_dir: Path) -> list[str]:
-    """The project's Python files, outside hidden folders (.git, .venv, ...)."""
-    return sorted(
-        str(path)
-        for path in project_dir.rglob("*.py")
-        if not any(part.startswith(".") for part in path.relative_to(project_dir).parts)
-    )
+RELOAD_POLL_SECONDS = 0.5
+
+
+def _python_files(project_dir: Path) -> dict[str, tuple[int, int]]:
+    """{path: (mtime_ns, size)} of the project's Python files, outside hidden folders."""
+    found = {}
+    for path in project_dir.rglob("*.py"):
+        if any(part.startswith(".") for part in path.relative_to(project_dir).parts):
+            continue
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        found[str(path)] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def _watch_project(project_dir: Path) -> None:
+    """`--reload`, in the master: when a Python file of the project is added, edited or removed,
+    SIGHUP makes gunicorn start new workers on the new code and stop the old ones gracefully
+    (they finish what is in flight; the new ones load before they accept: app.Worker.start). The
+    first listing is taken here, before any worker imports the code, so no edit goes unseen."""
+
+    def watch() -> None:
+        seen = _python_files(project_dir)
+        while True:
+            time.sleep(RELOAD_POLL_SECONDS)
+            now = _python_files(project_dir)
+            if now != seen:
+                seen = now
+                os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=watch, name="reload", daemon=True).start()
 
 
 class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
@@ -124,17 +152,7 @@ class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
             "child_exit": child_exit,
         }
         if self.options.reload:
-            # gunicorn's reloader, in each worker: when a module the worker imported (the
-            # predictor and what it imports) changes on disk, the worker exits and is replaced
-            # like a killed one, loading the new code before it accepts a request.
-            settings["reload"] = True
-            # Watched from the worker's start: the predictor is imported later (after lifespan
-            # startup), and a polling reloader never notices a file changed before it first saw it.
-            settings["reload_extra_files"] = _python_files(self.project_dir)
-            # gunicorn's reloader marks the worker dead and calls worker_int, which a sync worker
-            # notices but a uvicorn worker's event loop does not: SIGTERM makes uvicorn finish
-            # what is in flight and exit, and the arbiter starts a worker on the new code.
-            settings["worker_int"] = lambda worker: os.kill(os.getpid(), signal.SIGTERM)
+            settings["when_ready"] = lambda arbiter: _watch_project(self.project_dir)
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: a socket under
             settings["control_socket_disable"] = True  # $HOME that two servers would share
         if os.path.isdir("/dev/shm"):  # heartbeat files on tmpfs: /tmp may be a slow overlay
