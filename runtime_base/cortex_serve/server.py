@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -153,6 +154,10 @@ class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         }
         if self.options.reload:
             settings["when_ready"] = lambda arbiter: _watch_project(self.project_dir)
+            # A .pyc records its source's mtime in whole seconds, and its size: an edit of the
+            # same size within the same second would load the stale bytecode. Workers inherit
+            # this at fork, so the project's modules are compiled from source on every reload.
+            sys.dont_write_bytecode = True
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: a socket under
             settings["control_socket_disable"] = True  # $HOME that two servers would share
         if os.path.isdir("/dev/shm"):  # heartbeat files on tmpfs: /tmp may be a slow overlay
