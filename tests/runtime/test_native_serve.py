@@ -21,18 +21,23 @@ def cortex_build(*args: str, **kwargs) -> subprocess.Popen[str]:
     )
 
 
+def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"cortex-build serve not healthy on port {port} after 30s")
+
+
 def test_serve_runs_the_runtime_with_dotenv_and_stops_cleanly_on_sigterm():
     port = free_port()
     process = cortex_build("serve", str(NATIVE), "--api", "greeter", "--port", str(port))
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(process, port)
         response = httpx.post(f"http://127.0.0.1:{port}/greet", json={"name": "Ada"})
         assert response.json() == {
             "greeting": "from .env",
@@ -103,14 +108,7 @@ def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path
     process = cortex_build("serve", str(project), "--port", str(port), "--reload")
     url = f"http://127.0.0.1:{port}/predict"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(process, port)
         assert httpx.post(url, json={}).json() == {"answer": 1}
         # an edit to a module the predictor imports, not only to the predictor itself
         helper.write_text("def answer():\n    return 2\n")
