@@ -1184,13 +1184,21 @@ class _ApiReader:
 
     def _model_path(self, raw: str, line: int, written: str, want: str) -> str | None:
         """Remote models are taken as written; local ones must exist (relative: in the project)."""
+        if raw.startswith("gs://"):  # Cortex read them; nothing here fetches them
+            self.error(
+                line,
+                written,
+                f"{_show(raw)}: gs:// model sources are not supported; use s3://, http(s):// "
+                "or a local path",
+            )
+            return None
         if schema.REMOTE_PATH.fullmatch(raw):
             return raw
         if "://" in raw:
             self.error(
                 line,
                 written,
-                "must be a local path or an s3://, gs://, http:// or https:// address without "
+                "must be a local path or an s3://, http:// or https:// address without "
                 f"spaces, quotes, backslashes or '$' (got {_show(raw)})",
             )
             return None

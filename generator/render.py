@@ -459,11 +459,6 @@ def _image_models(
         in_image = f"{MODEL_DIR}/{name}" if name else MODEL_DIR
         if model_fetch.is_remote(written):
             remote.append(written)
-            if written.startswith("gs://"):
-                raise problem(
-                    f"{_quote(written)}: gs:// model sources are not supported; use s3://, "
-                    "http(s):// or a local path"
-                )
             if models_at_start:
                 if api.predictor.type == "tensorflow":
                     raise problem(

@@ -55,7 +55,7 @@ MODEL_PATH_ITEM: dict[str, Field] = {
     "name": Field("string", "model name (used in predict calls and URLs)", required=True),
     "path": Field(
         "string",
-        "model folder or file: project-relative, absolute, s3://, gs://, http(s)://",
+        "model folder or file: project-relative, absolute, s3://, http(s)://",
         required=True,
     ),
     "signature_key": Field("string", "signature def to use (tensorflow)"),
@@ -346,7 +346,7 @@ RESERVED_ENV_PREFIX = "CORTEX_"
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 ENDPOINT = re.compile(r"/[A-Za-z0-9._~/-]*")
 # Remote model addresses: no whitespace, quotes, backslashes, backticks or `$`.
-REMOTE_PATH = re.compile(r"(s3|gs|https?)://[^\s\"'`$\\]+")
+REMOTE_PATH = re.compile(r"(s3|https?)://[^\s\"'`$\\]+")
 # Local paths (predictor files, python_path, models): what file names in projects use, and
 # nothing a shell, a Dockerfile or YAML would read as syntax.
 SAFE_PATH = re.compile(r"[\w.+@%,=/-]+")

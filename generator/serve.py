@@ -23,6 +23,7 @@ import click
 from . import runtime_base
 from .config import load_project
 from .errors import Problem, UserError
+from .project_files import DEPENDENCIES_FILE, DOTENV_FILE, REQUIREMENTS_FILE, read_dotenv
 from .spec import ApiSpec, Project
 
 RUNTIME_DIR = Path(runtime_base.__file__).parent
@@ -151,13 +152,10 @@ def missing_framework(api: ApiSpec, config: str) -> list[Problem]:
 
 def _environment(project_root: Path) -> dict[str, str]:
     env = dict(os.environ)
-    dotenv_file = project_root / ".env"
-    if dotenv_file.is_file():
-        from dotenv import dotenv_values
-
-        for key, value in dotenv_values(dotenv_file).items():
-            if value is not None:
-                env.setdefault(key, value)
+    dotenv_file = project_root / DOTENV_FILE
+    if dotenv_file.is_file():  # read as render reads it: the same values, the same errors
+        for key, value in read_dotenv(dotenv_file).items():
+            env.setdefault(key, value)
     env["PYTHONPATH"] = os.pathsep.join([str(RUNTIME_DIR), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -176,12 +174,12 @@ def serve_natively(
     api = pick_api(project, api_name)
     root = project.root.resolve()
     problems = missing_runtime_packages() + missing_framework(api, project.config_file.name)
-    requirements = root / "requirements.txt"
+    requirements = root / REQUIREMENTS_FILE
     if requirements.is_file():
-        problems += missing_requirements(requirements, "requirements.txt")
+        problems += missing_requirements(requirements, REQUIREMENTS_FILE)
     if problems:
         raise UserError(problems)
-    if (root / "dependencies.sh").is_file():
+    if (root / DEPENDENCIES_FILE).is_file():
         click.echo(
             "note: dependencies.sh is not run natively (images run it to install system "
             "packages); install what it installs on this host yourself",
