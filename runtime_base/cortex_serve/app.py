@@ -529,12 +529,6 @@ class PredictEndpoint:
                 "threads_per_process": worker.threads,
             },
         }
-        describe = getattr(worker.predictor, "describe", None)
-        if callable(describe):  # e.g. model signatures of TensorFlow/ONNX predictors
-            try:
-                summary["predictor"].update(describe())
-            except Exception:
-                logger.exception("describing the predictor failed")
         await _send(send, 200, _JSON_HEADERS, _dump_json(summary))
 
 

@@ -48,10 +48,6 @@ def is_remote(path: str) -> bool:
     return path.startswith(REMOTE_SCHEMES)
 
 
-def scheme(url: str) -> str:
-    return url.split("://", 1)[0]
-
-
 def join(url: str, child: str) -> str:
     return url.rstrip("/") + "/" + child
 

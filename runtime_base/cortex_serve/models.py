@@ -53,7 +53,6 @@ from .model_fetch import FetchError, is_remote
 
 DEFAULT_MODEL_NAME = "_cortex_default"  # the name of a single `path` model (generator/spec.py)
 LATEST = "latest"
-REMOTE_PREFIXES = model_fetch.REMOTE_SCHEMES
 CACHE_DIR_ENV = "CORTEX_MODEL_CACHE_DIR"
 DEFAULT_CACHE_DIR = "/mnt/model-cache"
 POLL_SECONDS_ENV = "CORTEX_MODEL_POLL_SECONDS"

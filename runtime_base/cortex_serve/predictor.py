@@ -319,7 +319,7 @@ def _model_client(spec: Mapping[str, Any], project_dir: Path, where: _Where) -> 
             backend = default_backend(intra_op_threads=threads)
             client = TensorFlowClient(sources, backend, _cache_size(spec))
         client.load_latest()
-    except ModelLoadError as error:
+    except (ModelLoadError, ModelSourceError) as error:  # a remote version may not fetch
         raise where.error("loading the model failed", str(error)) from error
     return client
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 from conftest import RUNTIME_DIR
 
@@ -103,28 +101,3 @@ def test_the_tracker_skips_non_finite_values_and_takes_numpy_scalars():
     track(np.array([1.0, 2.0]))  # not a scalar: not a value
     snapshot = board.snapshot()
     assert (snapshot.value_count, snapshot.value_sum) == (1, 1.5)
-
-
-def depcheck(requirements: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cortex_serve.depcheck", "--requirements", str(requirements)],
-        capture_output=True,
-        text=True,
-        cwd=RUNTIME_DIR,
-    )
-
-
-def test_depcheck_passes_the_runtimes_own_requirements():
-    result = depcheck(RUNTIME_DIR / "requirements.txt")
-    assert (result.returncode, result.stderr) == (0, "")
-
-
-def test_depcheck_names_each_clash(tmp_path):
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# comment\nstarlette>=999\nnot-installed-anywhere-pkg\n")
-    result = depcheck(requirements)
-    assert result.returncode == 1
-    lines = result.stderr.splitlines()
-    assert len(lines) == 2
-    assert "starlette" in lines[0] and "needs starlette>=999" in lines[0]
-    assert "not-installed-anywhere-pkg is not installed" in lines[1]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models import LATEST, ModelSource, ModelSourceError, ModelStore
+from ..models import LATEST, ModelSource, ModelStore
 from . import ModelInputError, ModelLoadError
 
 logger = logging.getLogger("cortex")
@@ -92,19 +92,16 @@ class ONNXClient:
         return ["CPUExecutionProvider"]
 
     def _load(self, source: ModelSource, version: int) -> Any:
-        try:
-            with source.local(version) as path:  # a fetched s3 version stays on disk meanwhile
-                file = find_onnx_file(path)
-                try:
-                    return self._ort.InferenceSession(
-                        str(file), sess_options=self._options, providers=self._providers
-                    )
-                except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/...
-                    raise ModelLoadError(
-                        f'model "{source.name}" version {version} ({file}): {error}'
-                    ) from error
-        except ModelSourceError as error:  # a remote version that cannot be fetched
-            raise ModelLoadError(str(error)) from error
+        with source.local(version) as path:  # a fetched s3 version stays on disk meanwhile
+            file = find_onnx_file(path)
+            try:
+                return self._ort.InferenceSession(
+                    str(file), sess_options=self._options, providers=self._providers
+                )
+            except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/...
+                raise ModelLoadError(
+                    f'model "{source.name}" version {version} ({file}): {error}'
+                ) from error
 
     def load_latest(self) -> None:
         """Opens the latest version of every model now."""

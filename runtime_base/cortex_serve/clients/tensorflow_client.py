@@ -178,13 +178,14 @@ class InProcessBackend:
         pass  # models are loaded from their local folders on demand
 
     def load(self, source: ModelSource, version: int) -> _LoadedSignature:
-        what, model_dir = _what(source, version), source.path(version)
-        try:
-            model = self._tf.saved_model.load(str(model_dir))
-        except Exception as error:  # OSError, tf.errors.*, ValueError for a non-SavedModel
-            raise ModelLoadError(
-                f"{what} ({model_dir}): not a loadable SavedModel: {error}"
-            ) from error
+        what = _what(source, version)
+        with source.local(version) as model_dir:  # a fetched s3 version stays on disk meanwhile
+            try:
+                model = self._tf.saved_model.load(str(model_dir))
+            except Exception as error:  # OSError, tf.errors.*, ValueError for a non-SavedModel
+                raise ModelLoadError(
+                    f"{what} ({model_dir}): not a loadable SavedModel: {error}"
+                ) from error
         key = choose_signature(list(model.signatures.keys()), source.signature_key, what)
         function = model.signatures[key]
         return _LoadedSignature(key, function, dict(function.structured_input_signature[1]), model)

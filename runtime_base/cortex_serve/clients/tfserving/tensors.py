@@ -42,7 +42,6 @@ DTYPES = (
     DType("DT_COMPLEX128", "complex128", np.dtype("<c16"), "dcomplex_val"),
     DType("DT_STRING", "string", np.dtype(object), "string_val"),
 )
-_BY_ENUM_NAME = {dtype.enum_name: dtype for dtype in DTYPES}
 
 
 class UnsupportedDType(ValueError):
