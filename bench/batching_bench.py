@@ -28,7 +28,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,11 +118,9 @@ def server(workdir: Path, name: str, batching: dict | None, port: int) -> Iterat
 
 
 def measure(url: str, pid: int, script: Path, duration: float, connections: int) -> Run:
-    cpu, started = cpu_seconds(pid), time.monotonic()
+    cpu = cpu_seconds(pid)
     result = run_wrk(url, script, duration, connections)
-    cpu_used, elapsed = cpu_seconds(pid) - cpu, time.monotonic() - started
-    requests = result.requests_per_second * min(elapsed, duration)
-    return Run(result, cpu_used / max(requests, 1) * 1e6)
+    return Run(result, (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6)
 
 
 def check_samples(url: str, batching: bool) -> None:

@@ -128,6 +128,7 @@ class Result:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
+    requests: int  # answered in the run, as wrk counts them
 
 
 def free_port() -> int:
@@ -228,7 +229,8 @@ def run_wrk(url: str, script: Path, duration: float, connections: int) -> Result
     p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
     if "Non-2xx" in output or "Socket errors" in output:
         sys.exit(f"wrk saw errors against {url}:\n{output}")
-    return Result(rate, _milliseconds(p50), _milliseconds(p99))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return Result(rate, _milliseconds(p50), _milliseconds(p99), requests)
 
 
 def best(results: list[Result]) -> Result:
