@@ -516,17 +516,11 @@ def push_project(
     emit: Emit = print,
 ) -> int:
     """`cortex-build push`: pushes <registry>/<api>:<tag> of the selected APIs, built before."""
-    from .images import image_ref
-    from .render import render_project
+    from .render import image_refs
 
     _require_registry(registry)
-    # A dry render checks the API names, registry and tag exactly as `build` did.
-    with tempfile.TemporaryDirectory(prefix="cortex-build-") as scratch:
-        rendered = render_project(
-            project, Path(scratch) / "contexts", list(api_names) or None, None, registry, tag
-        )
-    client = connect_engine()
-    return _push_and_report(client, [image_ref(a.name, registry, tag) for a in rendered.apis], emit)
+    images = image_refs(project, list(api_names) or None, registry, tag)
+    return _push_and_report(connect_engine(), images, emit)
 
 
 def _require_registry(registry: str | None) -> None:

@@ -157,6 +157,16 @@ def render_project(
 # Checks: nothing user-controlled reaches a file without passing one of these
 
 
+def image_refs(
+    project: Project, api_names: list[str] | None, registry: str | None, tag: str
+) -> list[str]:
+    """The images `build` would name for the selected APIs, with the same checks of the names,
+    registry and tag; nothing is written (for `push`)."""
+    apis = _select_apis(project, api_names)
+    _check_options(project, apis, None, registry, tag, "hpa")
+    return [images.image_ref(api.name, registry, tag) for api in apis]
+
+
 def _select_apis(project: Project, api_names: list[str] | None) -> list[ApiSpec]:
     if not api_names:
         return list(project.apis)
@@ -433,7 +443,7 @@ S3_PACKAGES = ("boto3>=1.28",)
 
 
 def _image_models(
-    project: Project, api: ApiSpec, models_dir: Path | None = None, models_at_start: bool = False
+    project: Project, api: ApiSpec, models_dir: Path, models_at_start: bool = False
 ) -> _ImageModels:
     """Where the API's models go in the image.
 
@@ -467,8 +477,6 @@ def _image_models(
                         f"fetch {_quote(written)} while rendering"
                     )
                 return written
-            if models_dir is None:
-                return written
             target = models_dir / name if name else models_dir
             try:
                 local = model_fetch.fetch(written, target)
@@ -488,7 +496,7 @@ def _image_models(
     predictor = dataclasses.replace(
         api.predictor, models=dataclasses.replace(models, paths=paths, dir=model_dir)
     )
-    fetched = bool(remote) and not models_at_start and models_dir is not None
+    fetched = bool(remote) and not models_at_start
     s3_at_start = models_at_start and any(path.startswith("s3://") for path in remote)
     return _ImageModels(
         dataclasses.replace(api, predictor=predictor),
