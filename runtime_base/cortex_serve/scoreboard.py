@@ -42,14 +42,13 @@ OTHER_CLASS = "_other"
 LABEL_LOCK_WAIT = 0.1  # seconds; see Scoreboard._register_label
 
 # Integer fields of a slot, in order.
-PID, READY, IN_FLIGHT, LATENCY_COUNT = range(4)
-STATUS_BASE = 4  # counts of statuses 100..599
+PID, READY, IN_FLIGHT = range(3)
+STATUS_BASE = 3  # counts of statuses 100..599
 STATUS_FIRST, STATUS_LAST = 100, 599
 LATENCY_BASE = STATUS_BASE + (STATUS_LAST - STATUS_FIRST + 1)
 CLASS_BASE = LATENCY_BASE + len(LATENCY_BUCKETS) + 1  # + the +Inf bucket
 VALUE_BASE = CLASS_BASE + MAX_CLASSES + 1  # + the _other class
-VALUE_COUNT = VALUE_BASE + len(VALUE_BUCKETS) + 1
-INT_FIELDS = VALUE_COUNT + 1
+INT_FIELDS = VALUE_BASE + len(VALUE_BUCKETS) + 1  # + the +Inf bucket
 # Float fields of a slot.
 LATENCY_SUM, VALUE_SUM = range(2)
 FLOAT_FIELDS = 2
@@ -69,16 +68,22 @@ class Snapshot:
     """Replica-wide sums, as /metrics and /healthz report them."""
 
     processes_ready: int
-    all_ready_once: bool
     in_flight: int
     statuses: dict[int, int]
     latency_buckets: list[int]  # cumulative, one per LATENCY_BUCKETS bound, then +Inf
     latency_sum: float
-    latency_count: int
     classes: dict[str, int]
     value_buckets: list[int]  # cumulative, as latency_buckets
     value_sum: float
-    value_count: int
+
+    # Every observation lands in exactly one bucket: the counts are the +Inf buckets.
+    @property
+    def latency_count(self) -> int:
+        return self.latency_buckets[-1]
+
+    @property
+    def value_count(self) -> int:
+        return self.value_buckets[-1]
 
 
 class Scoreboard:
@@ -119,7 +124,6 @@ class Scoreboard:
             self._admission.release()
         for field in range(STATUS_BASE, INT_FIELDS):
             self._ints[RETIRED * INT_FIELDS + field] += self._ints[base + field]
-        self._ints[RETIRED * INT_FIELDS + LATENCY_COUNT] += self._ints[base + LATENCY_COUNT]
         for field in range(FLOAT_FIELDS):
             self._floats[RETIRED * FLOAT_FIELDS + field] += self._floats[
                 slot * FLOAT_FIELDS + field
@@ -157,7 +161,6 @@ class Scoreboard:
         if STATUS_FIRST <= status <= STATUS_LAST:
             ints[base + STATUS_BASE + status - STATUS_FIRST] += 1
         ints[base + LATENCY_BASE + bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        ints[base + LATENCY_COUNT] += 1
         self._floats[self.slot * FLOAT_FIELDS + LATENCY_SUM] += seconds
 
     def record_class(self, label: str) -> None:
@@ -174,7 +177,6 @@ class Scoreboard:
 
     def record_value(self, value: float) -> None:
         self._ints[self._base + VALUE_BASE + bisect.bisect_left(VALUE_BUCKETS, value)] += 1
-        self._ints[self._base + VALUE_COUNT] += 1
         self._floats[self.slot * FLOAT_FIELDS + VALUE_SUM] += value
 
     def _register_label(self, label: str) -> int:
@@ -251,15 +253,12 @@ class Scoreboard:
         latency_end = LATENCY_BASE + len(LATENCY_BUCKETS) + 1
         value_end = VALUE_BASE + len(VALUE_BUCKETS) + 1
         return Snapshot(
-            processes_ready=self.processes_ready(),
-            all_ready_once=bool(self._ready_once.value),
+            processes_ready=totals[READY],  # the retired slot's is always 0
             in_flight=in_flight,
             statuses=statuses,
             latency_buckets=list(accumulate(totals[LATENCY_BASE:latency_end])),
             latency_sum=float_totals[LATENCY_SUM],
-            latency_count=totals[LATENCY_COUNT],
             classes={label: count for label, count in classes.items() if count},
             value_buckets=list(accumulate(totals[VALUE_BASE:value_end])),
             value_sum=float_totals[VALUE_SUM],
-            value_count=totals[VALUE_COUNT],
         )
