@@ -1,19 +1,28 @@
 """Server-side batching on vs off for the ONNX iris example, in the same run.
 
-Serves examples/onnx-iris twice through our runtime (`python -m cortex_serve`, gunicorn with
-uvicorn workers, exactly as images run it), each from a temporary copy of the project:
+Serves examples/onnx-iris three times through our runtime (`python -m cortex_serve`, gunicorn
+with uvicorn workers, exactly as images run it), each from a temporary copy of the project:
 - `off`: the example's cortex.yaml as it is;
-- `on`:  the same cortex.yaml plus `server_side_batching: {max_batch_size, batch_interval}`.
+- `on`:  the same cortex.yaml plus `server_side_batching: {max_batch_size, batch_interval}`;
+- `ceiling`: the example as it is but for a predictor that does no work (`async def predict`
+  returning the recorded answer: no model run, no thread hand-off). It is what our HTTP path
+  alone serves at each level, so ceiling/off is the most any batcher could reach there.
 
-Both use the example's `processes_per_replica` and `threads_per_process` (1 x 2) and its own
-predictor, which already takes a list of samples and returns a list (what batching hands it).
+All three use the example's `processes_per_replica` and `threads_per_process` (1 x 2); off and
+on use its own predictor, which already takes a list of samples and returns a list (what
+batching hands it).
 Before measuring, each server must answer the example's samples.yaml exactly. Then, for each
-connection count, `wrk` loads off and on alternately (off, on, off, on, ...) with a single iris
-sample per request, after a warm-up, and the script prints requests/s, p50 and p99 of each
-server's fastest round, the server's CPU time per request (from /proc) and the ratio on/off.
-Targets: >= 0.95x at every level, >= 1.8x at 32.
+connection count, `wrk` loads the three alternately (off, on, ceiling, off, ...) with a single
+iris sample per request, after a warm-up, and the script prints requests/s, p50 and p99 of each
+server's fastest round, the server's CPU time per request (from /proc) and the ratios on/off and
+ceiling/off. Targets (on/off): >= 0.95x at every level, >= 1.8x at 32.
 
-    python bench/batching_bench.py [--duration 5] [--rounds 3] [--connections 1,8,32,64]
+`--cpus pinned` (the default) puts the servers on one core and wrk on another, so a ratio compares
+CPU cost alone; `--cpus shared` lets the scheduler place every thread, as in a container with a
+CPU quota and no cpuset.
+
+    python bench/batching_bench.py [--duration 5] [--rounds 3] [--connections 1,8,32,64] \
+        [--cpus pinned|shared]
 
 Needs `wrk` on PATH and onnxruntime installed. See bench/README.md.
 """
@@ -38,16 +47,8 @@ import yaml
 from cortex_build.config import load_project
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_bench import (  # same folder (bench/ is not a package)
-    RUNTIME_DIR,
-    SERVER_CPUS,
-    WRK_CPUS,
-    Result,
-    best,
-    free_port,
-    run_wrk,
-    started,
-)
+import runtime_bench  # same folder (bench/ is not a package)
+from runtime_bench import RUNTIME_DIR, Result, best, free_port, run_wrk, started
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx-iris"
 SAMPLE = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
@@ -58,12 +59,26 @@ wrk.headers["Content-Type"] = "application/json"
 """
 TARGET_ALL = 0.95
 TARGET_32 = 1.8
+SAMPLES = yaml.safe_load((EXAMPLE / "samples.yaml").read_text())
+(ANSWER,) = [each["response"]["json"] for each in SAMPLES if each["request"]["json"] == SAMPLE]
+CEILING_PREDICTOR = f"""
+class ONNXPredictor:
+    def __init__(self, onnx_client, config):
+        pass
+
+    async def predict(self, payload):
+        return {ANSWER!r}
+"""
+SERVERS = ("off", "on", "ceiling")
 
 
 def project_copy(workdir: Path, name: str, batching: dict | None) -> Path:
-    """A copy of the example with server_side_batching written into its cortex.yaml (or not)."""
+    """A copy of the example with server_side_batching written into its cortex.yaml (or not);
+    the `ceiling` copy gets CEILING_PREDICTOR instead of the example's predictor."""
     project = workdir / name
     shutil.copytree(EXAMPLE, project)
+    if name == "ceiling":
+        (project / "predictor.py").write_text(CEILING_PREDICTOR)
     config_file = project / "cortex.yaml"
     apis = yaml.safe_load(config_file.read_text())
     if batching is not None:
@@ -123,12 +138,15 @@ def measure(url: str, pid: int, script: Path, duration: float, connections: int)
     return Run(result, (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6)
 
 
-def check_samples(url: str, batching: bool) -> None:
+def check_samples(url: str, name: str) -> None:
     """Requests of the example's samples.yaml get exactly their recorded responses. With batching
     on, predict gets one list entry per request, so the example's predictor (which reads a list as
-    samples) answers single-sample requests only: the list-bodied sample is left out there."""
-    for sample in yaml.safe_load((EXAMPLE / "samples.yaml").read_text()):
-        if batching and isinstance(sample["request"]["json"], list):
+    samples) answers single-sample requests only: the list-bodied sample is left out there. The
+    ceiling knows one answer: that of the sample wrk sends."""
+    for sample in SAMPLES:
+        if name == "on" and isinstance(sample["request"]["json"], list):
+            continue
+        if name == "ceiling" and sample["request"]["json"] != SAMPLE:
             continue
         request = urllib.request.Request(
             url,
@@ -154,13 +172,22 @@ def main() -> None:
     parser.add_argument("--connections", default="1,8,32,64", help="comma-separated levels")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-interval", default="5ms")
+    parser.add_argument(
+        "--cpus",
+        choices=("pinned", "shared"),
+        default="pinned",
+        help="servers on one core and wrk on another, or wherever the scheduler puts them",
+    )
     args = parser.parse_args()
+    if args.cpus == "shared":
+        runtime_bench.share_cpus()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     levels = [int(level) for level in args.connections.split(",")]
     batching = {"max_batch_size": args.max_batch_size, "batch_interval": args.batch_interval}
 
-    ports = {"off": free_port(), "on": free_port()}
+    ports = {name: free_port() for name in SERVERS}
+    configs = {"off": None, "on": batching, "ceiling": None}
     urls = {name: f"http://127.0.0.1:{port}/predict" for name, port in ports.items()}
     rows: list[tuple[int, dict[str, list[Run]]]] = []
     with (
@@ -171,17 +198,17 @@ def main() -> None:
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT)
         pids, shape = {}, {}
-        for name, config in (("off", None), ("on", batching)):
+        for name, config in configs.items():
             process, *shape[name] = stack.enter_context(server(workdir, name, config, ports[name]))
             pids[name] = process.pid
-            check_samples(urls[name], config is not None)
-        assert shape["off"] == shape["on"]
+            check_samples(urls[name], name)
+        assert shape["off"] == shape["on"] == shape["ceiling"]
         for connections in levels:
-            for name in ("off", "on"):  # warm up both at this level (queues, allocations)
+            for name in SERVERS:  # warm up each at this level (queues, allocations)
                 run_wrk(urls[name], script, args.warmup, connections)
-            runs: dict[str, list[Run]] = {"off": [], "on": []}
-            for _ in range(args.rounds):  # alternate, so drifts in machine load hit both alike
-                for name in ("off", "on"):
+            runs: dict[str, list[Run]] = {name: [] for name in SERVERS}
+            for _ in range(args.rounds):  # alternate, so drifts in machine load hit all alike
+                for name in SERVERS:
                     runs[name].append(
                         measure(urls[name], pids[name], script, args.duration, connections)
                     )
@@ -189,12 +216,12 @@ def main() -> None:
 
     processes, threads = shape["on"]
     print(
-        f"ONNX iris example, {processes} process x {threads} threads in both runs; batching on: "
+        f"ONNX iris example, {processes} process x {threads} threads in every run; batching on: "
         f"max_batch_size {args.max_batch_size}, batch_interval {args.batch_interval}"
     )
     print(
         f"wrk: 1 thread, {args.warmup}s warm-up + {args.duration}s x {args.rounds} rounds per "
-        f"level; servers on CPU {sorted(SERVER_CPUS)}, wrk on CPU {sorted(WRK_CPUS)}"
+        f"level; {runtime_bench.placement()}"
     )
     print(
         f"{'conns':>5} {'batching':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
@@ -202,7 +229,7 @@ def main() -> None:
     )
     verdicts = []
     for connections, runs in rows:
-        for name in ("off", "on"):
+        for name in SERVERS:
             run = best_run(runs[name])
             spread = ", ".join(f"{each.result.requests_per_second:.0f}" for each in runs[name])
             print(
@@ -215,6 +242,7 @@ def main() -> None:
         median = statistics.median(
             r.result.requests_per_second for r in runs["on"]
         ) / statistics.median(r.result.requests_per_second for r in runs["off"])
+        ceiling = best_run(runs["ceiling"]).result.requests_per_second
         target = TARGET_32 if connections == 32 else TARGET_ALL
         verdict = "meets" if ratio >= target else "BELOW"
         verdicts.append(verdict == "meets")
@@ -224,6 +252,10 @@ def main() -> None:
             f"{on.result.p99_ms / off.result.p99_ms:.2f}x; CPU/req "
             f"{on.cpu_us_per_request / off.cpu_us_per_request:.2f}x; target >= {target}x: "
             f"{verdict})"
+        )
+        print(
+            f"{connections:5} {'ceil/off':8} {ceiling / off.result.requests_per_second:9.3f}x "
+            "(the most any batching could reach at this level)"
         )
     print("all targets met" if all(verdicts) else "some targets missed")
 

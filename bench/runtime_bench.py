@@ -123,6 +123,18 @@ def pin(cpus: set[int]) -> None:
         os.sched_setaffinity(0, cpus)
 
 
+def share_cpus() -> None:
+    """No pinning from now on: servers and wrk run wherever the scheduler puts them."""
+    SERVER_CPUS.clear()
+    WRK_CPUS.clear()
+
+
+def placement() -> str:
+    if not SERVER_CPUS:
+        return "servers and wrk on any CPU (not pinned)"
+    return f"servers on CPU {sorted(SERVER_CPUS)}, wrk on CPU {sorted(WRK_CPUS)}"
+
+
 @dataclass
 class Result:
     requests_per_second: float
@@ -280,7 +292,7 @@ def main() -> None:
 
     print(
         f"wrk: 1 thread, {args.connections} connections, {args.duration}s x {args.rounds} rounds; "
-        f"servers on CPU {sorted(SERVER_CPUS)}, wrk on CPU {sorted(WRK_CPUS)}"
+        f"{placement()}"
     )
     print(f"{'predict':8} {'server':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rounds (req/s)")
     targets_ratio = {"sync": 0.95, "async": 0.90}
