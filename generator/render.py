@@ -42,7 +42,7 @@ from .errors import Problem, UserError, api_problem
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
 from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
 from .runtime_base.cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
-from .schema import BadValue, cpu_millicores, is_image_ref, quantity_bytes
+from .schema import TAG, BadValue, cpu_millicores, is_api_name, is_image_ref, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
 
 # Where things live in the image (the runtime's command line is fixed by cortex_serve).
@@ -70,8 +70,6 @@ STOP_GRACE_PERIOD = "40s"
 MARKER_FILE = RENDER_MARKER_FILE  # tells a later render that OUT is its own to replace
 MARKER_TEXT = "This folder is rendered by cortex-build; `cortex-build render` replaces it.\n"
 
-API_NAME = re.compile(r"[a-z]([-a-z0-9]{0,40}[a-z0-9])?")
-TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 AUTOSCALERS = ("hpa", "keda")
 
 
@@ -233,7 +231,7 @@ def _check_options(
     services: dict[str, str] = {}
     for api in apis:
         # The config reader enforces these already; the templates rely on them, so check again.
-        if not API_NAME.fullmatch(api.name):
+        if not is_api_name(api.name):
             problems.append(api_problem(project, api, "name", "must be a DNS-1035 label"))
             continue
         for field, image in (

@@ -340,6 +340,15 @@ def autoscaling_defaults(generation: str) -> dict[str, float]:
 RESERVED_ENDPOINTS = {"/healthz": "health check", "/metrics": "metrics"}
 API_NAME_MAX = 42
 DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+def is_api_name(value: object) -> bool:
+    """An API name is a DNS-1035 label (it names a Service, a compose service and an image)."""
+    if not isinstance(value, str) or len(value) > API_NAME_MAX:
+        return False
+    return DNS_1035.fullmatch(value) is not None
+
+
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV_PREFIX = "CORTEX_"
 # Model names appear in URLs and folder names.
@@ -356,8 +365,10 @@ SAFE_PATH_HINT = "letters, digits, '.', '_', '-', '+', '@', '%', ',', '=' and '/
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
-_TAG = r"[\w][\w.-]{0,127}"
+# ASCII only: Python's \w would let Unicode letters through, which docker refuses
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_TAG = TAG.pattern
 IMAGE_REF = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?")
 IMAGE_REF_MAX = 255
 

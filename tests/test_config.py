@@ -639,6 +639,7 @@ def test_image_references(ref: str) -> None:
         "img;rm",
         "-img",
         "img:tag:tag",
+        "python:3.11-\u00e9",  # docker's tags are ASCII; Python's \w is not
         "",
         "a" * 256,
     ],
