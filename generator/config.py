@@ -620,12 +620,7 @@ class _ApiReader:
         self.reporter = reporter
         self.deployment = deployment
         name_node = item.value.get("name")
-        valid_name = (
-            name_node is not None
-            and isinstance(name_node.value, str)
-            and len(name_node.value) <= schema.API_NAME_MAX
-            and schema.DNS_1035.fullmatch(name_node.value) is not None
-        )
+        valid_name = name_node is not None and schema.is_api_name(name_node.value)
         # an invalid name is never echoed as the label: it could hold anything
         self.label = name_node.value if valid_name else f"api #{index}"  # type: ignore[union-attr]
         self.values: dict[str, Located] = {}
@@ -643,10 +638,6 @@ class _ApiReader:
     def get(self, target: str, default: Any = None) -> Any:
         found = self.values.get(target)
         return default if found is None else found.value
-
-    def written(self, target: str) -> str | None:
-        found = self.values.get(target)
-        return found.written if found else None
 
     def where(self, target: str) -> tuple[int, str]:
         """Line and written path of `target`, else of its closest given parent section."""
@@ -1070,7 +1061,7 @@ class _ApiReader:
             loc = given["predictor.models.dir"]
             directory = self._model_path(loc.value, loc.line, loc.written, want="dir")
             if directory is not None and not schema.REMOTE_PATH.fullmatch(directory):
-                self._check_model_dir(self.root / directory, loc, ptype)
+                self._check_model_dir(directory, loc, ptype)
 
         signature = given.get("predictor.models.signature_key")
         if signature is not None and ptype != "tensorflow":
@@ -1152,8 +1143,10 @@ class _ApiReader:
                 )
         return refs
 
-    def _check_model_dir(self, folder: Path, loc: Located, ptype: str | None = None) -> None:
-        """Each sub-folder of a local `dir` is a model named after it."""
+    def _check_model_dir(self, directory: str, loc: Located, ptype: str) -> None:
+        """Each sub-folder of a local `dir` is a model named after it (problems show its path as
+        written, relative to the project where it is)."""
+        folder = self.root / directory
         names = sorted(child.name for child in folder.iterdir() if child.is_dir())
         if not names:
             self.error(
@@ -1171,8 +1164,8 @@ class _ApiReader:
                     "name (letters, digits, '-', '_' or '.', starting with a letter or "
                     f"digit, not {DEFAULT_MODEL_NAME})",
                 )
-            elif ptype is not None:
-                self._check_layout(str(folder / name), ptype, loc.line, loc.written)
+            else:
+                self._check_layout(f"{directory.rstrip('/')}/{name}", ptype, loc.line, loc.written)
 
     def _check_layout(self, path: str, ptype: str | None, line: int, written: str) -> None:
         """A local TensorFlow or ONNX model laid out as Cortex expected (remote ones are

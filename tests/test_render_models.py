@@ -5,6 +5,7 @@ server, http:// on http.server) fetched into the models layer, or left to the ru
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -236,4 +237,16 @@ def test_onnx_layouts(tmp_path: Path) -> None:
     assert layout_errors(layout_project(root, "onnx", "model.pkl")) == [
         'cortex.yaml:7: api: predictor.models.path: "model.pkl": invalid onnx model: must be a '
         f".onnx file or a folder (got the file model.pkl); {layout}"
+    ]
+    # a model of a `dir` is shown by its path as written (not the absolute one, which `_show`
+    # would cut short in a deep project)
+    (root / "models/good/1").mkdir(parents=True)
+    (root / "models/good/1/m.onnx").write_bytes(b"")
+    shutil.copytree(root / "two", root / "models/bad")
+    (root / "cortex.yaml").write_text(
+        (root / "cortex.yaml").read_text().replace("path: model.pkl", "dir: models/")
+    )
+    assert layout_errors(root) == [
+        'cortex.yaml:7: api: predictor.models.dir: "models/bad": invalid onnx model: version '
+        f"folder 1 must hold exactly one .onnx file (found a.onnx, b.onnx); {layout}"
     ]
