@@ -134,10 +134,10 @@ def _ignore_spec(root: Path) -> pathspec.PathSpec:
     ignore_file = root / IGNORE_FILE
     if not ignore_file.is_file():
         return pathspec.GitIgnoreSpec.from_lines([])
-    return pathspec.GitIgnoreSpec.from_lines(_read_text(ignore_file, IGNORE_FILE).splitlines())
+    return pathspec.GitIgnoreSpec.from_lines(read_text(ignore_file, IGNORE_FILE).splitlines())
 
 
-def _read_text(path: Path, shown: str) -> str:
+def read_text(path: Path, shown: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -198,7 +198,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     """`.env` as Cortex documented it: `VARIABLE=value` lines (comments and blank lines allowed)."""
     problems: list[Problem] = []
     values: dict[str, str] = {}
-    text = _read_text(path, DOTENV_FILE)
+    text = read_text(path, DOTENV_FILE)
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
         if binding.error:

@@ -23,7 +23,13 @@ import click
 from . import runtime_base
 from .config import load_project
 from .errors import Problem, UserError
-from .project_files import DEPENDENCIES_FILE, DOTENV_FILE, REQUIREMENTS_FILE, read_dotenv
+from .project_files import (
+    DEPENDENCIES_FILE,
+    DOTENV_FILE,
+    REQUIREMENTS_FILE,
+    read_dotenv,
+    read_text,
+)
 from .spec import ApiSpec, Project
 
 RUNTIME_DIR = Path(runtime_base.__file__).parent
@@ -60,11 +66,11 @@ def pick_api(project: Project, api_name: str | None) -> ApiSpec:
         ) from None
 
 
-def _requirement_lines(file: Path) -> list[tuple[int, str, str]]:
+def _requirement_lines(file: Path, display: str) -> list[tuple[int, str, str]]:
     """(line number, distribution name, line) for every plain requirement in a requirements file;
     options (-r, -e, --index-url), URLs and paths are left to pip."""
     found = []
-    for number, raw in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_text(file, display).splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith(("#", "-", ".", "/")) or "://" in line.split("@")[0]:
             continue
@@ -88,10 +94,11 @@ def _marker_applies(line: str) -> bool:
         return True
 
 
-def missing_requirements(file: Path, display: str) -> list[Problem]:
-    """A problem per requirement of `file` that is not installed in this Python."""
+def missing_requirements(file: Path, display: str, remedy: str) -> list[Problem]:
+    """A problem per requirement of `file` that is not installed in this Python; `remedy` says
+    what to do about it."""
     problems = []
-    for number, name, line in _requirement_lines(file):
+    for number, name, line in _requirement_lines(file, display):
         if not _marker_applies(line):
             continue
         try:
@@ -103,8 +110,8 @@ def missing_requirements(file: Path, display: str) -> list[Problem]:
                     line=number,
                     api=None,
                     field=None,
-                    message=f'package "{name}" is not installed in this Python ({sys.executable}); '
-                    f"install the project's requirements first: pip install -r {file}",
+                    message=f'package "{name}" is not installed in this Python '
+                    f"({sys.executable}); {remedy}",
                 )
             )
     return problems
@@ -112,11 +119,9 @@ def missing_requirements(file: Path, display: str) -> list[Problem]:
 
 def missing_runtime_packages() -> list[Problem]:
     """The runtime's own requirements (runtime_base/requirements.txt) must be here too."""
-    problems = missing_requirements(RUNTIME_DIR / "requirements.txt", "cortex-build runtime")
-    return [
-        Problem(p.file, None, None, None, p.message.split(";")[0] + "; reinstall cortex-build")
-        for p in problems
-    ]
+    return missing_requirements(
+        RUNTIME_DIR / "requirements.txt", "cortex-build runtime", "reinstall cortex-build"
+    )
 
 
 # What images get from their framework base image, and a native run needs installed here.
@@ -176,7 +181,8 @@ def serve_natively(
     problems = missing_runtime_packages() + missing_framework(api, project.config_file.name)
     requirements = root / REQUIREMENTS_FILE
     if requirements.is_file():
-        problems += missing_requirements(requirements, REQUIREMENTS_FILE)
+        remedy = f"install the project's requirements first: pip install -r {requirements}"
+        problems += missing_requirements(requirements, REQUIREMENTS_FILE, remedy)
     if problems:
         raise UserError(problems)
     if (root / DEPENDENCIES_FILE).is_file():

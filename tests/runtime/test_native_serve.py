@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +66,16 @@ def test_a_missing_requirement_is_named_before_anything_starts():
         f"({sys.executable}); install the project's requirements first: "
         f"pip install -r {(PROJECTS / 'native_missing_req' / 'requirements.txt').resolve()}"
     ]
+
+
+def test_a_requirements_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(PROJECTS / "native_missing_req", project)
+    (project / "requirements.txt").write_bytes("caf\u00e9\n".encode("latin-1"))
+    process = cortex_build("serve", str(project), "--port", "1")
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert output.startswith("requirements.txt: cannot be read as UTF-8 text:"), output
 
 
 def test_a_project_with_several_apis_needs_api():
