@@ -106,6 +106,7 @@ class _BuildLog:
     """Turns the engine's stream of JSON chunks into lines, and keeps track of where it is."""
 
     emit: Emit
+    on_step: Callable[[str], None] | None = None  # gets "N/M" as each step starts
     step: str | None = None
     image_id: str | None = None
     error: str | None = None
@@ -149,6 +150,8 @@ class _BuildLog:
             self.step = f"{match[1]}/{match[2]} {instruction}"
             self.tail.clear()
             self.emit(f"step {self.step}")
+            if self.on_step is not None:
+                self.on_step(f"{match[1]}/{match[2]}")
             return
         self.tail.append(line)
         self.emit(line)
@@ -163,12 +166,20 @@ class _BuildLog:
             self.emit(line)
 
 
-def build_image(client: Any, target: BuildTarget, *, no_cache: bool, emit: Emit) -> BuildResult:
-    """Builds one image, streaming its steps to `emit`; never raises for a failed build."""
+def build_image(
+    client: Any,
+    target: BuildTarget,
+    *,
+    no_cache: bool,
+    emit: Emit,
+    on_step: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Builds one image, streaming its output to `emit` and telling `on_step` "N/M" as each step
+    starts; never raises for a failed build."""
     from docker.errors import DockerException
     from requests.exceptions import RequestException
 
-    log = _BuildLog(emit)
+    log = _BuildLog(emit, on_step)
     started = time.monotonic()
     try:
         stream = client.build(
@@ -309,11 +320,14 @@ def build_images(
 
         def api_emit(line: str) -> None:
             progress.log(prefix + line)
-            if several and line.startswith("step "):
-                progress.step(target.api, line.split(" ", 2)[1])
+
+        def api_step(step: str) -> None:
+            progress.step(target.api, step)
 
         progress.log(f"{prefix}building {target.image} from {target.context}")
-        result = build_image(client, target, no_cache=no_cache, emit=api_emit)
+        result = build_image(
+            client, target, no_cache=no_cache, emit=api_emit, on_step=api_step if several else None
+        )
         if several:
             progress.done(result)
         return result

@@ -50,3 +50,18 @@ def test_in_a_log_progress_is_a_line_now_and_then(monkeypatch):
         "== alpha: step 1/3, beta: step 2/3",
         "== alpha: FAILED in 3.0s (1 of 2 APIs done)",
     ]
+
+
+def test_steps_come_from_the_engine_stream_not_from_text_that_looks_like_one():
+    steps: list[str] = []
+    emitted: list[str] = []
+    log = build._BuildLog(emitted.append, steps.append)
+    log.feed({"stream": "Step 1/2 : FROM base\n"})
+    log.feed({"stream": "step 9/9 from the build's own output\n"})
+    log.feed({"stream": "Step 2/2 : RUN true\n"})
+    assert steps == ["1/2", "2/2"]
+    assert emitted == [
+        "step 1/2 FROM base",
+        "step 9/9 from the build's own output",
+        "step 2/2 RUN true",
+    ]
