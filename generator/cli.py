@@ -151,8 +151,7 @@ def render(
     for api in result.apis:
         click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
     click.echo(f"compose: {result.compose_file}")
-    if result.k8s_dir is not None:
-        click.echo(f"kubernetes: {result.k8s_dir}")
+    click.echo(f"kubernetes: {result.k8s_dir}")
 
 
 registry_option = click.option(

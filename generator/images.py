@@ -7,6 +7,35 @@ from .spec import TF_SERVING_GRPC_PORT, ApiSpec
 # Where an image holds its API's models (/mnt/model/<name>), and where the TF Serving sidecar
 # finds them.
 MODEL_DIR = "/mnt/model"
+# The image's unprivileged user (Dockerfile USER; Kubernetes' securityContext runs as it too).
+USER_ID = 10001
+
+# TF Serving's sidecar (compose service or Kubernetes container) reads the models from a volume
+# that the API's image fills, through this script: one layout for both.
+MODEL_STORE = "/mnt/model-store"  # the shared emptyDir, as the init container sees it
+TF_MODEL_CONFIG = f"{MODEL_DIR}/models.config"
+# Copies the image's models into the shared emptyDir and lists every model folder for TF Serving
+# (also for `models.dir`, whose model names are only known once the image is built). TF Serving
+# loads only numbered version folders: an unversioned SavedModel becomes version 1, as in Cortex.
+COPY_MODELS_SCRIPT = f"""\
+set -eu
+cp -a {MODEL_DIR}/. {MODEL_STORE}/
+{{
+  echo 'model_config_list {{'
+  for dir in {MODEL_STORE}/*/; do
+    [ -d "$dir" ] || continue
+    name=$(basename "$dir")
+    if [ -f "$dir/saved_model.pb" ]; then
+      mkdir "$dir/.version-1"
+      find "$dir" -mindepth 1 -maxdepth 1 ! -name .version-1 -exec mv {{}} "$dir/.version-1/" \\;
+      mv "$dir/.version-1" "$dir/1"
+    fi
+    echo "  config {{ name: '$name' base_path: '{MODEL_DIR}/$name' model_platform: 'tensorflow' \
+model_version_policy {{ all {{}} }} }}"
+  done
+  echo '}}'
+}} > {MODEL_STORE}/models.config
+"""
 
 # A base image must be Debian or Ubuntu with python3 >= 3.10 and its venv module, or with apt able
 # to install them (the Dockerfile installs them when missing, as on the CUDA images).
@@ -43,13 +72,13 @@ def tf_serving_image_for(api: ApiSpec) -> str | None:
     return TF_SERVING_GPU if api.compute.gpu > 0 else TF_SERVING_CPU
 
 
-def tf_serving_args(api: ApiSpec, model_config_file: str) -> list[str]:
+def tf_serving_args(api: ApiSpec) -> list[str]:
     """Arguments of `tensorflow_model_server` in the sidecar (gRPC only, as Cortex ran it)."""
     concurrency = api.predictor.processes_per_replica * api.predictor.threads_per_process
     return [
         f"--port={TF_SERVING_GRPC_PORT}",
         "--rest_api_port=0",
-        f"--model_config_file={model_config_file}",
+        f"--model_config_file={TF_MODEL_CONFIG}",
         # Cortex's setting: one stream per predictor thread, plus headroom.
         f"--grpc_channel_arguments=grpc.max_concurrent_streams={concurrency + 10}",
     ]

@@ -25,8 +25,14 @@ from typing import Any
 import yaml
 
 from .errors import Problem, UserError, api_problem
-from .images import MODEL_DIR, tf_serving_args, tf_serving_image_for
-from .render import USER_ID  # the image's unprivileged user (Dockerfile USER)
+from .images import (
+    COPY_MODELS_SCRIPT,
+    MODEL_DIR,
+    MODEL_STORE,
+    USER_ID,
+    tf_serving_args,
+    tf_serving_image_for,
+)
 from .schema import BadValue, cpu_millicores, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
 
@@ -52,30 +58,6 @@ STARTUP_PROBE_PERIOD = 5
 MAX_STABILIZATION_SECONDS = 3600
 MAX_POLICY_PERIOD_SECONDS = 1800
 
-MODEL_STORE = "/mnt/model-store"  # the shared emptyDir, as the init container sees it
-TF_MODEL_CONFIG = f"{MODEL_DIR}/models.config"
-# Copies the image's models into the shared emptyDir and lists every model folder for TF Serving
-# (also for `models.dir`, whose model names are only known once the image is built). TF Serving
-# loads only numbered version folders: an unversioned SavedModel becomes version 1, as in Cortex.
-COPY_MODELS_SCRIPT = f"""\
-set -eu
-cp -a {MODEL_DIR}/. {MODEL_STORE}/
-{{
-  echo 'model_config_list {{'
-  for dir in {MODEL_STORE}/*/; do
-    [ -d "$dir" ] || continue
-    name=$(basename "$dir")
-    if [ -f "$dir/saved_model.pb" ]; then
-      mkdir "$dir/.version-1"
-      find "$dir" -mindepth 1 -maxdepth 1 ! -name .version-1 -exec mv {{}} "$dir/.version-1/" \\;
-      mv "$dir/.version-1" "$dir/1"
-    fi
-    echo "  config {{ name: '$name' base_path: '{MODEL_DIR}/$name' model_platform: 'tensorflow' \
-model_version_policy {{ all {{}} }} }}"
-  done
-  echo '}}'
-}} > {MODEL_STORE}/models.config
-"""
 TF_LOG_LEVELS = {"debug": 0, "info": 0, "warning": 1, "error": 2}  # TF_CPP_MIN_LOG_LEVEL
 
 # The API container and the copy-models init container, as Pod Security's "restricted" level
@@ -350,7 +332,7 @@ def _tf_serving_container(api: ApiSpec, requests: dict[str, str]) -> dict[str, A
         "name": "tensorflow-serving",
         "image": image,
         "command": ["tensorflow_model_server"],
-        "args": tf_serving_args(api, TF_MODEL_CONFIG),
+        "args": tf_serving_args(api),
         "env": [
             {"name": "TF_CPP_MIN_LOG_LEVEL", "value": str(TF_LOG_LEVELS[api.predictor.log_level])}
         ],

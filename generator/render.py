@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from . import __version__, images
+from . import __version__, images, k8s
 from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem
@@ -51,7 +51,6 @@ RUNTIME_DIR = f"{CORTEX_DIR}/runtime"
 PROJECT_DIR = "/mnt/project"
 MODEL_DIR = images.MODEL_DIR
 USER_DIR = "/mnt/user"
-USER_ID = 10001
 RUNTIME_PACKAGES = ("cortex_serve", "cortex_internal")
 
 # Compose: API number i (in config order) publishes from FIRST_HOST_PORT + (replicas before it).
@@ -70,8 +69,6 @@ STOP_GRACE_PERIOD = "40s"
 MARKER_FILE = RENDER_MARKER_FILE  # tells a later render that OUT is its own to replace
 MARKER_TEXT = "This folder is rendered by cortex-build; `cortex-build render` replaces it.\n"
 
-AUTOSCALERS = ("hpa", "keda")
-
 
 @dataclass(frozen=True)
 class RenderedApi:
@@ -88,7 +85,7 @@ class RenderResult:
     out: Path
     apis: tuple[RenderedApi, ...]
     compose_file: Path
-    k8s_dir: Path | None  # None when the k8s renderer is not available
+    k8s_dir: Path
 
     def api(self, name: str) -> RenderedApi:
         return next(api for api in self.apis if api.name == name)
@@ -131,7 +128,7 @@ def render_project(
         rendered = _render_into(
             staging, out, project, files, apis, base_image, registry, tag, models_at_start
         )
-        k8s_dir = _render_k8s(staging, project, apis, rendered, autoscaler)
+        _render_k8s(staging, project, apis, rendered, autoscaler)
         _write_text(staging / MARKER_FILE, MARKER_TEXT)
         _normalize_folder_modes(staging)
         _replace(out, staging)
@@ -147,7 +144,7 @@ def render_project(
         out=out,
         apis=rendered,
         compose_file=out / "docker-compose.yaml",
-        k8s_dir=out / "k8s" if k8s_dir else None,
+        k8s_dir=out / "k8s",
     )
 
 
@@ -224,7 +221,7 @@ def _check_options(
                 f"(got {_quote(registry)})",
             )
         )
-    if autoscaler not in AUTOSCALERS:
+    if autoscaler not in k8s.AUTOSCALERS:
         problems.append(
             _option_problem("--autoscaler", f'must be "hpa" or "keda" (got {_quote(autoscaler)})')
         )
@@ -391,7 +388,7 @@ def _render_context(
         "model_dir": MODEL_DIR,
         "user_dir": USER_DIR,
         "model_cache_dir": MODEL_CACHE_DIR,
-        "uid": USER_ID,
+        "uid": images.USER_ID,
         "port": SERVER_PORT,
         "healthcheck": HEALTHCHECK,
         "start_period": HEALTHCHECK_START_PERIOD,
@@ -593,13 +590,11 @@ def _compose_services(
 
 
 def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
-    from .k8s import COPY_MODELS_SCRIPT, MODEL_STORE  # one script lays models out for TF Serving
-
     volume = f"{api.name}-models"
     serving: dict[str, Any] = {
         "image": target.tf_serving_image,
         "entrypoint": ["tensorflow_model_server"],
-        "command": images.tf_serving_args(api, f"{MODEL_DIR}/models.config"),
+        "command": images.tf_serving_args(api),
         "volumes": [f"{volume}:{MODEL_DIR}:ro"],
         "depends_on": {f"{api.name}-models": {"condition": "service_completed_successfully"}},
     }
@@ -619,9 +614,9 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
             "entrypoint": [
                 "sh",
                 "-c",
-                f"find {MODEL_STORE} -mindepth 1 -delete\n{COPY_MODELS_SCRIPT}",
+                f"find {images.MODEL_STORE} -mindepth 1 -delete\n{images.COPY_MODELS_SCRIPT}",
             ],
-            "volumes": [f"{volume}:{MODEL_STORE}"],
+            "volumes": [f"{volume}:{images.MODEL_STORE}"],
             "restart": "no",
         },
         f"{api.name}-serving": serving,
@@ -687,23 +682,11 @@ def _render_k8s(
     apis: Sequence[ApiSpec],
     rendered: Sequence[RenderedApi],
     autoscaler: str,
-) -> bool:
-    """OUT/k8s from cortex_build.k8s.render_k8s, when that module provides it."""
-    try:
-        from . import k8s
-    except ImportError:
-        return False
-    render_k8s: Callable[..., dict[str, str]] | None = getattr(k8s, "render_k8s", None)
-    if render_k8s is None:
-        return False
-    manifests = render_k8s(project, apis, {r.name: r.image for r in rendered}, autoscaler)
-    k8s_dir = staging / "k8s"
+) -> None:
+    """OUT/k8s: the manifests of cortex_build.k8s."""
+    manifests = k8s.render_k8s(project, apis, {r.name: r.image for r in rendered}, autoscaler)
     for relative, content in sorted(manifests.items()):
-        path = k8s_dir / relative
-        if Path(relative).is_absolute() or not path.resolve().is_relative_to(k8s_dir.resolve()):
-            raise ValueError(f"render_k8s returned a path outside k8s/: {relative!r}")
-        _write_text(path, content)
-    return True
+        _write_text(staging / "k8s" / relative, content)
 
 
 # ---------------------------------------------------------------------------------------------
