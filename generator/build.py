@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import Problem, UserError
+from .errors import UserError, option_problem
 from .report import format_table
 from .spec import Project
 
@@ -540,12 +540,9 @@ def push_project(
 def _require_registry(registry: str | None) -> None:
     if not registry:
         raise UserError(
-            Problem(
-                file="cortex-build",
-                line=None,
-                api=None,
-                field="--registry",
-                message="is needed to push: images are pushed as <registry>/<api>:<tag> "
+            option_problem(
+                "--registry",
+                "is needed to push: images are pushed as <registry>/<api>:<tag> "
                 "(e.g. --registry registry.example.com/team, or docker.io/<user>)",
             )
         )

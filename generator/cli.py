@@ -32,6 +32,15 @@ tf_serving_image_option = click.option(
 )
 
 
+base_image_option = click.option(
+    "--base-image", metavar="IMAGE", help="Base image for every API (see docs)."
+)
+registry_option = click.option(
+    "--registry", metavar="R", help="Name images <R>/<api>:<tag> (push needs it)."
+)
+tag_option = click.option("--tag", default="latest", show_default=True, help="Image tag.")
+
+
 models_at_start_option = click.option(
     "--models-at-start",
     is_flag=True,
@@ -108,11 +117,11 @@ def serve(
     help="Output folder; replaced whole (only a new, empty or earlier-rendered one).",
 )
 @api_option
-@click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
+@base_image_option
 @tf_serving_image_option
 @models_at_start_option
-@click.option("--registry", metavar="R", help="Name images <R>/<api>:<tag>.")
-@click.option("--tag", default="latest", show_default=True, help="Image tag.")
+@registry_option
+@tag_option
 @click.option(
     "--autoscaler",
     type=click.Choice(["hpa", "keda"]),
@@ -154,12 +163,6 @@ def render(
     click.echo(f"kubernetes: {result.k8s_dir}")
 
 
-registry_option = click.option(
-    "--registry", metavar="R", help="Name images <R>/<api>:<tag> (push needs it)."
-)
-tag_option = click.option("--tag", default="latest", show_default=True, help="Image tag.")
-
-
 @main.command()
 @project_argument
 @config_option
@@ -170,7 +173,7 @@ tag_option = click.option("--tag", default="latest", show_default=True, help="Im
     help="Keep the rendered build contexts in OUT (default: a temporary folder).",
 )
 @api_option
-@click.option("--base-image", metavar="IMAGE", help="Base image for every API (see docs).")
+@base_image_option
 @tf_serving_image_option
 @models_at_start_option
 @registry_option

@@ -48,6 +48,11 @@ class UserError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+def option_problem(option: str, message: str) -> Problem:
+    """A problem with a command-line option's value."""
+    return Problem(file="cortex-build", line=None, api=None, field=option, message=message)
+
+
 def api_problem(project: Project, api: ApiSpec, field: str | None, message: str) -> Problem:
     """A problem with one API, located at its entry in the project's config file."""
     return Problem(

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, UserError, api_problem
+from .errors import Problem, UserError, api_problem, option_problem
 from .images import (
     COPY_MODELS_SCRIPT,
     MODEL_DIR,
@@ -91,15 +91,8 @@ def render_k8s(
     """{path relative to OUT/k8s: content} for `apis`; raises UserError naming API and field."""
     config_name = project.config_file.name
     if autoscaler not in AUTOSCALERS:
-        raise UserError(
-            Problem(
-                file="cortex-build",
-                line=None,
-                api=None,
-                field="--autoscaler",
-                message=f'must be "hpa" or "keda" (got "{autoscaler}")',
-            )
-        )
+        message = f'must be "hpa" or "keda" (got "{autoscaler}")'
+        raise UserError(option_problem("--autoscaler", message))
     has_dotenv = (project.root / ".env").is_file()  # existence only: values stay unread
     problems: list[Problem] = []
     files: dict[str, str] = {}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import pathspec
 from dotenv.parser import parse_stream
 
 from .errors import Problem, UserError
+from .schema import ENV_KEY
 
 IGNORE_FILE = ".cortexignore"
 DOTENV_FILE = ".env"
@@ -38,7 +38,6 @@ DEPENDENCIES_FILE = "dependencies.sh"
 BYTECODE_SUFFIXES = (".pyc", ".pyo", ".pyd")
 # Written at the top of every render output (render.py); here so that both modules share it.
 RENDER_MARKER_FILE = ".cortex-build-render"
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -207,7 +206,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
             )
         elif binding.key is None:
             continue  # a comment or a blank line
-        elif not ENV_NAME.fullmatch(binding.key):
+        elif not ENV_KEY.fullmatch(binding.key):
             problems.append(
                 Problem(
                     DOTENV_FILE,

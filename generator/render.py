@@ -38,7 +38,7 @@ import yaml
 from . import __version__, images, k8s
 from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
-from .errors import Problem, UserError, api_problem
+from .errors import Problem, UserError, api_problem, option_problem
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
 from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
 from .runtime_base.cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
@@ -170,7 +170,7 @@ def _select_apis(project: Project, api_names: list[str] | None) -> list[ApiSpec]
     if unknown:
         raise UserError(
             [
-                _option_problem(
+                option_problem(
                     "--api", f'no API is named "{name}" (the APIs are: {", ".join(known)})'
                 )
                 for name in unknown
@@ -192,14 +192,14 @@ def _check_options(
     problems: list[Problem] = []
     if base_image is not None and not is_image_ref(base_image):
         problems.append(
-            _option_problem(
+            option_problem(
                 "--base-image",
                 f'must be an image reference like "python:3.11-slim" (got {_quote(base_image)})',
             )
         )
     if tf_serving_image is not None and not is_image_ref(tf_serving_image):
         problems.append(
-            _option_problem(
+            option_problem(
                 "--tf-serving-image",
                 'must be an image reference like "tensorflow/serving:2.16.1" '
                 f"(got {_quote(tf_serving_image)})",
@@ -207,7 +207,7 @@ def _check_options(
         )
     if not TAG.fullmatch(tag):
         problems.append(
-            _option_problem(
+            option_problem(
                 "--tag",
                 "must be letters, digits, '_', '.' or '-', not starting with '.' or '-', at most "
                 f"128 characters (got {_quote(tag)})",
@@ -215,7 +215,7 @@ def _check_options(
         )
     elif registry is not None and not is_image_ref(images.image_ref("api", registry, tag)):
         problems.append(
-            _option_problem(
+            option_problem(
                 "--registry",
                 'must be a registry and optional path like "registry.example.com:5000/team" '
                 f"(got {_quote(registry)})",
@@ -223,7 +223,7 @@ def _check_options(
         )
     if autoscaler not in k8s.AUTOSCALERS:
         problems.append(
-            _option_problem("--autoscaler", f'must be "hpa" or "keda" (got {_quote(autoscaler)})')
+            option_problem("--autoscaler", f'must be "hpa" or "keda" (got {_quote(autoscaler)})')
         )
     services: dict[str, str] = {}
     for api in apis:
@@ -259,16 +259,16 @@ def _check_out(project: Project, out: Path) -> None:
     resolved = out.resolve()
     if root == resolved or root.is_relative_to(resolved):
         raise UserError(
-            _option_problem(
+            option_problem(
                 "-o", f"{out} holds the project; choose an output folder inside or beside it"
             )
         )
     if resolved.exists():
         if not resolved.is_dir():
-            raise UserError(_option_problem("-o", f"{out} exists and is not a folder"))
+            raise UserError(option_problem("-o", f"{out} exists and is not a folder"))
         if any(resolved.iterdir()) and not (resolved / MARKER_FILE).is_file():
             raise UserError(
-                _option_problem(
+                option_problem(
                     "-o",
                     f"{out} is not empty and was not rendered by cortex-build; rendering replaces "
                     "the whole folder, so choose a new or empty one",
@@ -290,10 +290,6 @@ def _service_names(api: ApiSpec) -> list[str]:
     return names
 
 
-def _option_problem(option: str, message: str) -> Problem:
-    return Problem(file="cortex-build", line=None, api=None, field=option, message=message)
-
-
 def _os_problem(err: OSError, doing: str, out: Path, staging: Path | None = None) -> Problem:
     """An OSError as one line naming the path: `-o: cannot create /proc/foo: No such file or
     directory` on the output side, `<file>: cannot be read: ...` for a file the render reads."""
@@ -302,15 +298,15 @@ def _os_problem(err: OSError, doing: str, out: Path, staging: Path | None = None
     for path in names:
         if staging is not None and path.is_relative_to(staging):
             # the staging folder means nothing to the user: the file as it would be in OUT
-            return _option_problem("-o", f"{doing} {out / path.relative_to(staging)}: {reason}")
+            return option_problem("-o", f"{doing} {out / path.relative_to(staging)}: {reason}")
         if path.parent == out.parent and path.name.startswith(f".{out.name}."):
-            return _option_problem("-o", f"{doing} {out.parent}: {reason}")  # a temporary folder
+            return option_problem("-o", f"{doing} {out.parent}: {reason}")  # a temporary folder
         if path.is_relative_to(out) or out.is_relative_to(path):  # OUT, in it, or above it
-            return _option_problem("-o", f"{doing} {path}: {reason}")
+            return option_problem("-o", f"{doing} {path}: {reason}")
     if names and staging is not None:
         # neither OUT nor beside it: a file the render reads (the project's, a model's)
         return Problem(str(names[0]), None, None, None, f"cannot be read: {reason}")
-    return _option_problem("-o", f"{doing} {names[0] if names else out}: {reason}")
+    return option_problem("-o", f"{doing} {names[0] if names else out}: {reason}")
 
 
 def _quote(value: str) -> str:
