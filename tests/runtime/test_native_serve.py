@@ -10,7 +10,7 @@ import sys
 import time
 
 import httpx
-from conftest import PROJECTS, free_port
+from conftest import PROJECTS, RUNTIME_DIR, free_port
 
 NATIVE = PROJECTS / "native"
 
@@ -146,3 +146,20 @@ def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_reload_watches_the_projects_python_files_but_not_hidden_folders(tmp_path):
+    sys.path.insert(0, str(RUNTIME_DIR))  # as images and `serve` import the runtime
+    from cortex_serve.server import _python_files
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "util.py").write_text("")
+    (tmp_path / "predictor.py").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "site.py").write_text("")
+    (tmp_path / ".hidden.py").write_text("")
+    assert sorted(_python_files(tmp_path)) == [
+        str(tmp_path / "pkg" / "util.py"),
+        str(tmp_path / "predictor.py"),
+    ]
