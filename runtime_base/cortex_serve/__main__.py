@@ -8,14 +8,14 @@ Prepares the process the way Cortex's containers were prepared, then becomes the
   and Cortex sourced `.env` after applying `predictor.env`; natively `cortex-build serve` passes
   `.env` the same way.
 
-Server settings that are not part of cortex.yaml come from options or the environment:
-CORTEX_SERVE_MAX_BODY_BYTES (default 32 MiB), CORTEX_SERVE_GRACEFUL_TIMEOUT (30 s),
-CORTEX_SERVE_KEEPALIVE (5 s), CORTEX_SERVE_WORKER_TIMEOUT (120 s).
+Server settings that are not part of cortex.yaml come from options or the environment
+(CORTEX_SERVE_*: see _FROM_ENVIRONMENT, or --help).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -27,6 +27,18 @@ from cortex_internal.lib.log import configure_logging
 from .server import CortexServer, ServerOptions
 
 DEFAULTS = ServerOptions()
+# ServerOptions fields that images set through the environment (compose, Kubernetes), each an
+# option named after its field: (field, environment variable, what it is).
+_FROM_ENVIRONMENT = (
+    ("max_body_bytes", "CORTEX_SERVE_MAX_BODY_BYTES", "larger request bodies get 413"),
+    (
+        "graceful_timeout",
+        "CORTEX_SERVE_GRACEFUL_TIMEOUT",
+        "seconds in-flight requests get after SIGTERM",
+    ),
+    ("keepalive", "CORTEX_SERVE_KEEPALIVE", "seconds an idle keep-alive connection stays open"),
+    ("worker_timeout", "CORTEX_SERVE_WORKER_TIMEOUT", "seconds a blocked event loop is tolerated"),
+)
 
 
 def _env_number(name: str, default: float) -> float:
@@ -47,30 +59,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--project", required=True, type=Path, help="the project folder")
     parser.add_argument("--host", default=DEFAULTS.host, help="default: %(default)s")
     parser.add_argument("--port", type=int, default=DEFAULTS.port, help="default: %(default)s")
-    parser.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=int(_env_number("CORTEX_SERVE_MAX_BODY_BYTES", DEFAULTS.max_body_bytes)),
-        help="larger request bodies get 413 (env CORTEX_SERVE_MAX_BODY_BYTES; default 32 MiB)",
-    )
-    parser.add_argument(
-        "--graceful-timeout",
-        type=int,
-        default=int(_env_number("CORTEX_SERVE_GRACEFUL_TIMEOUT", DEFAULTS.graceful_timeout)),
-        help="seconds in-flight requests get after SIGTERM (env CORTEX_SERVE_GRACEFUL_TIMEOUT)",
-    )
-    parser.add_argument(
-        "--keepalive",
-        type=int,
-        default=int(_env_number("CORTEX_SERVE_KEEPALIVE", DEFAULTS.keepalive)),
-        help="seconds an idle keep-alive connection stays open (env CORTEX_SERVE_KEEPALIVE)",
-    )
-    parser.add_argument(
-        "--worker-timeout",
-        type=int,
-        default=int(_env_number("CORTEX_SERVE_WORKER_TIMEOUT", DEFAULTS.worker_timeout)),
-        help="seconds a blocked event loop is tolerated (env CORTEX_SERVE_WORKER_TIMEOUT)",
-    )
+    for field, env, text in _FROM_ENVIRONMENT:
+        parser.add_argument(
+            f"--{field.replace('_', '-')}",
+            type=int,
+            default=int(_env_number(env, getattr(DEFAULTS, field))),
+            help=f"{text} (env {env}; default %(default)s)",
+        )
     parser.add_argument(
         "--reload",
         action="store_true",
@@ -106,14 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"cortex_serve: the project folder {project_dir} does not exist")
     prepare_process(spec, project_dir)
     configure_logging(spec["predictor"].get("log_level", "info"))
+    # every ServerOptions field is an option of the same name
     options = ServerOptions(
-        host=args.host,
-        port=args.port,
-        max_body_bytes=args.max_body_bytes,
-        graceful_timeout=args.graceful_timeout,
-        keepalive=args.keepalive,
-        worker_timeout=args.worker_timeout,
-        reload=args.reload,
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(ServerOptions)}
     )
     CortexServer(spec, project_dir, options).run()
 
