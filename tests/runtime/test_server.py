@@ -316,6 +316,8 @@ def test_every_log_line_is_json_and_extra_is_flattened(echo):
     assert user["payload"] == {"k": "v"}
     assert user["nested"] == {"a": 1}
     assert {"asctime", "levelname", "process"} <= set(user)
+    own = [r for r in records if r["message"] == "own logger line"][-1]  # logging.getLogger()
+    assert own["levelname"] == "INFO"
 
 
 def test_debug_logs_payload_and_prediction(echo):
@@ -331,6 +333,7 @@ def test_log_level_is_honoured(start_server):
     post(server, params={"return": "fail"}, json={})
     messages = [r["message"] for r in _log_records(server)]
     assert "user log line" not in messages
+    assert "own logger line" not in messages
     assert "predict failed" in messages
 
 

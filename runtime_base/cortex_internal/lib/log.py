@@ -68,14 +68,10 @@ def json_handler() -> logging.Handler:
 
 
 def configure_logging(level: str = "info") -> None:
-    """Sets the level of the Cortex logger and routes the root logger (the user's own
-    `logging.getLogger(...)` calls) through the same JSON lines."""
-    numeric = logging.getLevelName(level.upper())
-    logger.setLevel(numeric)
-    root = logging.getLogger()
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        root.addHandler(json_handler())
-    root.setLevel(numeric)
+    """Sets the level of the Cortex logger. (The root logger, which the user's own
+    `logging.getLogger(...)` calls reach, gets the same JSON lines and level from the server's
+    logging config: cortex_serve.server._log_config.)"""
+    logger.setLevel(logging.getLevelName(level.upper()))
 
 
 logger = logging.getLogger(LOGGER_NAME)

@@ -1,5 +1,6 @@
 """Test predictor: reports the payload it got and answers in the form `?return=` asks for."""
 
+import logging
 import os
 import signal
 import sys
@@ -66,6 +67,7 @@ class PythonPredictor:
             return {"slept": float(query_params["seconds"]), "pid": os.getpid()}
         if kind == "log":
             logger.info("user log line", extra={"payload": payload, "nested": {"a": 1}})
+            logging.getLogger("echo.own").info("own logger line")  # through the root logger
             return "logged"
         if kind == "http_error":  # Cortex ran on FastAPI, whose HTTPException is this one
             raise HTTPException(status_code=422, detail="payload is missing a field")
