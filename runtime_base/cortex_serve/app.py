@@ -233,9 +233,9 @@ def render_response(
 class Tracker:
     """The `tracker` of the spec: counts of predicted classes, or a histogram of values."""
 
-    def __init__(self, spec: dict[str, Any] | None, scoreboard: Scoreboard) -> None:
-        self.key = spec.get("key") if spec else None
-        self.classification = bool(spec) and spec.get("model_type") == "classification"
+    def __init__(self, spec: dict[str, Any], scoreboard: Scoreboard) -> None:
+        self.key = spec.get("key")
+        self.classification = spec.get("model_type") == "classification"
         self.scoreboard = scoreboard
 
     def __call__(self, prediction: Any) -> None:
@@ -498,8 +498,8 @@ class PredictEndpoint:
             await _send(send, *rendered)
         if worker.tracker is not None:
             worker.tracker(prediction)
-        predictor = worker.predictor
-        if predictor is not None and predictor.has_post_predict:
+        assert worker.predictor is not None  # __call__ admits requests only once it is loaded
+        if worker.predictor.has_post_predict:
 
             async def after() -> None:
                 await worker.post_predict(prediction, payload, query_params, headers)

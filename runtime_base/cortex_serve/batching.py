@@ -133,13 +133,12 @@ class AdaptiveBatcher(Generic[Item]):
                         self._timer_when = due
                         self._timer = loop.call_at(due, self._interval_over)
                     return
+            # queue[0] is live (checked above), so the batch is never empty
             batch: list[tuple[Item, asyncio.Future[Any], float]] = []
             while queue and len(batch) < self._max_batch_size:
                 entry = queue.popleft()
                 if not entry[1].cancelled():
                     batch.append(entry)
-            if not batch:
-                continue
             freed = False  # the finished batch's slot is taken; others follow the rule above
             self._free_slots -= 1
             running = self._start([entry[0] for entry in batch])

@@ -173,16 +173,21 @@ def _shape_text(shape: list[Any]) -> str:
     return "[" + ", ".join("None" if not isinstance(d, int) else str(d) for d in shape) + "]"
 
 
+def _expected(node: Any) -> str:
+    # only on the error paths: predict runs _to_array on every request
+    return f"shape {_shape_text(node.shape)} ({node.type})"
+
+
 def _to_array(value: Any, node: Any) -> np.ndarray:
     dtype = ONNX_TO_NUMPY.get(node.type)
     if dtype is None:
         raise ModelInputError(f'input "{node.name}": unsupported input type {node.type}')
-    expected = f"shape {_shape_text(node.shape)} ({node.type})"
     try:
         array = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as error:
         raise ModelInputError(
-            f'input "{node.name}": expected {expected}, got a value that does not convert: {error}'
+            f'input "{node.name}": expected {_expected(node)}, got a value that does not convert: '
+            f"{error}"
         ) from None
     # Unknown dimensions are None or symbolic names ("batch"); reshape infers at most one.
     target = [d if isinstance(d, int) and d > 0 else -1 for d in node.shape]
@@ -196,5 +201,5 @@ def _to_array(value: Any, node: Any) -> np.ndarray:
     ):
         return array
     raise ModelInputError(
-        f'input "{node.name}": expected {expected}, got shape {list(array.shape)}'
+        f'input "{node.name}": expected {_expected(node)}, got shape {list(array.shape)}'
     )

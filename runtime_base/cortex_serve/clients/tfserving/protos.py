@@ -49,9 +49,7 @@ class Protos:
             self._add_classes(nested)
 
     def message(self, full_name: str) -> Any:
-        if full_name not in self._classes:
-            self._classes[full_name] = _message_class(self.pool.FindMessageTypeByName(full_name))
-        return self._classes[full_name]
+        return self._classes[full_name]  # every class is made in __init__, never on the fly
 
     def enum_value(self, enum_full_name: str, value_name: str) -> int:
         return self.pool.FindEnumTypeByName(enum_full_name).values_by_name[value_name].number
