@@ -38,7 +38,6 @@ import statistics
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ from cortex_build.config import load_project
 
 sys.path.insert(0, str(Path(__file__).parent))
 import runtime_bench  # same folder (bench/ is not a package)
-from runtime_bench import RUNTIME_DIR, Result, best, free_port, run_wrk, started
+from runtime_bench import Result, best, free_port, run_wrk, serve_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx-iris"
 SAMPLE = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
@@ -117,19 +116,12 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-@contextlib.contextmanager
-def server(workdir: Path, name: str, batching: dict | None, port: int) -> Iterator[Any]:
-    """`python -m cortex_serve` for one copy of the project (spec loaded as `build` loads it),
-    pinned like runtime_bench's servers; yields (process, processes, threads)."""
+def server(workdir: Path, name: str, batching: dict | None, port: int) -> Any:
+    """Our runtime for one copy of the project (its spec loaded as `build` loads it), pinned
+    like runtime_bench's servers."""
     project = project_copy(workdir, name, batching)
     (api,) = load_project(project).apis
-    spec_file = workdir / f"{name}.json"
-    spec_file.write_text(api.to_json())
-    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
-    command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
-    command += ["--project", str(project), "--host", "127.0.0.1", "--port", str(port)]
-    with started(command, env, workdir, f"http://127.0.0.1:{port}/healthz") as process:
-        yield process, api.predictor.processes_per_replica, api.predictor.threads_per_process
+    return serve_spec(workdir, api, project, port)
 
 
 def measure(url: str, pid: int, script: Path, duration: float, connections: int) -> Run:
@@ -197,12 +189,10 @@ def main() -> None:
         workdir = Path(tmp)
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT)
-        pids, shape = {}, {}
+        pids = {}
         for name, config in configs.items():
-            process, *shape[name] = stack.enter_context(server(workdir, name, config, ports[name]))
-            pids[name] = process.pid
+            pids[name] = stack.enter_context(server(workdir, name, config, ports[name])).pid
             check_samples(urls[name], name)
-        assert shape["off"] == shape["on"] == shape["ceiling"]
         for connections in levels:
             for name in SERVERS:  # warm up each at this level (queues, allocations)
                 run_wrk(urls[name], script, args.warmup, connections)
@@ -214,7 +204,8 @@ def main() -> None:
                     )
             rows.append((connections, runs))
 
-    processes, threads = shape["on"]
+    (api,) = load_project(EXAMPLE).apis  # every server has the example's shape
+    processes, threads = api.predictor.processes_per_replica, api.predictor.threads_per_process
     print(
         f"ONNX iris example, {processes} process x {threads} threads in every run; batching on: "
         f"max_batch_size {args.max_batch_size}, batch_interval {args.batch_interval}"

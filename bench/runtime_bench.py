@@ -123,6 +123,23 @@ def pin(cpus: set[int]) -> None:
         os.sched_setaffinity(0, cpus)
 
 
+# Folders put first on every server's PYTHONPATH (hide_httptools adds one).
+_PATH_FIRST: list[Path] = []
+
+
+def _python_path(folder: Path) -> str:
+    return os.pathsep.join(str(each) for each in [*_PATH_FIRST, folder])
+
+
+def hide_httptools(workdir: Path) -> None:
+    """Servers started from now on cannot import httptools, so uvicorn parses HTTP with h11, in
+    pure Python: what the runtime would do without its httptools dependency."""
+    shim = workdir / "no-httptools"
+    shim.mkdir()
+    (shim / "httptools.py").write_text("raise ImportError('hidden by --without-httptools')\n")
+    _PATH_FIRST.append(shim)
+
+
 def share_cpus() -> None:
     """No pinning from now on: servers and wrk run wherever the scheduler puts them."""
     SERVER_CPUS.clear()
@@ -204,9 +221,14 @@ def cortex_server(workdir: Path, name: str, predictor: str, port: int):
         endpoint=f"/{name}",
         predictor=PredictorSpec(type="python", interface="class", path="predictor.py"),
     )
-    spec_file = workdir / f"{name}.json"
+    return serve_spec(workdir, spec, project, port)
+
+
+def serve_spec(workdir: Path, spec: ApiSpec, project: Path, port: int):
+    """`python -m cortex_serve` (what images run) for one API of a project, once healthy."""
+    spec_file = workdir / f"{spec.name}.json"
     spec_file.write_text(spec.to_json())
-    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
+    env = {**os.environ, "PYTHONPATH": _python_path(RUNTIME_DIR)}
     command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
     command += ["--project", str(project), "--host", "127.0.0.1", "--port", str(port)]
     return started(command, env, workdir, f"http://127.0.0.1:{port}/healthz")
@@ -218,7 +240,7 @@ def bare_server(workdir: Path, port: int):
     command = [sys.executable, "-m", "gunicorn", "bare_app:app", "--workers", "1"]
     command += ["--worker-class", "uvicorn_worker.UvicornWorker", "--config", "bare_conf.py"]
     command += ["--bind", f"127.0.0.1:{port}", "--no-control-socket"]
-    env = {**os.environ, "PYTHONPATH": str(workdir)}
+    env = {**os.environ, "PYTHONPATH": _python_path(workdir)}
     # The bare app has no GET route; any HTTP answer (405) means it is up.
     return started(command, env, workdir, f"http://127.0.0.1:{port}/sync-ready-probe")
 
@@ -255,6 +277,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="runs per server and variant")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--without-httptools",
+        action="store_true",
+        help="both servers parse HTTP with h11 (what httptools, a runtime dependency, is worth)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -276,6 +303,8 @@ def main() -> None:
         contextlib.ExitStack() as stack,
     ):
         workdir = Path(tmp)
+        if args.without_httptools:
+            hide_httptools(workdir)
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT)
         stack.enter_context(cortex_server(workdir, "sync", SYNC_PREDICTOR, ports["sync"]))
@@ -292,7 +321,7 @@ def main() -> None:
 
     print(
         f"wrk: 1 thread, {args.connections} connections, {args.duration}s x {args.rounds} rounds; "
-        f"{placement()}"
+        f"{placement()}; HTTP parser: {'h11' if args.without_httptools else 'httptools'}"
     )
     print(f"{'predict':8} {'server':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rounds (req/s)")
     targets_ratio = {"sync": 0.95, "async": 0.90}
