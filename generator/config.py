@@ -137,7 +137,7 @@ def model_layout_problem(path: Path, ptype: str) -> str | None:
     versions = sorted(
         (int(child.name), child)
         for child in path.iterdir()
-        if child.is_dir() and child.name.isdigit()
+        if child.is_dir() and child.name.isascii() and child.name.isdigit()  # not "²"
     )
     folders = [child for _, child in versions] or [path]
     for folder in folders:

@@ -242,6 +242,7 @@ def test_onnx_layouts(tmp_path: Path) -> None:
     # would cut short in a deep project)
     (root / "models/good/1").mkdir(parents=True)
     (root / "models/good/1/m.onnx").write_bytes(b"")
+    (root / "models/good/\u00b2").mkdir()  # not a version folder ("²".isdigit() is True)
     shutil.copytree(root / "two", root / "models/bad")
     (root / "cortex.yaml").write_text(
         (root / "cortex.yaml").read_text().replace("path: model.pkl", "dir: models/")

@@ -302,11 +302,16 @@ def model_versions(path: Path) -> dict[int, Path]:
         versions = {
             int(child.name): child
             for child in path.iterdir()
-            if child.is_dir() and child.name.isdigit()
+            if child.is_dir() and is_version_name(child.name)
         }
         if versions:
             return versions
     return {1: path}
+
+
+def is_version_name(name: str) -> bool:
+    """A version folder's name: ASCII digits (str.isdigit alone takes "²", which int() refuses)."""
+    return name.isascii() and name.isdigit()
 
 
 def s3_versions(url: str, what: str) -> dict[int, Path | str]:
@@ -315,7 +320,7 @@ def s3_versions(url: str, what: str) -> dict[int, Path | str]:
         versions: dict[int, Path | str] = {
             int(name): model_fetch.join(url, name)
             for name in model_fetch.s3_children(url)
-            if name.isdigit()
+            if is_version_name(name)
         }
         if versions:
             return versions
