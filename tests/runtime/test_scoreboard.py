@@ -1,4 +1,4 @@
-"""The replica-wide scoreboard and the build-time dependency check, without a server."""
+"""The replica-wide scoreboard and the tracker that feeds it, without a server."""
 
 from __future__ import annotations
 

@@ -269,11 +269,6 @@ def test_get_on_the_endpoint_gives_a_summary(echo):
         assert summary["predictor"]["threads_per_process"] == 2
 
 
-def test_healthz_is_200_when_every_process_is_ready(echo):
-    response = httpx.get(echo.url("/healthz"))
-    assert response.status_code == 200
-
-
 def test_metrics_count_requests_by_status_and_track_predicted_classes(echo):
     def metrics() -> dict[str, float]:
         values = {}
