@@ -1,0 +1,37 @@
+"""The benchmark scripts still run, one short round each. They reach into the runtime and each
+other, so a refactor could break them unnoticed. No figure is checked here (speed goals are
+never timed tests): bench/README.md has the figures of full runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+
+def run_bench(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_runtime_bench_prints_both_ratios():
+    output = run_bench("runtime_bench.py", "--duration", "1", "--rounds", "1")
+    assert "sync     ratio" in output
+    assert "async    ratio" in output
+
+
+def test_batching_bench_prints_on_off_and_the_ceiling():
+    args = ["--connections", "8", "--rounds", "1", "--duration", "1", "--warmup", "1"]
+    output = run_bench("batching_bench.py", *args)
+    assert "    8 on/off" in output
+    assert "    8 ceil/off" in output
