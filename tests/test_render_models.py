@@ -133,19 +133,7 @@ def test_a_model_that_cannot_be_fetched_fails_the_render(s3: S3, site: str, tmp_
 
 
 def test_tensorflow_models_cannot_wait_for_start(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "predictor.py").write_text(
-        "class TensorFlowPredictor:\n"
-        "    def __init__(self, tensorflow_client, config):\n"
-        "        self.client = tensorflow_client\n"
-        "    def predict(self, payload):\n"
-        "        return self.client.predict(payload)\n"
-    )
-    (root / "cortex.yaml").write_text(
-        "- name: tf\n  kind: RealtimeAPI\n  predictor:\n    type: tensorflow\n"
-        "    path: predictor.py\n    models:\n      path: s3://bucket/tf\n"
-    )
+    root = layout_project(tmp_path / "project", "tensorflow", "s3://bucket/tf")
     with pytest.raises(UserError) as caught:
         render_project(load_project(root), tmp_path / "out", models_at_start=True)
     assert "--models-at-start is not available for type: tensorflow" in str(
