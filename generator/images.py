@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from .runtime_base.cortex_serve.contract import MODEL_DIR
 from .spec import TF_SERVING_GRPC_PORT, ApiSpec
 
 # Where an image holds its API's models (/mnt/model/<name>), and where the TF Serving sidecar
 # finds them.
-MODEL_DIR = "/mnt/model"
 # The image's unprivileged user (Dockerfile USER; Kubernetes' securityContext runs as it too).
 USER_ID = 10001
 

@@ -25,7 +25,6 @@ PredictorType = Literal["python", "tensorflow", "onnx"]
 # - "handlers":  module-level pre_inference / post_inference around a TF or ONNX model (v0.9)
 PredictorInterface = Literal["class", "functions", "handlers"]
 
-DEFAULT_MODEL_NAME = "_cortex_default"
 SERVER_PORT = 8888
 TF_SERVING_GRPC_PORT = 9000
 

@@ -13,8 +13,8 @@ from cortex_build import schema
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.report import print_api_table
+from cortex_build.runtime_base.cortex_serve.contract import DEFAULT_MODEL_NAME
 from cortex_build.spec import (
-    DEFAULT_MODEL_NAME,
     ApiSpec,
     AutoscalingSpec,
     BatchingSpec,

@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 from . import model_fetch
+from .contract import DEFAULT_MODEL_NAME, is_version_folder
 from .model_fetch import FetchError, is_remote
 
-DEFAULT_MODEL_NAME = "_cortex_default"  # the name of a single `path` model (generator/spec.py)
 LATEST = "latest"
 CACHE_DIR_ENV = "CORTEX_MODEL_CACHE_DIR"
 DEFAULT_CACHE_DIR = "/mnt/model-cache"
@@ -302,16 +302,11 @@ def model_versions(path: Path) -> dict[int, Path]:
         versions = {
             int(child.name): child
             for child in path.iterdir()
-            if child.is_dir() and is_version_name(child.name)
+            if child.is_dir() and is_version_folder(child.name)
         }
         if versions:
             return versions
     return {1: path}
-
-
-def is_version_name(name: str) -> bool:
-    """A version folder's name: ASCII digits (str.isdigit alone takes "²", which int() refuses)."""
-    return name.isascii() and name.isdigit()
 
 
 def s3_versions(url: str, what: str) -> dict[int, Path | str]:
@@ -320,7 +315,7 @@ def s3_versions(url: str, what: str) -> dict[int, Path | str]:
         versions: dict[int, Path | str] = {
             int(name): model_fetch.join(url, name)
             for name in model_fetch.s3_children(url)
-            if is_version_name(name)
+            if is_version_folder(name)
         }
         if versions:
             return versions

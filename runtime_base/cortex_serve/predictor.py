@@ -33,18 +33,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from .contract import PREDICTOR_CLASSES as CLASS_NAMES
+from .contract import REQUEST_HANDLER_FUNCTIONS as HANDLER_NAMES
 from .models import LATEST, ModelSourceError, resolve_local_path, resolve_models
 
 MODULE_NAME = "cortex_predictor"  # the name Cortex imported predictor files under
 
-CLASS_NAMES = {
-    "python": "PythonPredictor",
-    "tensorflow": "TensorFlowPredictor",
-    "onnx": "ONNXPredictor",
-}
 CLIENT_ARGS = {"python": "python_client", "tensorflow": "tensorflow_client", "onnx": "onnx_client"}
 
-HANDLER_NAMES = ("pre_inference", "post_inference")
 INTERFACES = ("class", "functions", "handlers")  # in the order a mismatch message names them
 REQUEST_ARGS = ("payload", "query_params", "headers")
 POST_PREDICT_ARGS = ("response", *REQUEST_ARGS)

@@ -1,0 +1,113 @@
+"""The predictor section: type, interface, file, python_path, batching, images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import schema
+from ..spec import BatchingSpec, PredictorSpec
+from .models import ModelReading
+from .predictor_file import PredictorFileRules
+from .reporting import choices, show
+
+
+class PredictorReading(ModelReading, PredictorFileRules):
+    def _predictor(self, kind: str | None) -> PredictorSpec | None:
+        given = [key for key in ("predictor", "tensorflow", "onnx") if key in self.item.value]
+        if not given:
+            expected = "predictor, tensorflow or onnx" if kind == "api" else "predictor"
+            self.error(
+                self.item.line,
+                "predictor",
+                f"must be provided (one of {expected})" if kind == "api" else "must be provided",
+            )
+            return None
+        source = given[0]
+        if len(given) > 1 or "predictor" not in self.values:
+            return None  # reported by the walk (two sections set `predictor`) or not a map
+        ptype, interface = self._type_and_interface(source, kind)
+        path = self._predictor_path(interface)
+        python_path = self._project_path("predictor.python_path", want="dir")
+        models = self._models(ptype, interface)
+        batching = self._batching()
+        processes = self.get("predictor.processes_per_replica", 1)
+        threads = self.get("predictor.threads_per_process", 1)
+        image = self._image("predictor.image")
+        tf_serving_image = self._image("predictor.tensorflow_serving_image")
+        if tf_serving_image and ptype not in (None, "tensorflow"):
+            self.fail(
+                "predictor.tensorflow_serving_image",
+                f"only applies to type: tensorflow (got type: {ptype})",
+            )
+        if ptype is None or interface is None or path is None:
+            return None
+        if interface != "handlers" and path:
+            self._check_predictor_file(path, ptype, interface, models)
+        return PredictorSpec(
+            type=ptype,
+            interface=interface,
+            path=path,
+            config=self.get("predictor.config", {}),
+            python_path=python_path,
+            env=self.get("predictor.env", {}),
+            models=models,
+            server_side_batching=batching,
+            processes_per_replica=processes,
+            threads_per_process=threads,
+            image=image,
+            tensorflow_serving_image=tf_serving_image,
+            log_level=self.get("predictor.log_level", "info"),
+            shm_size=self.get("predictor.shm_size"),
+        )
+
+    def _type_and_interface(self, source: str, kind: str | None) -> tuple[Any, Any]:
+        if source in ("tensorflow", "onnx"):
+            return source, "handlers"
+        ptype = self.get("predictor.type")
+        if kind == "api":
+            if ptype not in (None, "python"):
+                self.fail(
+                    "predictor.type",
+                    "a kind: api predictor is a Python file of module "
+                    "functions; give a TensorFlow or ONNX model as tensorflow: or onnx:",
+                )
+                return None, None
+            return "python", "functions"
+        if ptype is None:
+            self.missing("predictor.type", f"must be provided (one of {choices(schema.TYPES)})")
+        return ptype, "class"
+
+    def _predictor_path(self, interface: str | None) -> str | None:
+        if "predictor.path" not in self.values:
+            if interface == "handlers" and "predictor.path" not in self.rejected:
+                return ""  # no request_handler: requests go straight to the model
+            self.missing(
+                "predictor.path",
+                "must be provided (the predictor's Python file, relative to the project folder)",
+            )
+            return None
+        path = self._project_path("predictor.path", want="file")
+        if path is not None and interface == "handlers":
+            self._check_python_file(path, "predictor.path", self._handlers_rule)
+        return path
+
+    def _batching(self) -> BatchingSpec | None:
+        size = self.get("predictor.server_side_batching.max_batch_size")
+        interval = self.get("predictor.server_side_batching.batch_interval")
+        if size is None or interval is None:
+            return None  # absent, or a missing field was reported by the walk
+        return BatchingSpec(max_batch_size=size, batch_interval=interval)
+
+    def _image(self, target: str) -> str | None:
+        found = self.values.get(target)
+        if found is None:
+            return None
+        if not schema.is_image_ref(found.value):
+            self.error(
+                found.line,
+                found.written,
+                'must be an image reference like "python:3.11-slim" or '
+                f'"registry.example.com/team/image:tag" (got {show(found.value)})',
+            )
+            return None
+        return found.value

@@ -1,0 +1,121 @@
+"""The whole file: the list of APIs, v0.9-v0.12's `kind: deployment`, names and endpoints unique."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import schema
+from ..spec import ApiSpec
+from ..yamlsource import YamlProblem, YNode, parse_yaml
+from .api import ApiReader
+from .reporting import Reporter, show
+from .walk import check_dns_name, walk_table
+
+
+class ProjectReader:
+    def __init__(self, root: Path, reporter: Reporter):
+        self.root = root
+        self.reporter = reporter
+
+    def read(self, text: str) -> list[ApiSpec]:
+        try:
+            parsed = parse_yaml(text)
+        except YamlProblem as problem:
+            self.reporter.error(problem.line, None, None, problem.message)
+            return []
+        for problem in parsed.problems:
+            self.reporter.error(problem.line, None, None, problem.message)
+        top = parsed.root
+        if top is None or (top.is_list and not top.value):
+            self.reporter.error(
+                1, None, None, 'contains no APIs (expected a list of APIs, each starting "- name:")'
+            )
+            return []
+        if not top.is_list:
+            got = "a map" if top.is_map else show(top.value)
+            self.reporter.error(
+                top.line,
+                None,
+                None,
+                f'must be a list of APIs, each starting "- name:" (got {got})',
+            )
+            return []
+
+        deployment = self._deployment(top.value)
+        readers: list[ApiReader] = []
+        for index, item in enumerate(top.value, start=1):
+            if item.refused:
+                continue
+            if not item.is_map:
+                self.reporter.error(
+                    item.line,
+                    f"api #{index}",
+                    None,
+                    f"must be a map of API fields (got {show(item.value)})",
+                )
+                continue
+            if kind_of(item) == "deployment":
+                continue
+            reader = ApiReader(item, index, self.root, self.reporter, deployment)
+            readers.append(reader)
+        built = [(reader, reader.read()) for reader in readers]
+        self._check_unique(built)
+        return [api for _, api in built if api is not None]
+
+    def _deployment(self, items: list[YNode]) -> str | None:
+        """The name of v0.9-v0.11's `kind: deployment`, which prefixes default endpoints."""
+        found: list[tuple[YNode, str | None]] = []
+        for item in items:
+            if not item.is_map or kind_of(item) != "deployment":
+                continue
+            values = walk_table(item, schema.DEPLOYMENT, "", "", {}, self.reporter, "deployment")
+            name = values.get("name")
+            if name is not None and not check_dns_name(
+                name.value, name.line, "deployment", "name", self.reporter
+            ):
+                name = None
+            found.append((item, name.value if name else None))
+        if len(found) > 1:
+            for item, _ in found[1:]:
+                self.reporter.error(
+                    item.line,
+                    "deployment",
+                    "kind",
+                    f"only one kind: deployment may be given (first on line {found[0][0].line})",
+                )
+        return found[0][1] if found else None
+
+    def _check_unique(self, built: list[tuple[ApiReader, ApiSpec | None]]) -> None:
+        names: dict[str, int] = {}
+        endpoints: dict[str, tuple[str, int]] = {}
+        for reader, api in built:
+            name = reader.values.get("name")
+            if name is not None and name.value == reader.label:  # a valid name
+                if name.value in names:
+                    reader.error(
+                        name.line,
+                        "name",
+                        f"{show(name.value)} is already the name of the API on line "
+                        f"{names[name.value]} (names must be unique)",
+                    )
+                    continue
+                names[name.value] = name.line
+            if api is None:
+                continue
+            line, written = reader.where("networking.endpoint")
+            if api.endpoint in endpoints:
+                other, other_line = endpoints[api.endpoint]
+                reader.error(
+                    line,
+                    written,
+                    f"{show(api.endpoint)} is already the endpoint of API {show(other)} "
+                    f"(line {other_line}); endpoints must be unique",
+                )
+            else:
+                endpoints[api.endpoint] = (api.name, line)
+
+
+def kind_of(item: YNode) -> Any:
+    kind = item.value.get("kind")
+    return kind.value if kind is not None else None

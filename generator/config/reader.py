@@ -1,0 +1,112 @@
+"""The state of reading one API (its filed values, where each was written) and the helpers every
+concern uses: reporting against a field, and paths inside the project folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import schema
+from ..yamlsource import YNode
+from .reporting import Reporter, show
+from .walk import Located
+
+
+class ReaderBase:
+    def __init__(
+        self, item: YNode, index: int, root: Path, reporter: Reporter, deployment: str | None
+    ):
+        self.item = item
+        self.root = root
+        self.reporter = reporter
+        self.deployment = deployment
+        name_node = item.value.get("name")
+        valid_name = name_node is not None and schema.is_api_name(name_node.value)
+        # an invalid name is never echoed as the label: it could hold anything
+        self.label = name_node.value if valid_name else f"api #{index}"  # type: ignore[union-attr]
+        self.values: dict[str, Located] = {}
+        self.rejected: set[str] = set()
+        self.generation = "v0.2x"
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def error(self, line: int | None, field: str | None, message: str) -> None:
+        self.reporter.error(line, self.label, field, message)
+
+    def note(self, line: int | None, field: str | None, message: str) -> None:
+        self.reporter.note(line, self.label, field, message)
+
+    def get(self, target: str, default: Any = None) -> Any:
+        found = self.values.get(target)
+        return default if found is None else found.value
+
+    def where(self, target: str) -> tuple[int, str]:
+        """Line and written path of `target`, else of its closest given parent section."""
+        path = target
+        while path:
+            found = self.values.get(path)
+            if found is not None:
+                suffix = target[len(path) :]
+                return found.line, found.written + suffix
+            path = path.rpartition(".")[0]
+        return self.item.line, target
+
+    def fail(self, target: str, message: str) -> None:
+        line, written = self.where(target)
+        self.error(line, written, message)
+
+    def missing(self, target: str, message: str = "must be provided") -> None:
+        """Reports a required field that is absent (unless its value was already reported)."""
+        if target in self.rejected:
+            return
+        parent = target.rpartition(".")[0]
+        line = self.values[parent].line if parent in self.values else self.item.line
+        self.error(line, target, message)
+
+    # -- paths inside the project folder ----------------------------------------------------
+
+    def _project_path(self, target: str, want: str) -> str | None:
+        """A path inside the project folder, as a normalized relative posix path."""
+        found = self.values.get(target)
+        if found is None:
+            return None
+        normalized = self._inside_project(found.value, found.line, found.written, want)
+        return normalized
+
+    def _safe_path(self, raw: str, line: int, written: str) -> bool:
+        if schema.SAFE_PATH.fullmatch(raw):
+            return True
+        self.error(line, written, f"must be a path of {schema.SAFE_PATH_HINT} (got {show(raw)})")
+        return False
+
+    def _inside_project(self, raw: str, line: int, written: str, want: str) -> str | None:
+        if not self._safe_path(raw, line, written):
+            return None
+        if os.path.isabs(raw):
+            self.error(
+                line, written, f"must be a path relative to the project folder (got {show(raw)})"
+            )
+            return None
+        relative = Path(os.path.normpath(raw)).as_posix()
+        # resolve() follows symbolic links: a link leading out of the project is refused too,
+        # since the build context would hold a dangling link
+        resolved = (self.root / raw).resolve()
+        if relative == ".." or relative.startswith("../") or not resolved.is_relative_to(self.root):
+            self.error(line, written, f"must stay inside the project folder (got {show(raw)})")
+            return None
+        what = {"file": "file", "dir": "folder", "any": "file or folder"}[want]
+        if not resolved.exists():
+            self.error(
+                line,
+                written,
+                f"{show(raw)} does not exist (expected a {what} in the project folder)",
+            )
+            return None
+        if want == "file" and not resolved.is_file():
+            self.error(line, written, f"{show(raw)} must be a file (got a folder)")
+            return None
+        if want == "dir" and not resolved.is_dir():
+            self.error(line, written, f"{show(raw)} must be a folder (got a file)")
+            return None
+        return relative

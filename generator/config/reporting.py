@@ -1,0 +1,65 @@
+"""Collecting problems and notes, and writing a user's value into a message."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .. import schema
+from ..errors import Problem
+
+
+class Reporter:
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+        self.notes: list[Problem] = []
+
+    def error(self, line: int | None, api: str | None, field: str | None, message: str) -> None:
+        self.problems.append(Problem(self.file, line, api, field, message))
+
+    def note(self, line: int | None, api: str | None, field: str | None, message: str) -> None:
+        self.notes.append(Problem(self.file, line, api, field, message))
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A user's value inside a message: quoted and escaped, so it can never break the line."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    text = str(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return json.dumps(text)
+
+
+def num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def choices(choices: tuple[str, ...]) -> str:
+    quoted = [json.dumps(c) for c in choices]
+    if len(quoted) <= 2:
+        return " or ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", or " + quoted[-1]
+
+
+def unknown_key_message(key: str, known: Mapping[str, Any]) -> str:
+    """`key "pth" is not supported (did you mean "path"?)`, or, for a key that belongs in another
+    section, `key "min_replicas" is not supported here (it belongs in autoscaling)`."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"key {show(key)} is not supported (did you mean {json.dumps(close[0])}?)"
+    sections = schema.sections_with_key(key)
+    if sections:
+        return f"key {show(key)} is not supported here (it belongs in {' or '.join(sections)})"
+    return f"key {show(key)} is not supported"

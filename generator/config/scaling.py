@@ -1,0 +1,117 @@
+"""Compute, autoscaling, update strategy and tracker: the rules between their fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import schema
+from ..spec import AutoscalingSpec, ComputeSpec, PredictorSpec, TrackerSpec, UpdateStrategySpec
+from .reader import ReaderBase
+from .reporting import num, show
+
+
+class ScalingReading(ReaderBase):
+    def _compute(self) -> ComputeSpec | None:
+        gpu = self.get("compute.gpu", 0)
+        inf = self.get("compute.inf", 0)
+        if gpu > 0 and inf > 0:
+            self.fail("compute.inf", "cannot be used together with compute.gpu (use one of them)")
+            return None
+        return ComputeSpec(
+            cpu=self.get("compute.cpu", "200m"),
+            gpu=gpu,
+            inf=inf,
+            mem=self.get("compute.mem"),
+        )
+
+    def _check_shm(self, predictor: PredictorSpec, compute: ComputeSpec) -> None:
+        if predictor.shm_size and compute.mem:
+            shm, mem = (
+                schema.quantity_bytes(predictor.shm_size),
+                schema.quantity_bytes(compute.mem),
+            )
+            if shm > mem:
+                self.fail(
+                    "predictor.shm_size",
+                    f"cannot be greater than compute.mem ({predictor.shm_size} > {compute.mem})",
+                )
+
+    def _autoscaling(self, predictor: PredictorSpec | None) -> AutoscalingSpec | None:
+        def value(key: str, default: Any) -> Any:
+            return self.get(f"autoscaling.{key}", default)
+
+        ok = True
+        min_replicas = value("min_replicas", 1)
+        max_replicas = value("max_replicas", 100)
+        init_replicas = value("init_replicas", min_replicas)
+        if min_replicas > max_replicas:
+            self.fail(
+                "autoscaling.min_replicas",
+                "min_replicas cannot be greater than "
+                f"max_replicas ({min_replicas} > {max_replicas})",
+            )
+            ok = False
+        elif init_replicas < min_replicas:
+            self.fail(
+                "autoscaling.init_replicas",
+                "init_replicas cannot be less than min_replicas "
+                f"({init_replicas} < {min_replicas})",
+            )
+            ok = False
+        elif init_replicas > max_replicas:
+            self.fail(
+                "autoscaling.init_replicas",
+                "init_replicas cannot be greater than max_replicas "
+                f"({init_replicas} > {max_replicas})",
+            )
+            ok = False
+        processes = predictor.processes_per_replica if predictor else 1
+        threads = predictor.threads_per_process if predictor else 1
+        target = value("target_replica_concurrency", float(processes * threads))
+        max_concurrency = value("max_replica_concurrency", 1024)
+        if target > max_concurrency:
+            self.fail(
+                "autoscaling.target_replica_concurrency",
+                "target_replica_concurrency cannot be greater than "
+                f"max_replica_concurrency ({num(target)} > {max_concurrency})",
+            )
+            ok = False
+        if not ok:
+            return None
+        defaults = schema.autoscaling_defaults(self.generation)
+        return AutoscalingSpec(
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            init_replicas=init_replicas,
+            target_replica_concurrency=float(target),
+            max_replica_concurrency=max_concurrency,
+            target_cpu_utilization=value("target_cpu_utilization", None),
+            **{key: value(key, default) for key, default in defaults.items()},
+        )
+
+    def _update_strategy(self) -> UpdateStrategySpec:
+        surge = self.get("update_strategy.max_surge", "25%")
+        unavailable = self.get("update_strategy.max_unavailable", "25%")
+        if schema.is_zero_int_or_percent(surge) and schema.is_zero_int_or_percent(unavailable):
+            target = (
+                "update_strategy.max_unavailable"
+                if "update_strategy.max_unavailable" in self.values
+                else "update_strategy.max_surge"
+            )
+            self.fail(
+                target,
+                "max_surge and max_unavailable cannot both be zero (a rolling "
+                "update could not make progress)",
+            )
+        elif "%" in unavailable and int(unavailable[:-1]) > 100:
+            self.fail(
+                "update_strategy.max_unavailable",
+                f"must be at most 100% (got {show(unavailable)})",
+            )
+        return UpdateStrategySpec(max_surge=surge, max_unavailable=unavailable)
+
+    def _tracker(self) -> TrackerSpec | None:
+        model_type = self.get("tracker.model_type")
+        if model_type is None:
+            return None
+        return TrackerSpec(model_type=model_type, key=self.get("tracker.key"))
