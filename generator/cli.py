@@ -20,6 +20,12 @@ config_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The Cortex config file (default: PROJECT/cortex.yaml).",
 )
+cortex_version_option = click.option(
+    "--cortex-version",
+    metavar="X.Y",
+    help="The Cortex release the project was written for (e.g. 0.15), where releases that "
+    "share its config shape behave differently (see docs/cortex-releases.md).",
+)
 api_option = click.option(
     "--api", "api_names", multiple=True, metavar="NAME", help="Only this API (repeatable)."
 )
@@ -70,18 +76,20 @@ def main() -> None:
 @main.command()
 @project_argument
 @config_option
-def validate(project: Path, config_file: Path | None) -> None:
+@cortex_version_option
+def validate(project: Path, config_file: Path | None, cortex_version: str | None) -> None:
     """Check the config and print a table of its APIs (or every problem in it)."""
     from .config import load_project
     from .report import print_api_table
 
-    loaded = load_project(project, config_file)
+    loaded = load_project(project, config_file, cortex_version)
     print_api_table(loaded)
 
 
 @main.command()
 @project_argument
 @config_option
+@cortex_version_option
 @click.option("--api", "api_name", metavar="NAME", help="The API to serve (if there are several).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8888, show_default=True, type=int, help="Port to listen on.")
@@ -94,6 +102,7 @@ def validate(project: Path, config_file: Path | None) -> None:
 def serve(
     project: Path,
     config_file: Path | None,
+    cortex_version: str | None,
     api_name: str | None,
     host: str,
     port: int,
@@ -102,12 +111,13 @@ def serve(
     """Serve one API on this host without Docker, in the current Python environment."""
     from .serve import serve_natively
 
-    sys.exit(serve_natively(project, config_file, api_name, host, port, reload))
+    sys.exit(serve_natively(project, config_file, api_name, host, port, reload, cortex_version))
 
 
 @main.command()
 @project_argument
 @config_option
+@cortex_version_option
 @click.option(
     "-o",
     "--out",
@@ -132,6 +142,7 @@ def serve(
 def render(
     project: Path,
     config_file: Path | None,
+    cortex_version: str | None,
     out: Path,
     api_names: tuple[str, ...],
     base_image: str | None,
@@ -145,7 +156,7 @@ def render(
     from .config import load_project
     from .render import render_project
 
-    loaded = load_project(project, config_file)
+    loaded = load_project(project, config_file, cortex_version)
     result = render_project(
         loaded,
         out,
@@ -166,6 +177,7 @@ def render(
 @main.command()
 @project_argument
 @config_option
+@cortex_version_option
 @click.option(
     "-o",
     "--out",
@@ -186,6 +198,7 @@ def render(
 def build(
     project: Path,
     config_file: Path | None,
+    cortex_version: str | None,
     out: Path | None,
     api_names: tuple[str, ...],
     base_image: str | None,
@@ -201,7 +214,7 @@ def build(
     from .build import build_project
     from .config import load_project
 
-    loaded = load_project(project, config_file)
+    loaded = load_project(project, config_file, cortex_version)
     sys.exit(
         build_project(
             loaded,
@@ -224,12 +237,14 @@ def build(
 @main.command()
 @project_argument
 @config_option
+@cortex_version_option
 @api_option
 @registry_option
 @tag_option
 def push(
     project: Path,
     config_file: Path | None,
+    cortex_version: str | None,
     api_names: tuple[str, ...],
     registry: str | None,
     tag: str,
@@ -238,7 +253,7 @@ def push(
     from .build import push_project
     from .config import load_project
 
-    loaded = load_project(project, config_file)
+    loaded = load_project(project, config_file, cortex_version)
     sys.exit(push_project(loaded, api_names, registry=registry, tag=tag, emit=click.echo))
 
 

@@ -62,3 +62,11 @@ def api_problem(project: Project, api: ApiSpec, field: str | None, message: str)
         field=field,
         message=message,
     )
+
+
+def unknown_api_message(project: Project, name: str) -> str:
+    """Why `name` is not an API that can be chosen: skipped for its kind, or not in the file."""
+    if name in project.skipped:
+        return f'API "{name}" is a {project.skipped[name]}, which cortex-build does not serve yet'
+    known = ", ".join(api.name for api in project.apis) or "none"
+    return f'no API is named "{name}" (the APIs are: {known})'

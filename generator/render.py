@@ -38,7 +38,7 @@ import yaml
 from . import __version__, images, k8s
 from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
-from .errors import Problem, UserError, api_problem, option_problem
+from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
 from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
 from .runtime_base.cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
@@ -169,12 +169,7 @@ def _select_apis(project: Project, api_names: list[str] | None) -> list[ApiSpec]
     unknown = [name for name in api_names if name not in known]
     if unknown:
         raise UserError(
-            [
-                option_problem(
-                    "--api", f'no API is named "{name}" (the APIs are: {", ".join(known)})'
-                )
-                for name in unknown
-            ]
+            [option_problem("--api", unknown_api_message(project, name)) for name in unknown]
         )
     wanted = set(api_names)
     return [api for api in project.apis if api.name in wanted]
@@ -369,6 +364,7 @@ def _render_context(
         "base_image": target.base_image,
         "predictor_type": api.predictor.type,
         "generation": api.generation,
+        "cortex_release": api.cortex.assumed,
         "description": f"Cortex {api.predictor.type} API {api.name}, built by cortex-build",
         "version": __version__,
         "project_name": _printable(project.root.resolve().name),  # "." names its folder

@@ -5,9 +5,28 @@ from __future__ import annotations
 import click
 
 from .images import base_image_for
-from .spec import Project
+from .spec import ApiSpec, Project
 
-_COLUMNS = ("API", "GENERATION", "PREDICTOR", "BASE IMAGE", "PROCESSES x THREADS", "ENDPOINT")
+_COLUMNS = (
+    "API",
+    "CORTEX",
+    "GENERATION",
+    "PREDICTOR",
+    "BASE IMAGE",
+    "PROCESSES x THREADS",
+    "ENDPOINT",
+)
+
+
+def release_column(api: ApiSpec) -> str:
+    """The releases the config's shape was accepted by, and which one is served when they
+    differ: "v0.13-v0.18 as v0.13", "v0.16 (--cortex-version)"."""
+    release = api.cortex
+    if release.version is not None:
+        return f"{release.assumed} (--cortex-version)"
+    if release.releases == release.assumed:
+        return release.releases
+    return f"{release.releases} as {release.assumed}"
 
 
 def api_rows(project: Project) -> list[tuple[str, ...]]:
@@ -15,6 +34,7 @@ def api_rows(project: Project) -> list[tuple[str, ...]]:
     return [
         (
             api.name,
+            release_column(api),
             api.generation,
             f"{api.predictor.type}/{api.predictor.interface}",
             base_image_for(api),

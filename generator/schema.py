@@ -48,7 +48,13 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 MODEL_TYPES = ("classification", "regression")
 REALTIME_KINDS = ("RealtimeAPI", "SyncAPI")  # SyncAPI: v0.18-v0.24's name for RealtimeAPI
 OLD_KINDS = ("api", "deployment")  # v0.9-v0.11
-UNSUPPORTED_KINDS = ("BatchAPI", "TaskAPI", "TrafficSplitter", "AsyncAPI")
+# Kinds that cortex-build does not serve yet: which Cortex releases had them and what they are.
+UNSUPPORTED_KINDS = {
+    "BatchAPI": "Cortex v0.20+ batch jobs",
+    "TaskAPI": "Cortex v0.27+ task jobs",
+    "TrafficSplitter": "Cortex v0.20+ traffic splitting over APIs",
+    "AsyncAPI": "Cortex v0.32+ asynchronous APIs, which need a queue and a result store",
+}
 API_KINDS = REALTIME_KINDS + OLD_KINDS
 
 MODEL_PATH_ITEM: dict[str, Field] = {
@@ -253,8 +259,22 @@ TRACKER: dict[str, Field] = {
     "model_type": Field("string", "", required=True, choices=MODEL_TYPES),
 }
 
+# v0.9's `kind: api` named its model and request handler at the top level.
+V09_API_KEYS = ("model", "model_format", "request_handler", "tf_signature_key")
+
 API: dict[str, Field] = {
     "name": Field("string", "API name", required=True),
+    "model": Field("string", "the model (v0.9)", target="predictor.models.path"),
+    "model_format": Field(
+        "string",
+        "tensorflow or onnx (v0.9)",
+        target="predictor.type",
+        choices=("tensorflow", "onnx"),
+    ),
+    "request_handler": Field("string", "pre/post_inference file (v0.9)", target="predictor.path"),
+    "tf_signature_key": Field(
+        "string", "signature def (v0.9)", target="predictor.models.signature_key"
+    ),
     # checked by config.py, which tells unsupported kinds from misspelled ones
     "kind": Field("string", "RealtimeAPI (v0.19+), api (v0.9-v0.11)"),
     "endpoint": Field("string", "URL path (before v0.19)", target="networking.endpoint", old=True),

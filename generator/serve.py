@@ -22,7 +22,7 @@ import click
 
 from . import runtime_base
 from .config import load_project
-from .errors import Problem, UserError
+from .errors import Problem, UserError, option_problem, unknown_api_message
 from .project_files import (
     DEPENDENCIES_FILE,
     DOTENV_FILE,
@@ -55,15 +55,7 @@ def pick_api(project: Project, api_name: str | None) -> ApiSpec:
     try:
         return project.api(api_name)
     except KeyError:
-        raise UserError(
-            Problem(
-                file=config,
-                line=None,
-                api=api_name,
-                field=None,
-                message=f"no API of that name (the project has: {', '.join(names) or 'none'})",
-            )
-        ) from None
+        raise UserError(option_problem("--api", unknown_api_message(project, api_name))) from None
 
 
 def _requirement_lines(file: Path, display: str) -> list[tuple[int, str, str]]:
@@ -173,9 +165,10 @@ def serve_natively(
     host: str,
     port: int,
     reload: bool = False,
+    cortex_version: str | None = None,
 ) -> int:
     """Validates, checks requirements, then runs the runtime until it stops; its exit status."""
-    project = load_project(project_dir, config_file)
+    project = load_project(project_dir, config_file, cortex_version)
     api = pick_api(project, api_name)
     root = project.root.resolve()
     problems = missing_runtime_packages() + missing_framework(api, project.config_file.name)

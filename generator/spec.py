@@ -111,6 +111,21 @@ class TrackerSpec:
 
 
 @dataclass(frozen=True)
+class CortexRelease:
+    """The Cortex release(s) an API was written for, and what differs between the releases that
+    share its config shape (see docs/cortex-releases.md)."""
+
+    releases: str = "v0.19-v0.33"  # the releases that accepted the config's shape
+    version: str | None = None  # --cortex-version, when given
+    assumed: str = "v0.26"  # the release whose behaviour is served
+    # a `str` from predict: "json" (a JSON string, up to v0.15) or "text" (text/plain, v0.16+)
+    string_response: Literal["json", "text"] = "text"
+    # the second argument of a 2-argument pre_inference/post_inference: "model" (the model's
+    # input/output metadata, v0.9) or "config" (predictor.config, v0.10-v0.11)
+    handler_metadata: Literal["model", "config"] = "config"
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     name: str  # DNS-1035, <= 42 characters, unique in the project
     # which spec generation the config was written against: "v0.9", "v0.10", "v0.12", "v0.15"
@@ -122,6 +137,7 @@ class ApiSpec:
     autoscaling: AutoscalingSpec = field(default_factory=AutoscalingSpec)
     update_strategy: UpdateStrategySpec = field(default_factory=UpdateStrategySpec)
     tracker: TrackerSpec | None = None
+    cortex: CortexRelease = field(default_factory=CortexRelease)
     line: int = 0  # line of cortex.yaml where this API starts (for later error messages)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +156,8 @@ class Project:
     config_file: Path
     apis: tuple[ApiSpec, ...]
     notes: tuple[str, ...] = ()  # one-line notes, e.g. old field names mapped to new ones
+    # APIs of kinds cortex-build does not serve yet, left out of `apis`: {name: kind}
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def api(self, name: str) -> ApiSpec:
         for api in self.apis:

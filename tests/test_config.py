@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from config_fixtures import make_project
 from cortex_build import schema
 from cortex_build.cli import main
-from cortex_build.config import load_project
+from cortex_build.config import load_project, releases
 from cortex_build.report import print_api_table
 from cortex_build.runtime_base.cortex_serve.contract import DEFAULT_MODEL_NAME
 from cortex_build.spec import (
@@ -19,12 +19,19 @@ from cortex_build.spec import (
     AutoscalingSpec,
     BatchingSpec,
     ComputeSpec,
+    CortexRelease,
     ModelRef,
     ModelsSpec,
     PredictorSpec,
     TrackerSpec,
     UpdateStrategySpec,
 )
+
+
+def default_release(family: releases.Family) -> CortexRelease:
+    """The release an API of `family`'s shape is read as without --cortex-version."""
+    return releases.release_for(family, None, None)
+
 
 V015_AUTOSCALING = {
     "upscale_stabilization_period": 0.0,
@@ -86,6 +93,7 @@ def test_v09_functions_and_request_handlers(tmp_path: Path) -> None:
             ),
         ),
         tracker=TrackerSpec(model_type="classification", key="label"),
+        cortex=default_release(releases.V0_10),
         line=4,
     )
     assert raw_onnx == ApiSpec(
@@ -102,6 +110,7 @@ def test_v09_functions_and_request_handlers(tmp_path: Path) -> None:
                 paths=(ModelRef(DEFAULT_MODEL_NAME, "s3://cortex-examples/iris/model.onnx"),)
             ),
         ),
+        cortex=default_release(releases.V0_10),
         line=14,
     )
     assert pytorch == ApiSpec(
@@ -116,6 +125,7 @@ def test_v09_functions_and_request_handlers(tmp_path: Path) -> None:
         ),
         compute=ComputeSpec(cpu="1"),
         autoscaling=AutoscalingSpec(min_replicas=2, init_replicas=2),
+        cortex=default_release(releases.V0_10),
         line=21,
     )
     assert project.notes == (
@@ -174,6 +184,7 @@ def test_v010_module_functions_with_a_model(tmp_path: Path) -> None:
         autoscaling=AutoscalingSpec(
             min_replicas=1, max_replicas=4, init_replicas=2, target_cpu_utilization=70
         ),
+        cortex=default_release(releases.V0_10),
         line=1,
     )
     # no deployment: the default endpoint is /<api>
@@ -230,6 +241,7 @@ def test_v012_python_class(tmp_path: Path) -> None:
             ),
             update_strategy=UpdateStrategySpec(max_surge="1", max_unavailable="0"),
             tracker=TrackerSpec(model_type="regression"),
+            cortex=default_release(releases.V0_13),
             line=1,
         ),
     )
@@ -298,6 +310,7 @@ def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
             **V015_AUTOSCALING,  # v0.15's documented defaults, not v0.26's
         ),
         update_strategy=UpdateStrategySpec(max_surge="50%"),
+        cortex=default_release(releases.V0_15),
         line=1,
     )
     assert onnx == ApiSpec(
@@ -311,6 +324,7 @@ def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
             models=ModelsSpec(paths=(ModelRef(DEFAULT_MODEL_NAME, "model.onnx"),)),
         ),
         autoscaling=AutoscalingSpec(**V015_AUTOSCALING),
+        cortex=default_release(releases.V0_15),
         line=15,
     )
     assert (
@@ -504,12 +518,12 @@ def test_validate_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     print_api_table(project)
     out, err = capsys.readouterr()
     assert out.splitlines() == [
-        "API      GENERATION  PREDICTOR         BASE IMAGE                                    "
-        "PROCESSES x THREADS  ENDPOINT",
-        "iris     v0.2x       python/class      nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04  "
-        "2 x 4                /iris",
-        "tf-iris  v0.15       tensorflow/class  python:3.11-slim-bookworm                     "
-        "1 x 1                /tf",
+        "API      CORTEX                GENERATION  PREDICTOR         "
+        "BASE IMAGE                                    PROCESSES x THREADS  ENDPOINT",
+        "iris     v0.19-v0.33 as v0.26  v0.2x       python/class      "
+        "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04  2 x 4                /iris",
+        "tf-iris  v0.15-v0.18 as v0.16  v0.15       tensorflow/class  "
+        "python:3.11-slim-bookworm                     1 x 1                /tf",
     ]
     assert err.splitlines() == [
         "cortex.yaml:6: tf-iris: predictor.model: old name, read as predictor.models.path",
@@ -743,6 +757,9 @@ def test_validate_command_prints_table_and_notes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split() == [
         "iris",
+        "v0.13-v0.18",
+        "as",
+        "v0.13",
         "v0.12",
         "python/class",
         "python:3.11-slim-bookworm",

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, option_problem
 from ..spec import Project
+from . import releases
 from .models import model_layout_problem
 from .project import ProjectReader
 from .reporting import Reporter, show, unknown_key_message
@@ -24,8 +25,18 @@ __all__ = ["DEFAULT_CONFIG_NAME", "load_project", "model_layout_problem", "unkno
 DEFAULT_CONFIG_NAME = "cortex.yaml"
 
 
-def load_project(project_dir: Path, config_file: Path | None = None) -> Project:
-    """Reads and validates the project's config; raises UserError listing every problem."""
+def load_project(
+    project_dir: Path, config_file: Path | None = None, cortex_version: str | None = None
+) -> Project:
+    """Reads and validates the project's config; raises UserError listing every problem.
+
+    `cortex_version` ("0.15") is the Cortex release the project was written for, where its
+    config shape leaves several (see releases.py)."""
+    if cortex_version is not None:
+        try:
+            releases.parse_cortex_version(cortex_version)
+        except ValueError as err:
+            raise UserError(option_problem("--cortex-version", str(err))) from None
     root = Path(project_dir)
     config_path, display = _locate_config(root, config_file)
     reporter = Reporter(display)
@@ -47,7 +58,17 @@ def load_project(project_dir: Path, config_file: Path | None = None) -> Project:
     except (OSError, UnicodeDecodeError) as err:
         reporter.error(None, None, None, f"cannot be read: {err}")
         raise UserError(reporter.problems) from None
-    apis = ProjectReader(root.resolve(), reporter).read(text)
+    reader = ProjectReader(root.resolve(), reporter, cortex_version)
+    apis = reader.read(text)
+    if not apis and reader.skipped and not reporter.problems:
+        kinds = ", ".join(sorted(set(reader.skipped.values())))
+        reporter.error(
+            None,
+            None,
+            None,
+            f"holds no API that cortex-build serves (only {kinds}); it builds realtime APIs "
+            "(kind: RealtimeAPI, SyncAPI, api, or no kind)",
+        )
     if reporter.problems:
         raise UserError(reporter.problems)
     return Project(
@@ -55,6 +76,7 @@ def load_project(project_dir: Path, config_file: Path | None = None) -> Project:
         config_file=config_path,
         apis=tuple(apis),
         notes=tuple(str(note) for note in sorted(reporter.notes, key=lambda n: n.line or 0)),
+        skipped=reader.skipped,
     )
 
 

@@ -6,7 +6,8 @@ import difflib
 import json
 
 from .. import schema
-from ..spec import ApiSpec
+from ..spec import ApiSpec, CortexRelease
+from . import releases
 from .predictor import PredictorReading
 from .reporting import choices, show
 from .scaling import ScalingReading
@@ -37,11 +38,16 @@ class ApiReader(PredictorReading, ScalingReading):
 
     def read(self) -> ApiSpec | None:
         problems_before = len(self.reporter.problems)
+        if self._refuse_unsupported_shape():
+            return None
         kind = self._kind()
         walk_table(
             self.item, schema.API, "", "", self.values, self.reporter, self.label, self.rejected
         )
-        self.generation = self._generation(kind)
+        family = self._family(kind)
+        self.family = family
+        self.generation = self._generation(family)
+        release = self._release(family)
         name = self._name()
         predictor = self._predictor(kind)
         compute = self._compute()
@@ -71,8 +77,35 @@ class ApiReader(PredictorReading, ScalingReading):
             autoscaling=autoscaling,
             update_strategy=update_strategy,
             tracker=tracker,
+            cortex=release,
             line=self.item.line,
         )
+
+    def _refuse_unsupported_shape(self) -> bool:
+        """Shapes of Cortex releases that cortex-build does not build: one message per API that
+        names the release and the feature, instead of an error per unknown key."""
+        top = self.item.value
+        if "pod" in top:
+            self.error(
+                self.item.key_lines["pod"],
+                "pod",
+                "an API given as containers (pod:) is Cortex v0.36+'s shape, which cortex-build "
+                "does not build yet: it builds APIs of predictor code (predictor: or handler:, "
+                "Cortex v0.9-v0.35)",
+            )
+            return True
+        for section in ("predictor", "handler"):
+            node = top.get(section)
+            if node is not None and node.is_map and "protobuf_path" in node.value:
+                self.error(
+                    node.key_lines["protobuf_path"],
+                    f"{section}.protobuf_path",
+                    "gRPC APIs (protobuf_path, Cortex v0.32-v0.35) are not supported yet: "
+                    "cortex-build serves HTTP; without protobuf_path the same "
+                    f"{'Handler' if section == 'handler' else 'predictor'} is served over HTTP",
+                )
+                return True
+        return False
 
     def _kind(self) -> str | None:
         node = self.item.value.get("kind")
@@ -80,14 +113,7 @@ class ApiReader(PredictorReading, ScalingReading):
             return None
         line = self.item.key_lines["kind"]
         kind = node.value
-        if kind in schema.UNSUPPORTED_KINDS:
-            self.error(
-                line,
-                "kind",
-                f"kind {kind} is not supported: cortex-build serves realtime "
-                "APIs (kind: RealtimeAPI)",
-            )
-        elif kind == "SyncAPI":
+        if kind == "SyncAPI":
             self.note(line, "kind", "old name, read as RealtimeAPI")
             return "RealtimeAPI"
         elif kind in ("RealtimeAPI", "api"):
@@ -100,24 +126,50 @@ class ApiReader(PredictorReading, ScalingReading):
             self.error(line, "kind", message)
         return None  # a kind that is not a string is reported by the table walk
 
-    def _generation(self, kind: str | None) -> str:
-        """Which generation the API was written against (refined for kind: api predictors once
-        their file is read: init(metadata) is v0.9's, init(model_path, metadata) v0.10's)."""
-        if kind == "api" or "tensorflow" in self.item.value or "onnx" in self.item.value:
-            return "v0.9" if "predictor" not in self.item.value else "v0.10"
+    def _family(self, kind: str | None) -> releases.Family:
+        """The releases whose config shape this API has (see releases.py)."""
+        top = self.item.value
+        if kind == "api" or "tensorflow" in top or "onnx" in top:
+            if any(key in top for key in schema.V09_API_KEYS):
+                return releases.V0_9
+            if "predictor" in top and self.get("predictor.type") is not None:
+                return releases.V0_12
+            return releases.V0_10
         if kind == "RealtimeAPI":
-            return "v0.2x"
+            return releases.V0_19
         written = {loc.written for loc in self.values.values()}
         if written & V02X_ONLY:
-            return "v0.2x"
+            return releases.V0_18
         if (
             written & {"predictor.model", "predictor.signature_key"}
-            or "autoscaling" in self.item.value
-            or "update_strategy" in self.item.value
+            or "autoscaling" in top
+            or "update_strategy" in top
             or self.get("predictor.type") in ("tensorflow", "onnx")
         ):
+            return releases.V0_15
+        return releases.V0_13
+
+    def _generation(self, family: releases.Family) -> str:
+        """Which interface document the API follows (refined for kind: api predictors once their
+        file is read: init(metadata) is v0.9's, init(model_path, metadata) v0.10's)."""
+        if family in (releases.V0_9, releases.V0_10):
+            return "v0.9" if "predictor" not in self.item.value else "v0.10"
+        if family in (releases.V0_12, releases.V0_13):
+            return "v0.12"
+        if family == releases.V0_15:
             return "v0.15"
-        return "v0.12"
+        return "v0.2x"
+
+    def _release(self, family: releases.Family) -> CortexRelease:
+        """The release read as: --cortex-version when it fits the shape, else the family's."""
+        if self.cortex_minor is not None and not releases.fits(family, self.cortex_minor):
+            self.error(
+                self.item.line,
+                None,
+                f"--cortex-version {self.cortex_version}: the API has the config shape of Cortex "
+                f"{family.name} ({family.shape}), which v0.{self.cortex_minor} did not accept",
+            )
+        return releases.release_for(family, self.cortex_minor, self.cortex_version)
 
     def _name(self) -> str | None:
         found = self.values.get("name")

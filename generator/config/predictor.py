@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import schema
 from ..spec import BatchingSpec, PredictorSpec
+from . import releases
 from .models import ModelReading
 from .predictor_file import PredictorFileRules
 from .reporting import choices, show
@@ -14,6 +15,17 @@ from .reporting import choices, show
 class PredictorReading(ModelReading, PredictorFileRules):
     def _predictor(self, kind: str | None) -> PredictorSpec | None:
         given = [key for key in ("predictor", "tensorflow", "onnx") if key in self.item.value]
+        v09 = [key for key in schema.V09_API_KEYS if key in self.item.value]
+        if v09 and given:
+            self.error(
+                self.item.key_lines[v09[0]],
+                v09[0],
+                f"Cortex v0.9's top-level {v09[0]} cannot be given together with {given[0]}: "
+                "(use one or the other)",
+            )
+            return None
+        if v09:
+            given = ["v0.9"]
         if not given:
             expected = "predictor, tensorflow or onnx" if kind == "api" else "predictor"
             self.error(
@@ -23,7 +35,7 @@ class PredictorReading(ModelReading, PredictorFileRules):
             )
             return None
         source = given[0]
-        if len(given) > 1 or "predictor" not in self.values:
+        if len(given) > 1 or (source != "v0.9" and "predictor" not in self.values):
             return None  # reported by the walk (two sections set `predictor`) or not a map
         ptype, interface = self._type_and_interface(source, kind)
         path = self._predictor_path(interface)
@@ -64,6 +76,10 @@ class PredictorReading(ModelReading, PredictorFileRules):
         if source in ("tensorflow", "onnx"):
             return source, "handlers"
         ptype = self.get("predictor.type")
+        if source == "v0.9":
+            return self._v09_model_format(ptype), "handlers"
+        if kind == "api" and self.family == releases.V0_12:
+            return ptype, "class"  # v0.12.0: kind: api with the predictor classes
         if kind == "api":
             if ptype not in (None, "python"):
                 self.fail(
@@ -76,6 +92,17 @@ class PredictorReading(ModelReading, PredictorFileRules):
         if ptype is None:
             self.missing("predictor.type", f"must be provided (one of {choices(schema.TYPES)})")
         return ptype, "class"
+
+    def _v09_model_format(self, given: str | None) -> str | None:
+        """v0.9's model_format, by default from the model's path: .onnx is ONNX, a folder or a
+        .zip TensorFlow."""
+        if given is not None:
+            return given
+        model = self.get("predictor.models.path")
+        if model is None:
+            self.missing("model", "must be provided (the model the API serves)")
+            return None
+        return "onnx" if str(model).endswith(".onnx") else "tensorflow"
 
     def _predictor_path(self, interface: str | None) -> str | None:
         if "predictor.path" not in self.values:

@@ -14,9 +14,11 @@ from .walk import check_dns_name, walk_table
 
 
 class ProjectReader:
-    def __init__(self, root: Path, reporter: Reporter):
+    def __init__(self, root: Path, reporter: Reporter, cortex_version: str | None = None):
         self.root = root
         self.reporter = reporter
+        self.cortex_version = cortex_version
+        self.skipped: dict[str, str] = {}
 
     def read(self, text: str) -> list[ApiSpec]:
         try:
@@ -57,11 +59,36 @@ class ProjectReader:
                 continue
             if kind_of(item) == "deployment":
                 continue
-            reader = ApiReader(item, index, self.root, self.reporter, deployment)
+            kind = kind_of(item)
+            if isinstance(kind, str) and kind in schema.UNSUPPORTED_KINDS:
+                self._skip(item, index)
+                continue
+            reader = ApiReader(
+                item, index, self.root, self.reporter, deployment, self.cortex_version
+            )
             readers.append(reader)
         built = [(reader, reader.read()) for reader in readers]
         self._check_unique(built)
         return [api for _, api in built if api is not None]
+
+    def _skip(self, item: YNode, index: int) -> None:
+        """A TrafficSplitter, BatchAPI, TaskAPI or AsyncAPI: noted and left out, so that the
+        file's realtime APIs are still read."""
+        kind = kind_of(item)
+        name_node = item.value.get("name")
+        name = (
+            name_node.value
+            if name_node is not None and schema.is_api_name(name_node.value)
+            else None
+        )
+        self.skipped[name or f"api #{index}"] = kind
+        self.reporter.note(
+            item.key_lines["kind"],
+            name or f"api #{index}",
+            "kind",
+            f"{kind} ({schema.UNSUPPORTED_KINDS[kind]}) is skipped: cortex-build does not serve "
+            "it yet; the file's realtime APIs are read",
+        )
 
     def _deployment(self, items: list[YNode]) -> str | None:
         """The name of v0.9-v0.11's `kind: deployment`, which prefixes default endpoints."""

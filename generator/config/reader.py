@@ -9,15 +9,27 @@ from typing import Any
 
 from .. import schema
 from ..yamlsource import YNode
+from . import releases
 from .reporting import Reporter, show
 from .walk import Located
 
 
 class ReaderBase:
     def __init__(
-        self, item: YNode, index: int, root: Path, reporter: Reporter, deployment: str | None
+        self,
+        item: YNode,
+        index: int,
+        root: Path,
+        reporter: Reporter,
+        deployment: str | None,
+        cortex_version: str | None = None,
     ):
         self.item = item
+        # --cortex-version as given, and its minor release (checked by load_project)
+        self.cortex_version = cortex_version
+        self.cortex_minor = (
+            releases.parse_cortex_version(cortex_version) if cortex_version else None
+        )
         self.root = root
         self.reporter = reporter
         self.deployment = deployment
@@ -28,6 +40,7 @@ class ReaderBase:
         self.values: dict[str, Located] = {}
         self.rejected: set[str] = set()
         self.generation = "v0.2x"
+        self.family = releases.V0_19  # set by ApiReader.read from the shape
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -206,11 +206,6 @@ async def parse_payload(scope: Scope, media_type: str, charset: str | None, body
     return body
 
 
-# Generations before Cortex v0.13 answered through Flask's jsonify: a returned str went out as a
-# JSON string; later ones sent it as text/plain.
-JSON_STRING_GENERATIONS = frozenset({"v0.9", "v0.10", "v0.12"})
-
-
 def render_response(
     prediction: Any, strings_as_json: bool = False
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | Response:
@@ -283,7 +278,9 @@ class Worker:
         self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None
         self.post_predict_is_async = False
         self.tracker = Tracker(spec.get("tracker"), scoreboard) if spec.get("tracker") else None
-        self.strings_as_json = spec.get("generation") in JSON_STRING_GENERATIONS
+        # Up to Cortex v0.15 a returned str went out as a JSON string, from v0.16 as text/plain;
+        # the generator settles which from the release (api.json's cortex.string_response).
+        self.strings_as_json = (spec.get("cortex") or {}).get("string_response") == "json"
 
     # -- start and stop --------------------------------------------------------------------------
 

@@ -514,13 +514,19 @@ def _load_handlers(
     pre_inference, pre_wants_signature = _handler(module, "pre_inference", where)
     post_inference, post_wants_signature = _handler(module, "post_inference", where)
     client = _model_client(spec, project_dir, where)
-    # What v0.9 passed as `signature`: TensorFlow: {input: {"shape", "type"}} for both handlers;
-    # ONNX: the session's input metadata to pre_inference and output metadata to post_inference.
+    # What Cortex passed as the model's metadata (`signature` of the 3-argument form; v0.9's
+    # 2-argument `metadata`): TensorFlow: {input: {"shape", "type"}} for both handlers; ONNX: the
+    # session's input metadata to pre_inference and output metadata to post_inference.
     if predictor_spec["type"] == "onnx":
         pre_signature = client.input_metadata()
         post_signature = client.output_metadata()
     else:
         pre_signature = post_signature = client.input_signature()
+    if (spec.get("cortex") or {}).get("handler_metadata") == "model":
+        # v0.9: the second of two arguments was the model's metadata, not predictor.config
+        pre_config, post_config = pre_signature, post_signature
+    else:
+        pre_config = post_config = metadata
 
     def predict(payload: Any, query_params: Any, headers: Any) -> Any:
         sample = payload
@@ -528,12 +534,12 @@ def _load_handlers(
             if pre_wants_signature:
                 sample = pre_inference(sample, pre_signature, metadata)
             else:
-                sample = pre_inference(sample, metadata)
+                sample = pre_inference(sample, pre_config)
         prediction = client.predict(sample, None, LATEST)
         if post_inference is not None:
             if post_wants_signature:
                 return post_inference(prediction, post_signature, metadata)
-            return post_inference(prediction, metadata)
+            return post_inference(prediction, post_config)
         return prediction
 
     return LoadedPredictor(

@@ -86,7 +86,7 @@ def test_a_project_with_several_apis_needs_api():
     process = cortex_build("serve", str(NATIVE), "--api", "nope", "--port", "1")
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
-    assert "nope: no API of that name (the project has: greeter, other)" in output
+    assert 'cortex-build: --api: no API is named "nope" (the APIs are: greeter, other)' in output
 
 
 RELOADING_PREDICTOR = """\

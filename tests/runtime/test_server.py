@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import PROJECTS, RunningServer, api_spec, running_server
-from cortex_build.spec import TrackerSpec
+from cortex_build.spec import CortexRelease, TrackerSpec
 
 ECHO = PROJECTS / "echo"
 
@@ -91,9 +91,10 @@ def test_str_is_text_plain(echo):
     assert response.text == "héllo"
 
 
-def test_str_is_a_json_string_for_generations_that_jsonified_it(start_server):
-    # Cortex before v0.13 answered through Flask's jsonify; clients of those APIs parse JSON.
-    spec = dataclasses.replace(api_spec("echo-v012"), generation="v0.12")
+def test_str_is_a_json_string_for_releases_that_jsonified_it(start_server):
+    # Cortex up to v0.15 answered any prediction as JSON; clients of those APIs parse JSON.
+    release = CortexRelease(releases="v0.15-v0.17", assumed="v0.15", string_response="json")
+    spec = dataclasses.replace(api_spec("echo-v015"), generation="v0.15", cortex=release)
     server = start_server(PROJECTS / "echo", spec)
     response = post(server, params={"return": "str"}, json={})
     assert response.status_code == 200
