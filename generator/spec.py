@@ -23,7 +23,9 @@ PredictorType = Literal["python", "tensorflow", "onnx"]
 # - "class":     PythonPredictor / TensorFlowPredictor / ONNXPredictor (v0.12 and later)
 # - "functions": module-level init(...) + predict(sample, metadata) (v0.9-v0.11 python)
 # - "handlers":  module-level pre_inference / post_inference around a TF or ONNX model (v0.9)
-PredictorInterface = Literal["class", "functions", "handlers"]
+# - "handler":   class Handler with one method per HTTP verb, handle_post, handle_get, ...
+#                (v0.34-v0.35, where `predictor:` became `handler:`)
+PredictorInterface = Literal["class", "functions", "handlers", "handler"]
 
 SERVER_PORT = 8888
 TF_SERVING_GRPC_PORT = 9000
