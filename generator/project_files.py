@@ -12,9 +12,10 @@ project stays a symlink (never its target's bytes), so a link to `.env` or to an
 out is dangling in the image. Model folders are copied with links followed, so a local model
 must not lead to a hidden file (`hidden_in_model`, checked when the config is read).
 
-`requirements.txt` and `dependencies.sh` at the project root become their own build steps ahead
-of the code (see templates/Dockerfile.jinja); they stay in the project files as well, as Cortex
-left them.
+An API's requirements file and shell script (`requirements.txt` and `dependencies.sh` at the
+root, or where v0.30+'s `dependencies:` names them) become their own build steps ahead of the code
+(see templates/Dockerfile.jinja) when they are among the shipped files; they stay in the project
+files as well, as Cortex left them.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from .schema import ENV_KEY
 
 IGNORE_FILE = ".cortexignore"
 DOTENV_FILE = ".env"
-REQUIREMENTS_FILE = "requirements.txt"
-DEPENDENCIES_FILE = "dependencies.sh"
 BYTECODE_SUFFIXES = (".pyc", ".pyo", ".pyd")
 # Written at the top of every render output (render.py); here so that both modules share it.
 RENDER_MARKER_FILE = ".cortex-build-render"
@@ -54,9 +53,15 @@ class ProjectEntry:
 class ProjectFiles:
     root: Path
     entries: tuple[ProjectEntry, ...]  # sorted by path
-    requirements: Path | None  # requirements.txt at the root, when present
-    dependencies: Path | None  # dependencies.sh at the root, when present
     dotenv: Path | None  # .env at the root, when present (checked, never copied)
+
+    def shipped_file(self, path: str) -> Path | None:
+        """The project file at `path` (posix, project-relative) when it is among the shipped
+        files (`.cortexignore` can leave a requirements file out, as Cortex's upload did)."""
+        for entry in self.entries:
+            if entry.path == path and entry.source is not None:
+                return entry.source
+        return None
 
 
 def collect_project_files(
@@ -111,20 +116,12 @@ def collect_project_files(
     if problems:
         raise UserError(problems)
 
-    # Cortex found these among the uploaded project files: .cortexignore can leave them out.
-    shipped = {entry.path for entry in entries if entry.source is not None}
-
-    def root_file(name: str) -> Path | None:
-        return root / name if name in shipped else None
-
     dotenv = root / DOTENV_FILE if (root / DOTENV_FILE).is_file() else None
     if dotenv is not None:
         read_dotenv(dotenv)  # raises UserError on a malformed line
     return ProjectFiles(
         root=root,
         entries=tuple(sorted(entries, key=lambda e: e.path)),
-        requirements=root_file(REQUIREMENTS_FILE),
-        dependencies=root_file(DEPENDENCIES_FILE),
         dotenv=dotenv,
     )
 

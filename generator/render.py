@@ -357,6 +357,8 @@ def _render_context(
     cortex = context / "cortex"
     models = _image_models(project, api, context / "models", models_at_start)
     framework = images.framework_packages(api)
+    requirements = files.shipped_file(api.predictor.dependencies.pip)
+    dependencies = files.shipped_file(api.predictor.dependencies.shell)
     values = {
         "api_name": api.name,
         "config_name": project.config_file.name,
@@ -371,8 +373,8 @@ def _render_context(
         # api.json in one line (ASCII, control characters escaped by JSON): a label value
         "spec_label": json.dumps(models.spec.to_dict(), sort_keys=True, separators=(",", ":")),
         "framework_packages": framework,
-        "has_dependencies": files.dependencies is not None,
-        "has_requirements": files.requirements is not None,
+        "has_dependencies": dependencies is not None,
+        "has_requirements": requirements is not None,
         "has_models": bool(models.copies) or models.fetched,
         "cortex_dir": CORTEX_DIR,
         "runtime_dir": RUNTIME_DIR,
@@ -398,15 +400,15 @@ def _render_context(
             f"{requirement}\n" for requirement in models.packages
         )
     _write_text(cortex / "runtime-requirements.txt", runtime_requirements)
-    if files.requirements is not None:
+    if requirements is not None:
         _write_text(
             cortex / "install-requirements.sh",
             _render_template("install-requirements.sh.jinja", values),
             0o755,
         )
-        _copy_file(files.requirements, context / "deps" / "requirements.txt")
-    if files.dependencies is not None:
-        _copy_file(files.dependencies, context / "deps" / "dependencies.sh")
+        _copy_file(requirements, context / "deps" / "requirements.txt")
+    if dependencies is not None:
+        _copy_file(dependencies, context / "deps" / "dependencies.sh")
     for package in RUNTIME_PACKAGES:
         _copy_tree(_runtime_base_dir() / package, context / "runtime" / package)
     for source, name in models.copies:

@@ -88,6 +88,13 @@ BATCHING: dict[str, Field] = {
     ),
 }
 
+# v0.30+: where the API's pip requirements, conda packages and shell script are.
+DEPENDENCIES: dict[str, Field] = {
+    "pip": Field("string", "pip requirements file (default requirements.txt)"),
+    "conda": Field("string", "conda packages file (default conda-packages.txt)"),
+    "shell": Field("string", "shell script run at build (default dependencies.sh)"),
+}
+
 PREDICTOR: dict[str, Field] = {
     "type": Field("string", "predictor type", choices=TYPES),
     "path": Field("string", "predictor Python file, relative to the project"),
@@ -125,6 +132,14 @@ PREDICTOR: dict[str, Field] = {
     "tensorflow_serving_image": Field("string", "TensorFlow Serving image (tensorflow)"),
     "log_level": Field("string", "log level", choices=LOG_LEVELS),
     "shm_size": Field("quantity", "size of /dev/shm"),
+    "dependencies": _section("files that install the API's dependencies (v0.30+)", DEPENDENCIES),
+}
+
+# v0.34-v0.35 renamed `predictor:` to `handler:`, with the same fields.
+HANDLER: dict[str, Field] = {
+    **{key: f for key, f in PREDICTOR.items() if not f.old},
+    "type": Field("string", "handler type", choices=("python", "tensorflow")),
+    "path": Field("string", "Python file of class Handler, relative to the project"),
 }
 
 # v0.9's `tensorflow:` / `onnx:` sections of a `kind: api`: a model plus optional request handlers.
@@ -280,6 +295,9 @@ API: dict[str, Field] = {
     "endpoint": Field("string", "URL path (before v0.19)", target="networking.endpoint", old=True),
     "networking": _section("networking", NETWORKING),
     "predictor": _section("the predictor", PREDICTOR),
+    "handler": _section(
+        "the handler (v0.34-v0.35's name for predictor)", HANDLER, target="predictor"
+    ),
     "tensorflow": _section(
         "a TensorFlow model with request handlers (v0.9)",
         HANDLER_TENSORFLOW,

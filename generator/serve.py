@@ -24,9 +24,7 @@ from . import runtime_base
 from .config import load_project
 from .errors import Problem, UserError, option_problem, unknown_api_message
 from .project_files import (
-    DEPENDENCIES_FILE,
     DOTENV_FILE,
-    REQUIREMENTS_FILE,
     read_dotenv,
     read_text,
 )
@@ -172,15 +170,16 @@ def serve_natively(
     api = pick_api(project, api_name)
     root = project.root.resolve()
     problems = missing_runtime_packages() + missing_framework(api, project.config_file.name)
-    requirements = root / REQUIREMENTS_FILE
+    dependencies = api.predictor.dependencies
+    requirements = root / dependencies.pip
     if requirements.is_file():
         remedy = f"install the project's requirements first: pip install -r {requirements}"
-        problems += missing_requirements(requirements, REQUIREMENTS_FILE, remedy)
+        problems += missing_requirements(requirements, dependencies.pip, remedy)
     if problems:
         raise UserError(problems)
-    if (root / DEPENDENCIES_FILE).is_file():
+    if (root / dependencies.shell).is_file():
         click.echo(
-            "note: dependencies.sh is not run natively (images run it to install system "
+            f"note: {dependencies.shell} is not run natively (images run it to install system "
             "packages); install what it installs on this host yourself",
             err=True,
         )

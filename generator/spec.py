@@ -56,6 +56,16 @@ class BatchingSpec:
 
 
 @dataclass(frozen=True)
+class DependenciesSpec:
+    """The files that install an API's dependencies, project-relative (`dependencies:`, v0.30+;
+    the defaults are where every release looked without it)."""
+
+    pip: str = "requirements.txt"
+    conda: str = "conda-packages.txt"
+    shell: str = "dependencies.sh"
+
+
+@dataclass(frozen=True)
 class PredictorSpec:
     type: PredictorType
     interface: PredictorInterface
@@ -73,6 +83,7 @@ class PredictorSpec:
     tensorflow_serving_image: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shm_size: str | None = None  # Kubernetes quantity
+    dependencies: DependenciesSpec = field(default_factory=DependenciesSpec)
 
 
 @dataclass(frozen=True)

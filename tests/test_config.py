@@ -667,6 +667,8 @@ def test_reference_documents_every_field() -> None:
     tables = [
         schema.API,
         schema.PREDICTOR,
+        schema.HANDLER,
+        schema.DEPENDENCIES,
         schema.MODELS,
         schema.MODEL_PATH_ITEM,
         schema.BATCHING,

@@ -73,8 +73,8 @@ def test_requirements_dependencies_and_dotenv_are_found(tmp_path: Path) -> None:
         {"cortex.yaml": "", "requirements.txt": "six\n", "dependencies.sh": "", ".env": "A=b\n"},
     )
     files = collect_project_files(tmp_path, tmp_path / "cortex.yaml")
-    assert files.requirements == tmp_path / "requirements.txt"
-    assert files.dependencies == tmp_path / "dependencies.sh"
+    assert files.shipped_file("requirements.txt") == tmp_path / "requirements.txt"
+    assert files.shipped_file("dependencies.sh") == tmp_path / "dependencies.sh"
     assert files.dotenv == tmp_path / ".env"
     # they stay project files too (Cortex shipped them); .env never does
     assert [e.path for e in files.entries] == ["dependencies.sh", "requirements.txt"]
@@ -82,7 +82,8 @@ def test_requirements_dependencies_and_dotenv_are_found(tmp_path: Path) -> None:
 
 def test_an_ignored_requirements_file_is_not_installed(tmp_path: Path) -> None:
     write(tmp_path, {"cortex.yaml": "", "requirements.txt": "six\n", ".cortexignore": "*.txt\n"})
-    assert collect_project_files(tmp_path, tmp_path / "cortex.yaml").requirements is None
+    files = collect_project_files(tmp_path, tmp_path / "cortex.yaml")
+    assert files.shipped_file("requirements.txt") is None
 
 
 def test_symlink_inside_the_project_stays_a_relative_link(tmp_path: Path) -> None:

@@ -129,6 +129,8 @@ class ApiReader(PredictorReading, ScalingReading):
     def _family(self, kind: str | None) -> releases.Family:
         """The releases whose config shape this API has (see releases.py)."""
         top = self.item.value
+        if "handler" in top:
+            return releases.V0_34
         if kind == "api" or "tensorflow" in top or "onnx" in top:
             if any(key in top for key in schema.V09_API_KEYS):
                 return releases.V0_9
@@ -158,6 +160,8 @@ class ApiReader(PredictorReading, ScalingReading):
             return "v0.12"
         if family == releases.V0_15:
             return "v0.15"
+        if family == releases.V0_34:
+            return "v0.34"
         return "v0.2x"
 
     def _release(self, family: releases.Family) -> CortexRelease:

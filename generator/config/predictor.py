@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .. import schema
-from ..spec import BatchingSpec, PredictorSpec
+from ..spec import BatchingSpec, DependenciesSpec, PredictorSpec
 from . import releases
 from .models import ModelReading
 from .predictor_file import PredictorFileRules
@@ -14,7 +15,9 @@ from .reporting import choices, show
 
 class PredictorReading(ModelReading, PredictorFileRules):
     def _predictor(self, kind: str | None) -> PredictorSpec | None:
-        given = [key for key in ("predictor", "tensorflow", "onnx") if key in self.item.value]
+        given = [
+            key for key in ("predictor", "handler", "tensorflow", "onnx") if key in self.item.value
+        ]
         v09 = [key for key in schema.V09_API_KEYS if key in self.item.value]
         if v09 and given:
             self.error(
@@ -51,6 +54,7 @@ class PredictorReading(ModelReading, PredictorFileRules):
                 "predictor.tensorflow_serving_image",
                 f"only applies to type: tensorflow (got type: {ptype})",
             )
+        dependencies = self._dependencies()
         if ptype is None or interface is None or path is None:
             return None
         if interface != "handlers" and path:
@@ -70,6 +74,7 @@ class PredictorReading(ModelReading, PredictorFileRules):
             tensorflow_serving_image=tf_serving_image,
             log_level=self.get("predictor.log_level", "info"),
             shm_size=self.get("predictor.shm_size"),
+            dependencies=dependencies,
         )
 
     def _type_and_interface(self, source: str, kind: str | None) -> tuple[Any, Any]:
@@ -78,6 +83,10 @@ class PredictorReading(ModelReading, PredictorFileRules):
         ptype = self.get("predictor.type")
         if source == "v0.9":
             return self._v09_model_format(ptype), "handlers"
+        if source == "handler":
+            if ptype is None and "predictor.type" not in self.rejected:
+                self.fail("predictor.type", 'must be provided (one of "python" or "tensorflow")')
+            return ptype, "handler"
         if kind == "api" and self.family == releases.V0_12:
             return ptype, "class"  # v0.12.0: kind: api with the predictor classes
         if kind == "api":
@@ -92,6 +101,28 @@ class PredictorReading(ModelReading, PredictorFileRules):
         if ptype is None:
             self.missing("predictor.type", f"must be provided (one of {choices(schema.TYPES)})")
         return ptype, "class"
+
+    def _dependencies(self) -> DependenciesSpec:
+        """`dependencies: {pip, conda, shell}` (v0.30+): a file named there must exist; the
+        defaults are optional, as they always were."""
+        defaults = DependenciesSpec()
+        chosen = {}
+        for key in ("pip", "conda", "shell"):
+            target = f"predictor.dependencies.{key}"
+            if target in self.values:
+                path = self._project_path(target, want="file")
+                if path is not None:
+                    chosen[key] = path
+        found = dataclasses.replace(defaults, **chosen)
+        if (self.root / found.conda).is_file():
+            line, written = self.where("predictor.dependencies.conda")
+            self.note(
+                line,
+                written,
+                f"{found.conda} is not installed: the images have no conda; list its packages "
+                f"in {found.pip} where pip has them",
+            )
+        return found
 
     def _v09_model_format(self, given: str | None) -> str | None:
         """v0.9's model_format, by default from the model's path: .onnx is ONNX, a folder or a

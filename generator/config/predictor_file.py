@@ -5,7 +5,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ..runtime_base.cortex_serve.contract import PREDICTOR_CLASSES, REQUEST_HANDLER_FUNCTIONS
+from ..runtime_base.cortex_serve.contract import (
+    HANDLER_CLASS,
+    HANDLER_METHODS,
+    PREDICTOR_CLASSES,
+    REQUEST_HANDLER_FUNCTIONS,
+)
 from ..spec import ModelsSpec
 from .reader import ReaderBase
 
@@ -18,6 +23,10 @@ class PredictorFileRules(ReaderBase):
 
             def rule(names: dict[str, ast.AST]) -> str | None:
                 return self._class_rule(names, path, ptype, models)
+        elif interface == "handler":
+
+            def rule(names: dict[str, ast.AST]) -> str | None:
+                return self._handler_rule(names, path, ptype, models)
         else:
 
             def rule(names: dict[str, ast.AST]) -> str | None:
@@ -55,6 +64,27 @@ class PredictorFileRules(ReaderBase):
         if ptype == "python" and models is not None and "load_model" not in methods:
             return (
                 f"class {class_name} in {path} defines no load_model method (required with "
+                "multi_model_reloading)"
+            )
+        return None
+
+    def _handler_rule(
+        self, names: dict[str, ast.AST], path: str, ptype: str, models: ModelsSpec | None
+    ) -> str | None:
+        node = names.get(HANDLER_CLASS)
+        if node is None:
+            return f"{path} defines no class {HANDLER_CLASS} (expected for a handler: API)"
+        if not isinstance(node, ast.ClassDef) or node.bases:
+            return None  # imported or inherited: its methods cannot be seen from here
+        methods = top_level_names(node.body)
+        if not any(method in methods for method in HANDLER_METHODS.values()):
+            return (
+                f"class {HANDLER_CLASS} in {path} defines none of "
+                f"{', '.join(HANDLER_METHODS.values())} (one per HTTP verb it answers)"
+            )
+        if ptype == "python" and models is not None and "load_model" not in methods:
+            return (
+                f"class {HANDLER_CLASS} in {path} defines no load_model method (required with "
                 "multi_model_reloading)"
             )
         return None
