@@ -189,16 +189,6 @@ def _deployment(
     has_dotenv: bool,
 ) -> dict[str, Any]:
     is_tensorflow = api.predictor.type == "tensorflow"
-    if api.compute.inf > 0:
-        raise UserError(
-            api_problem(
-                project,
-                api,
-                "compute.inf",
-                "AWS Inferentia is not supported: the images carry no Neuron runtime "
-                "(set it to 0, or drop it)",
-            )
-        )
     requests = _base_requests(project, api)
     # TensorFlow APIs: the TF Serving sidecar gets half of cpu and mem and every GPU, as in Cortex.
     api_requests, tf_requests = _split_requests(requests) if is_tensorflow else (requests, {})

@@ -37,6 +37,9 @@ class Field:
     list_form: Field | None = None  # a "section" that may also be written as this list
     nullable: bool = False  # `null` means "not set" (e.g. compute.cpu: null = no request)
     note: str | None = None  # the note added when the key is read (default for old names)
+    # an old name's last release (minor: 14 for v0.14): APIs of that release or earlier are not
+    # told it is old
+    current_until: int | None = None
 
 
 def _section(doc: str, table: Mapping[str, Field], **kw: Any) -> Field:
@@ -66,7 +69,12 @@ MODEL_PATH_ITEM: dict[str, Field] = {
     ),
     "signature_key": Field("string", "signature def to use (tensorflow)"),
     "model_path": Field(
-        "string", "the model (v0.19-v0.24)", target="path", old=True, note="old name, read as path"
+        "string",
+        "the model (v0.19-v0.24)",
+        target="path",
+        old=True,
+        note="old name, read as path",
+        current_until=24,
     ),
 }
 
@@ -98,15 +106,26 @@ DEPENDENCIES: dict[str, Field] = {
 PREDICTOR: dict[str, Field] = {
     "type": Field("string", "predictor type", choices=TYPES),
     "path": Field("string", "predictor Python file, relative to the project"),
-    "model": Field("string", "the model (v0.10-v0.17)", target="predictor.models.path", old=True),
+    "model": Field(
+        "string",
+        "the model (v0.10-v0.17)",
+        target="predictor.models.path",
+        old=True,
+        current_until=17,
+    ),
     "signature_key": Field(
         "string",
         "signature def (v0.15-v0.17 tensorflow)",
         target="predictor.models.signature_key",
         old=True,
+        current_until=17,
     ),
     "model_path": Field(
-        "string", "the model (v0.19-v0.24)", target="predictor.models.path", old=True
+        "string",
+        "the model (v0.18-v0.24)",
+        target="predictor.models.path",
+        old=True,
+        current_until=24,
     ),
     "models": _section(
         "models served (tensorflow, onnx)",
@@ -116,6 +135,7 @@ PREDICTOR: dict[str, Field] = {
             "v0.19-v0.24: a list of named models",
             section=MODEL_PATH_ITEM,
             note="a list of models (v0.19-v0.24), read as predictor.models.paths",
+            current_until=24,
         ),
     ),
     "multi_model_reloading": _section("models served (python)", MODELS, target="predictor.models"),
@@ -124,7 +144,11 @@ PREDICTOR: dict[str, Field] = {
     "threads_per_process": Field("int", "threads running predict in each process", min=1),
     "config": Field("any_map", "passed to the predictor's constructor"),
     "metadata": Field(
-        "any_map", "passed to init/predict (v0.9-v0.11)", target="predictor.config", old=True
+        "any_map",
+        "passed to init/predict (v0.9-v0.11)",
+        target="predictor.config",
+        old=True,
+        current_until=11,
     ),
     "python_path": Field("string", "folder added to PYTHONPATH, relative to the project"),
     "env": Field("string_map", "environment variables"),
@@ -145,18 +169,37 @@ HANDLER: dict[str, Field] = {
 # v0.9's `tensorflow:` / `onnx:` sections of a `kind: api`: a model plus optional request handlers.
 _HANDLER_COMMON: dict[str, Field] = {
     "model": Field(
-        "string", "the exported model", target="predictor.models.path", old=True, required=True
+        "string",
+        "the exported model",
+        target="predictor.models.path",
+        old=True,
+        required=True,
+        current_until=11,
     ),
     "request_handler": Field(
-        "string", "file with pre_inference/post_inference", target="predictor.path", old=True
+        "string",
+        "file with pre_inference/post_inference",
+        target="predictor.path",
+        old=True,
+        current_until=11,
     ),
-    "metadata": Field("any_map", "passed to the handlers", target="predictor.config", old=True),
+    "metadata": Field(
+        "any_map",
+        "passed to the handlers",
+        target="predictor.config",
+        old=True,
+        current_until=11,
+    ),
     "python_path": Field("string", "folder added to PYTHONPATH", target="predictor.python_path"),
 }
 HANDLER_TENSORFLOW: dict[str, Field] = {
     **_HANDLER_COMMON,
     "signature_key": Field(
-        "string", "signature def to use", target="predictor.models.signature_key", old=True
+        "string",
+        "signature def to use",
+        target="predictor.models.signature_key",
+        old=True,
+        current_until=11,
     ),
 }
 HANDLER_ONNX: dict[str, Field] = dict(_HANDLER_COMMON)
@@ -189,6 +232,7 @@ _WORKERS: dict[str, Field] = {
         "server processes (v0.18)",
         target="predictor.processes_per_replica",
         old=True,
+        current_until=18,
         min=1,
         max=100,
     ),
@@ -197,6 +241,7 @@ _WORKERS: dict[str, Field] = {
         "threads per process (v0.18)",
         target="predictor.threads_per_process",
         old=True,
+        current_until=18,
         min=1,
     ),
     "workers_per_replica": Field(
@@ -204,6 +249,7 @@ _WORKERS: dict[str, Field] = {
         "server processes (v0.15-v0.17)",
         target="predictor.processes_per_replica",
         old=True,
+        current_until=17,
         min=1,
         max=100,
     ),
@@ -212,6 +258,7 @@ _WORKERS: dict[str, Field] = {
         "threads per process (v0.15-v0.17)",
         target="predictor.threads_per_process",
         old=True,
+        current_until=17,
         min=1,
     ),
 }
@@ -220,6 +267,7 @@ _TARGET_CPU = Field(
     "CPU utilization (%) that triggers scaling (v0.9-v0.14)",
     target="autoscaling.target_cpu_utilization",
     old=True,
+    current_until=14,
     min=1,
     max=100,
 )
@@ -254,13 +302,21 @@ COMPUTE: dict[str, Field] = {
     "mem": Field("quantity", "memory request per replica", nullable=True),
     # v0.9-v0.14 kept replica counts and the update strategy in compute
     **{
-        key: Field(f.kind, f.doc, target=f"autoscaling.{key}", old=True, min=f.min)
+        key: Field(
+            f.kind, f.doc, target=f"autoscaling.{key}", old=True, min=f.min, current_until=14
+        )
         for key, f in _REPLICAS.items()
     },
     "target_cpu_utilization": _TARGET_CPU,
-    "max_surge": Field("int_or_percent", "", target="update_strategy.max_surge", old=True),
+    "max_surge": Field(
+        "int_or_percent", "", target="update_strategy.max_surge", old=True, current_until=14
+    ),
     "max_unavailable": Field(
-        "int_or_percent", "", target="update_strategy.max_unavailable", old=True
+        "int_or_percent",
+        "",
+        target="update_strategy.max_unavailable",
+        old=True,
+        current_until=14,
     ),
 }
 
@@ -292,7 +348,13 @@ API: dict[str, Field] = {
     ),
     # checked by config.py, which tells unsupported kinds from misspelled ones
     "kind": Field("string", "RealtimeAPI (v0.19+), api (v0.9-v0.11)"),
-    "endpoint": Field("string", "URL path (before v0.19)", target="networking.endpoint", old=True),
+    "endpoint": Field(
+        "string",
+        "URL path (before v0.19)",
+        target="networking.endpoint",
+        old=True,
+        current_until=18,
+    ),
     "networking": _section("networking", NETWORKING),
     "predictor": _section("the predictor", PREDICTOR),
     "handler": _section(
@@ -304,6 +366,7 @@ API: dict[str, Field] = {
         target="predictor",
         old=True,
         note="old form, read as predictor with type: tensorflow",
+        current_until=11,
     ),
     "onnx": _section(
         "an ONNX model with request handlers (v0.9)",
@@ -311,10 +374,15 @@ API: dict[str, Field] = {
         target="predictor",
         old=True,
         note="old form, read as predictor with type: onnx",
+        current_until=11,
     ),
     "tracker": _section("prediction tracking", TRACKER),
     "monitoring": _section(
-        "prediction monitoring (v0.19-v0.24)", TRACKER, target="tracker", old=True
+        "prediction monitoring (v0.18-v0.24)",
+        TRACKER,
+        target="tracker",
+        old=True,
+        current_until=24,
     ),
     "compute": _section("resources per replica", COMPUTE),
     "autoscaling": _section("replica autoscaling", AUTOSCALING),

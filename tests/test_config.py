@@ -128,18 +128,8 @@ def test_v09_functions_and_request_handlers(tmp_path: Path) -> None:
         cortex=default_release(releases.V0_10),
         line=21,
     )
-    assert project.notes == (
-        "cortex.yaml:6: classifier: tensorflow: old form, read as predictor with type: tensorflow",
-        "cortex.yaml:7: classifier: tensorflow.model: old name, read as predictor.models.path",
-        "cortex.yaml:8: classifier: tensorflow.request_handler: old name, read as predictor.path",
-        "cortex.yaml:9: classifier: tensorflow.signature_key: old name, read as "
-        "predictor.models.signature_key",
-        "cortex.yaml:16: raw-onnx: onnx: old form, read as predictor with type: onnx",
-        "cortex.yaml:17: raw-onnx: onnx.model: old name, read as predictor.models.path",
-        "cortex.yaml:18: raw-onnx: onnx.metadata: old name, read as predictor.config",
-        "cortex.yaml:25: pytorch: predictor.metadata: old name, read as predictor.config",
-        "cortex.yaml:29: pytorch: compute.min_replicas: old name, read as autoscaling.min_replicas",
-    )
+    # every name above is v0.10-v0.11's own: none is noted as old
+    assert project.notes == ()
 
 
 def test_v010_module_functions_with_a_model(tmp_path: Path) -> None:
@@ -245,14 +235,7 @@ def test_v012_python_class(tmp_path: Path) -> None:
             line=1,
         ),
     )
-    assert [note.split(": ", 2)[2] for note in project.notes] == [
-        "endpoint: old name, read as networking.endpoint",
-        "compute.min_replicas: old name, read as autoscaling.min_replicas",
-        "compute.max_replicas: old name, read as autoscaling.max_replicas",
-        "compute.target_cpu_utilization: old name, read as autoscaling.target_cpu_utilization",
-        "compute.max_surge: old name, read as update_strategy.max_surge",
-        "compute.max_unavailable: old name, read as update_strategy.max_unavailable",
-    ]
+    assert project.notes == ()  # these are v0.12-v0.14's own names
 
 
 def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
@@ -327,10 +310,7 @@ def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
         cortex=default_release(releases.V0_15),
         line=15,
     )
-    assert (
-        "cortex.yaml:8: tf: autoscaling.workers_per_replica: old name, read as "
-        "predictor.processes_per_replica" in project.notes
-    )
+    assert project.notes == ()  # workers_per_replica is v0.15-v0.17's own name
 
 
 def test_v02x_realtime_api(tmp_path: Path) -> None:
@@ -525,10 +505,7 @@ def test_validate_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         "tf-iris  v0.15-v0.18 as v0.16  v0.15       tensorflow/class  "
         "python:3.11-slim-bookworm                     1 x 1                /tf",
     ]
-    assert err.splitlines() == [
-        "cortex.yaml:6: tf-iris: predictor.model: old name, read as predictor.models.path",
-        "cortex.yaml:7: tf-iris: endpoint: old name, read as networking.endpoint",
-    ]
+    assert err == ""  # predictor.model and endpoint are v0.15-v0.17's own names
 
 
 # -- value grammars ----------------------------------------------------------------------------
@@ -736,14 +713,11 @@ def test_v019_to_v024_names(tmp_path: Path) -> None:
     assert py.predictor.models == ModelsSpec(dir="models")
     assert {api.generation for api in project.apis} == {"v0.2x"}
     assert [note.split(": ", 2)[2] for note in project.notes] == [
+        # model_path, monitoring and the list of models were names of v0.19-v0.24, which the
+        # shape's releases (v0.19-v0.33) include: not noted
         "kind: old name, read as RealtimeAPI",
-        "predictor.models: a list of models (v0.19-v0.24), read as predictor.models.paths",
-        "predictor.models[0].model_path: old name, read as path",
-        "predictor.models[1].model_path: old name, read as path",
         "networking.local_port: ignored: the server listens on port 8888; choose the published "
         "port when running it",
-        "monitoring: old name, read as tracker",
-        "predictor.model_path: old name, read as predictor.models.path",
         "predictor.models: read as multi_model_reloading for type: python (its name since v0.25)",
     ]
 
@@ -751,18 +725,19 @@ def test_v019_to_v024_names(tmp_path: Path) -> None:
 def test_validate_command_prints_table_and_notes(tmp_path: Path) -> None:
     make_project(
         tmp_path,
+        # v0.15's shape (autoscaling), where compute.min_replicas was no longer current
         "- name: iris\n  predictor: {type: python, path: predictor.py}\n"
-        "  compute: {min_replicas: 2}\n",
+        "  compute: {min_replicas: 2}\n  autoscaling: {max_replicas: 3}\n",
         name="old.yaml",
     )
     result = CliRunner().invoke(main, ["validate", str(tmp_path), "-c", "old.yaml"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split() == [
         "iris",
-        "v0.13-v0.18",
+        "v0.15-v0.18",
         "as",
-        "v0.13",
-        "v0.12",
+        "v0.16",
+        "v0.15",
         "python/class",
         "python:3.11-slim-bookworm",
         "1",
@@ -786,3 +761,25 @@ def test_every_example_project_loads(example: Path) -> None:
     assert project.apis
     for api in project.apis:
         assert json.loads(api.to_json())["name"] == api.name
+
+
+def test_old_names_are_noted_only_after_the_releases_that_used_them(tmp_path: Path) -> None:
+    # compute.min_replicas was v0.9-v0.14's name: current in a v0.13-v0.18 shape, old in v0.19+
+    project = load_project(
+        make_project(
+            tmp_path,
+            """\
+- name: plain
+  predictor: {type: python, path: predictor.py}
+  compute: {min_replicas: 2}
+- name: realtime
+  kind: RealtimeAPI
+  predictor: {type: python, path: predictor.py}
+  compute: {min_replicas: 2}
+""",
+        )
+    )
+    assert project.notes == (
+        "cortex.yaml:7: realtime: compute.min_replicas: old name, read as autoscaling.min_replicas",
+    )
+    assert [api.autoscaling.min_replicas for api in project.apis] == [2, 2]

@@ -715,7 +715,6 @@ def test_rendering_is_deterministic(tmp_path: Path) -> None:
             "update_strategy",
             "cannot both be 0",
         ),
-        (python_api(compute=ComputeSpec(inf=1)), "compute.inf", "Inferentia"),
         (python_api(compute=ComputeSpec(cpu="lots")), "compute.cpu", 'got "lots"'),
     ],
 )

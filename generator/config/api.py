@@ -46,6 +46,7 @@ class ApiReader(PredictorReading, ScalingReading):
         )
         family = self._family(kind)
         self.family = family
+        self.reporter.settle_old_names(self.label, family.first)
         self.generation = self._generation(family)
         release = self._release(family)
         name = self._name()

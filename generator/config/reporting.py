@@ -16,12 +16,37 @@ class Reporter:
         self.file = file
         self.problems: list[Problem] = []
         self.notes: list[Problem] = []
+        # old-name notes that hold only if the API's release came after `current_until`
+        self.old_name_notes: list[tuple[Problem, int]] = []
 
     def error(self, line: int | None, api: str | None, field: str | None, message: str) -> None:
         self.problems.append(Problem(self.file, line, api, field, message))
 
     def note(self, line: int | None, api: str | None, field: str | None, message: str) -> None:
         self.notes.append(Problem(self.file, line, api, field, message))
+
+    def old_name(
+        self, line: int, api: str | None, field: str, message: str, current_until: int | None
+    ) -> None:
+        """A field read under an older name; `current_until` is the last release (minor) whose
+        documentation still used that name, so it is noted only for APIs of later releases."""
+        if current_until is None:
+            self.note(line, api, field, message)
+        else:
+            self.old_name_notes.append(
+                (Problem(self.file, line, api, field, message), current_until)
+            )
+
+    def settle_old_names(self, api: str | None, first_release: int) -> None:
+        """Keeps the old-name notes of `api` whose name was out of use by `first_release`, the
+        first release of the API's config shape; the others were current there."""
+        kept = []
+        for note, current_until in self.old_name_notes:
+            if note.api != api:
+                kept.append((note, current_until))
+            elif first_release > current_until:
+                self.notes.append(note)
+        self.old_name_notes = kept
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -53,13 +78,17 @@ def choices(choices: tuple[str, ...]) -> str:
     return ", ".join(quoted[:-1]) + ", or " + quoted[-1]
 
 
-def unknown_key_message(key: str, known: Mapping[str, Any]) -> str:
+def unknown_key_message(key: str, known: Mapping[str, Any], where: str = "") -> str:
     """`key "pth" is not supported (did you mean "path"?)`, or, for a key that belongs in another
-    section, `key "min_replicas" is not supported here (it belongs in autoscaling)`."""
+    section, `key "min_replicas" is not supported here (it belongs in autoscaling)`; sections
+    inside the top-level section `where` is in come first, alone when there are any."""
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     if close:
         return f"key {show(key)} is not supported (did you mean {json.dumps(close[0])}?)"
     sections = schema.sections_with_key(key)
+    top = where.split(".")[0]
+    nearby = [section for section in sections if top and section.split(".")[0] == top]
+    sections = nearby or sections
     if sections:
         return f"key {show(key)} is not supported here (it belongs in {' or '.join(sections)})"
     return f"key {show(key)} is not supported"

@@ -17,6 +17,15 @@ class ScalingReading(ReaderBase):
         if gpu > 0 and inf > 0:
             self.fail("compute.inf", "cannot be used together with compute.gpu (use one of them)")
             return None
+        if inf > 0:
+            line, written = self.where("compute.inf")
+            self.note(
+                line,
+                written,
+                "AWS Inferentia (Cortex v0.18+) is not available here: the image has no Neuron "
+                "runtime and runs on CPU, and no Inferentia chips are requested (a model "
+                "compiled for Inferentia will not load)",
+            )
         return ComputeSpec(
             cpu=self.get("compute.cpu", "200m"),
             gpu=gpu,

@@ -76,12 +76,15 @@ def walk_table(
             continue
         field = table.get(key)
         if field is None:
-            reporter.error(line, api, written_prefix or None, unknown_key_message(key, table))
+            reporter.error(
+                line, api, written_prefix or None, unknown_key_message(key, table, written_prefix)
+            )
             continue
         written = join(written_prefix, key)
         target = field.target or join(target_prefix, key)
         if field.note or field.old:
-            reporter.note(line, api, written, field.note or f"old name, read as {target}")
+            message = field.note or f"old name, read as {target}"
+            reporter.old_name(line, api, written, message, field.current_until)
         if target in out:
             other = out[target]
             reporter.error(
@@ -133,7 +136,8 @@ def read_value(
     if field.kind == "section" and node.is_list and field.list_form is not None:
         # the list form of the section (v0.19-v0.24's `models: [{name, model_path}]`)
         list_target = join(target, "paths")
-        reporter.note(line, api, written, field.list_form.note or f"read as {list_target}")
+        message = field.list_form.note or f"read as {list_target}"
+        reporter.old_name(line, api, written, message, field.list_form.current_until)
         items = read_value(
             node, field.list_form, line, written, list_target, out, reporter, api, rejected
         )
