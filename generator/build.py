@@ -476,6 +476,7 @@ def build_project(
     base_image: str | None = None,
     tf_serving_image: str | None = None,
     models_at_start: bool = False,
+    preinstalled: bool = True,
     registry: str | None = None,
     tag: str = "latest",
     push: bool = False,
@@ -504,7 +505,11 @@ def build_project(
             tag,
             tf_serving_image=tf_serving_image,
             models_at_start=models_at_start,
+            preinstalled=preinstalled,
         )
+        for api in rendered.apis:
+            for note in api.notes:
+                emit(f"{project.config_file.name}: {api.name}: {note}")
         targets = [BuildTarget(api.name, api.context, api.image) for api in rendered.apis]
         results = build_images(
             client, targets, no_cache=no_cache, jobs=jobs, emit=emit, terminal=terminal

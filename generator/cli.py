@@ -47,6 +47,12 @@ registry_option = click.option(
 tag_option = click.option("--tag", default="latest", show_default=True, help="Image tag.")
 
 
+no_preinstalled_option = click.option(
+    "--no-preinstalled",
+    is_flag=True,
+    help="Do not add the packages Cortex pre-installed that the project imports without "
+    "listing them (see docs/cortex-releases.md).",
+)
 models_at_start_option = click.option(
     "--models-at-start",
     is_flag=True,
@@ -77,13 +83,17 @@ def main() -> None:
 @project_argument
 @config_option
 @cortex_version_option
-def validate(project: Path, config_file: Path | None, cortex_version: str | None) -> None:
+@no_preinstalled_option
+def validate(
+    project: Path, config_file: Path | None, cortex_version: str | None, no_preinstalled: bool
+) -> None:
     """Check the config and print a table of its APIs (or every problem in it)."""
     from .config import load_project
-    from .report import print_api_table
+    from .report import print_api_table, print_import_notes
 
     loaded = load_project(project, config_file, cortex_version)
     print_api_table(loaded)
+    print_import_notes(loaded, added=not no_preinstalled)
 
 
 @main.command()
@@ -130,6 +140,7 @@ def serve(
 @base_image_option
 @tf_serving_image_option
 @models_at_start_option
+@no_preinstalled_option
 @registry_option
 @tag_option
 @click.option(
@@ -148,6 +159,7 @@ def render(
     base_image: str | None,
     tf_serving_image: str | None,
     models_at_start: bool,
+    no_preinstalled: bool,
     registry: str | None,
     tag: str,
     autoscaler: str,
@@ -167,7 +179,11 @@ def render(
         autoscaler,
         tf_serving_image=tf_serving_image,
         models_at_start=models_at_start,
+        preinstalled=not no_preinstalled,
     )
+    for api in result.apis:
+        for note in api.notes:
+            click.echo(f"{loaded.config_file.name}: {api.name}: {note}", err=True)
     for api in result.apis:
         click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
     click.echo(f"compose: {result.compose_file}")
@@ -188,6 +204,7 @@ def render(
 @base_image_option
 @tf_serving_image_option
 @models_at_start_option
+@no_preinstalled_option
 @registry_option
 @tag_option
 @click.option("--push", is_flag=True, help="Push the images once all of them are built.")
@@ -204,6 +221,7 @@ def build(
     base_image: str | None,
     tf_serving_image: str | None,
     models_at_start: bool,
+    no_preinstalled: bool,
     registry: str | None,
     tag: str,
     push: bool,
@@ -223,6 +241,7 @@ def build(
             base_image=base_image,
             tf_serving_image=tf_serving_image,
             models_at_start=models_at_start,
+            preinstalled=not no_preinstalled,
             registry=registry,
             tag=tag,
             push=push,

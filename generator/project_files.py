@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,3 +226,20 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 def _problem(rel: str, message: str) -> Problem:
     return Problem(file=rel, line=None, api=None, field=None, message=message)
+
+
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirement_lines(file: Path, display: str) -> list[tuple[int, str, str]]:
+    """(line number, distribution name, line) for every plain requirement in a requirements file;
+    options (-r, -e, --index-url), URLs and paths are left to pip."""
+    found = []
+    for number, raw in enumerate(read_text(file, display).splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-", ".", "/")) or "://" in line.split("@")[0]:
+            continue
+        match = _REQUIREMENT_NAME.match(line)
+        if match:
+            found.append((number, match.group(1), line))
+    return found

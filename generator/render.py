@@ -39,8 +39,10 @@ from . import __version__, images, k8s
 from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
+from .preinstalled import check_imports, import_notes
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
 from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
+from .runtime_base.cortex_serve.contract import RUNTIME_MODULES
 from .runtime_base.cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 from .schema import TAG, BadValue, cpu_millicores, is_api_name, is_image_ref, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
@@ -51,7 +53,7 @@ RUNTIME_DIR = f"{CORTEX_DIR}/runtime"
 PROJECT_DIR = "/mnt/project"
 MODEL_DIR = images.MODEL_DIR
 USER_DIR = "/mnt/user"
-RUNTIME_PACKAGES = ("cortex_serve", "cortex_internal")
+
 
 # Compose: API number i (in config order) publishes from FIRST_HOST_PORT + (replicas before it).
 FIRST_HOST_PORT = 8890
@@ -78,6 +80,8 @@ class RenderedApi:
     base_image: str
     tf_serving_image: str | None
     host_ports: tuple[int, ...]  # published in docker-compose.yaml
+    # one line each: pre-installed packages added, imports that nothing installs
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,12 @@ def render_project(
     autoscaler: str = "hpa",
     tf_serving_image: str | None = None,
     models_at_start: bool = False,
+    preinstalled: bool = True,
 ) -> RenderResult:
     """Renders OUT for the selected APIs (all by default); UserError on bad input, OUT untouched.
+
+    With `preinstalled`, an image also installs the packages Cortex pre-installed that the
+    project imports without listing them (preinstalled.py).
 
     `tf_serving_image` (`--tf-serving-image`) replaces every tensorflow API's TF Serving sidecar
     image, `predictor.tensorflow_serving_image` included, in compose and Kubernetes alike.
@@ -126,7 +134,16 @@ def render_project(
     try:
         files = collect_project_files(project.root, project.config_file, exclude=[out, staging])
         rendered = _render_into(
-            staging, out, project, files, apis, base_image, registry, tag, models_at_start
+            staging,
+            out,
+            project,
+            files,
+            apis,
+            base_image,
+            registry,
+            tag,
+            models_at_start,
+            preinstalled,
         )
         _render_k8s(staging, project, apis, rendered, autoscaler)
         _write_text(staging / MARKER_FILE, MARKER_TEXT)
@@ -322,6 +339,7 @@ def _render_into(
     registry: str | None,
     tag: str,
     models_at_start: bool = False,
+    preinstalled: bool = True,
 ) -> tuple[RenderedApi, ...]:
     rendered: list[RenderedApi] = []
     next_port = FIRST_HOST_PORT
@@ -329,6 +347,8 @@ def _render_into(
         replicas = max(api.autoscaling.init_replicas, 1)
         ports = tuple(range(next_port, next_port + replicas))
         next_port += replicas
+        imports = check_imports(api, files)
+        added = imports.requirements if preinstalled else ()
         rendered.append(
             RenderedApi(
                 name=api.name,
@@ -337,9 +357,12 @@ def _render_into(
                 base_image=images.base_image_for(api, base_image),
                 tf_serving_image=images.tf_serving_image_for(api),
                 host_ports=ports,
+                notes=import_notes(imports, preinstalled),
             )
         )
-        _render_context(staging / api.name, project, files, api, rendered[-1], models_at_start)
+        _render_context(
+            staging / api.name, project, files, api, rendered[-1], models_at_start, added
+        )
     compose = _compose_file(project, files, apis, rendered, out)
     _write_text(staging / "docker-compose.yaml", compose)
     return tuple(rendered)
@@ -352,6 +375,7 @@ def _render_context(
     api: ApiSpec,
     target: RenderedApi,
     models_at_start: bool = False,
+    preinstalled: tuple[str, ...] = (),
 ) -> None:
     context.mkdir(mode=0o755)
     cortex = context / "cortex"
@@ -366,7 +390,6 @@ def _render_context(
         "base_image": target.base_image,
         "predictor_type": api.predictor.type,
         "generation": api.generation,
-        "cortex_release": api.cortex.assumed,
         "description": f"Cortex {api.predictor.type} API {api.name}, built by cortex-build",
         "version": __version__,
         "project_name": _printable(project.root.resolve().name),  # "." names its folder
@@ -375,6 +398,8 @@ def _render_context(
         "framework_packages": framework,
         "has_dependencies": dependencies is not None,
         "has_requirements": requirements is not None,
+        "preinstalled": preinstalled,
+        "cortex_release": api.cortex.assumed,
         "has_models": bool(models.copies) or models.fetched,
         "cortex_dir": CORTEX_DIR,
         "runtime_dir": RUNTIME_DIR,
@@ -409,7 +434,14 @@ def _render_context(
         _copy_file(requirements, context / "deps" / "requirements.txt")
     if dependencies is not None:
         _copy_file(dependencies, context / "deps" / "dependencies.sh")
-    for package in RUNTIME_PACKAGES:
+    if preinstalled:
+        listed = "".join(f"{requirement}\n" for requirement in preinstalled)
+        _write_text(
+            context / "deps" / "cortex-preinstalled.txt",
+            f"# Packages Cortex {api.cortex.assumed} pre-installed that the project imports "
+            "without listing them\n" + listed,
+        )
+    for package in RUNTIME_MODULES:
         _copy_tree(_runtime_base_dir() / package, context / "runtime" / package)
     for source, name in models.copies:
         _copy_model(source, context / "models" / name if name else context / "models")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,15 +22,10 @@ import click
 from . import runtime_base
 from .config import load_project
 from .errors import Problem, UserError, option_problem, unknown_api_message
-from .project_files import (
-    DOTENV_FILE,
-    read_dotenv,
-    read_text,
-)
+from .project_files import DOTENV_FILE, read_dotenv, requirement_lines
 from .spec import ApiSpec, Project
 
 RUNTIME_DIR = Path(runtime_base.__file__).parent
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def pick_api(project: Project, api_name: str | None) -> ApiSpec:
@@ -56,20 +50,6 @@ def pick_api(project: Project, api_name: str | None) -> ApiSpec:
         raise UserError(option_problem("--api", unknown_api_message(project, api_name))) from None
 
 
-def _requirement_lines(file: Path, display: str) -> list[tuple[int, str, str]]:
-    """(line number, distribution name, line) for every plain requirement in a requirements file;
-    options (-r, -e, --index-url), URLs and paths are left to pip."""
-    found = []
-    for number, raw in enumerate(read_text(file, display).splitlines(), start=1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith(("#", "-", ".", "/")) or "://" in line.split("@")[0]:
-            continue
-        match = _NAME.match(line)
-        if match:
-            found.append((number, match.group(1), line))
-    return found
-
-
 def _marker_applies(line: str) -> bool:
     """False when the requirement's environment marker excludes this Python."""
     if ";" not in line:
@@ -88,7 +68,7 @@ def missing_requirements(file: Path, display: str, remedy: str) -> list[Problem]
     """A problem per requirement of `file` that is not installed in this Python; `remedy` says
     what to do about it."""
     problems = []
-    for number, name, line in _requirement_lines(file, display):
+    for number, name, line in requirement_lines(file, display):
         if not _marker_applies(line):
             continue
         try:

@@ -170,7 +170,7 @@ def test_dockerfile_orders_layers_from_stable_to_volatile(project: Project, tmp_
         "COPY runtime/ /opt/cortex/runtime/",
         "COPY models/ /mnt/model/",
         "COPY cortex/api.json",
-        "COPY project/ /mnt/project/",
+        "COPY --chown=10001:10001 project/ /mnt/project/",
         "USER 10001:10001",
         'ENTRYPOINT ["/opt/cortex/entrypoint.sh"]',
     ]

@@ -23,6 +23,9 @@ HANDLER_METHODS = {
 # v0.9-v0.11's optional request handlers around a TensorFlow or ONNX model.
 REQUEST_HANDLER_FUNCTIONS = ("pre_inference", "post_inference")
 
+# The runtime's own packages, copied into every image beside the project (importable by it).
+RUNTIME_MODULES = ("cortex_serve", "cortex_internal")
+
 DEFAULT_MODEL_NAME = "_cortex_default"  # a single `path` model's name
 MODEL_DIR = "/mnt/model"  # where an image holds its API's models, one folder per name
 
