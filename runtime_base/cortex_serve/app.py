@@ -2,7 +2,10 @@
 
 Routes: POST /predict and POST <endpoint> run a prediction; GET on either gives a summary;
 GET /healthz (200 once every process of the replica initialised its predictor, 503 before);
-GET /metrics (Prometheus text, summed over the replica's processes).
+GET /metrics (Prometheus text, summed over the replica's processes). With a v0.34-v0.35 Handler
+(interface "handler") every verb on /predict and <endpoint> goes to its handle_<verb> method, or
+is a 405 naming the verbs the Handler answers; a returned `(response, callback)` runs callback()
+after the response is sent.
 
 The prediction path is a plain ASGI endpoint mounted in a Starlette app rather than a Starlette
 request handler: it must add only a few microseconds over a bare Starlette handler (see
@@ -12,7 +15,8 @@ starlette objects (Headers, QueryParams, FormData, Request) only where users rec
 Order of a prediction: admission (replica-wide, 503 at once when full) -> body (413 past the
 limit) -> payload by Content-Type (400 on bad JSON/text) -> predict (sync in this process' thread
 pool of `threads_per_process`, async on the event loop, or through the adaptive batcher) -> the
-response by return type -> capacity released -> post_predict (after the response is sent).
+response by return type -> capacity released -> post_predict or a Handler's callback (after the
+response is sent).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from . import metrics
 from .batching import AdaptiveBatcher
-from .predictor import Predictor, PredictorError, load_predictor
+from .contract import HANDLER_CLASS
+from .predictor import Predictor, PredictorError, VerbMethod, load_predictor
 from .scoreboard import Scoreboard
 
 # gunicorn's "worker failed to boot" exit status: the master stops the whole server with it, so a
@@ -273,6 +278,11 @@ class Worker:
         predictor_spec = spec["predictor"]
         self.threads = int(predictor_spec.get("threads_per_process") or 1)
         self.batching = predictor_spec.get("server_side_batching")
+        self.handler_interface = predictor_spec.get("interface") == "handler"
+        if self.handler_interface and predictor_spec["type"] != "python":
+            # v0.34-v0.35 batched a tensorflow Handler's requests inside TensorFlow Serving:
+            # handle_post still received one payload per request.
+            self.batching = None
         self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="predict")
         self.predictor: Predictor | None = None
         self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None
@@ -375,9 +385,18 @@ class Worker:
             self.executor, self.predictor.predict, payloads, query_params, headers
         )
 
-    async def predict(self, payload: Any, query_params: Any, headers: Any) -> Any:
+    async def predict(
+        self, payload: Any, query_params: Any, headers: Any, verb: str = "POST"
+    ) -> Any:
         predictor = self.predictor
         assert predictor is not None
+        if verb != "POST":  # a Handler's other methods, never batched (as in Cortex)
+            method: VerbMethod = predictor.verbs[verb]
+            if method.is_async:
+                return await method.call(payload, query_params, headers)
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, method.call, payload, query_params, headers
+            )
         if self.batcher is not None:
             return await self.batcher.submit((payload, query_params, headers))
         if predictor.is_async:
@@ -391,28 +410,50 @@ class Worker:
     ) -> None:
         predictor = self.predictor
         assert predictor is not None
+        # "post_predict() and predict() run in the same thread pool" (Cortex docs)
+        await self._after_response(
+            "post_predict",
+            predictor.post_predict,
+            self.post_predict_is_async,
+            prediction,
+            payload,
+            query_params,
+            headers,
+        )
+
+    async def callback(self, callback: Callable[[], Any]) -> None:
+        """A Handler's callback (v0.34-v0.35): Cortex ran it in the request thread pool."""
+        await self._after_response("callback", callback, asyncio.iscoroutinefunction(callback))
+
+    async def _after_response(
+        self, what: str, func: Callable[..., Any], is_async: bool, *args: Any
+    ) -> None:
         try:
-            if self.post_predict_is_async:
-                await predictor.post_predict(prediction, payload, query_params, headers)
-            else:  # "post_predict() and predict() run in the same thread pool" (Cortex docs)
+            if is_async:
+                await func(*args)
+            else:
                 result = await asyncio.get_running_loop().run_in_executor(
-                    self.executor,
-                    predictor.post_predict,
-                    prediction,
-                    payload,
-                    query_params,
-                    headers,
+                    self.executor, func, *args
                 )
                 if inspect.isawaitable(result):  # a wrapper around the user's async def
                     await result
         except asyncio.CancelledError:
             raise
         except BaseException:  # user code: sys.exit() must not escape into uvicorn either
-            logger.exception("post_predict failed", extra={"api": self.spec["name"]})
+            logger.exception(f"{what} failed", extra={"api": self.spec["name"]})
+
+
+def _split_callback(result: Any) -> tuple[Any, Callable[[], Any] | None]:
+    """A Handler's `(response, callback)`, recognised as Cortex v0.34-v0.35 did: a 2-tuple whose
+    second item is callable (any other tuple is a JSON array)."""
+    if isinstance(result, tuple) and len(result) == 2 and callable(result[1]):
+        return result[0], result[1]
+    return result, None
 
 
 class PredictEndpoint:
-    """POST: one prediction; GET: a summary of the API."""
+    """POST: one prediction; GET: a summary of the API. With a Handler: every verb to its
+    method."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -423,8 +464,14 @@ class PredictEndpoint:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
+        verb = scope["method"]
+        if verb != "POST" and not self.worker.handler_interface:
             await self.summary(send)
+            return
+        predictor = self.worker.predictor
+        if self.worker.handler_interface and predictor is not None and verb not in predictor.verbs:
+            # Not a request for the Handler: not counted, as Cortex did not count it either.
+            await self.not_allowed(send, verb, predictor)
             return
         started = time.perf_counter()
         after: Callable[[], Awaitable[None]] | None = None
@@ -454,6 +501,9 @@ class PredictEndpoint:
         self, scope: Scope, receive: Receive, send: Send
     ) -> tuple[int, Callable[[], Awaitable[None]] | None]:
         worker = self.worker
+        assert worker.predictor is not None  # __call__ admits requests only once it is loaded
+        verb = scope["method"]
+        method = worker.predictor.verbs.get(verb)
         media_type, charset, length = _content_info(scope)
         try:
             body = await read_body(receive, length, worker.max_body_bytes)
@@ -462,18 +512,25 @@ class PredictEndpoint:
             return await send_error(send, 413, message), None
         except ClientGone:
             return 499, None  # nginx's "client closed request"; nothing can be sent
-        try:
-            payload = await parse_payload(scope, media_type, charset, body)
-        except PayloadError as error:
-            return await send_error(send, 400, str(error)), None
+        payload: Any = None
+        # Cortex v0.34-v0.35 parsed the body only for a handle_<verb> that names `payload`, so a
+        # body that does not parse is no 400 for one that does not.
+        if method is None or method.wants_payload:
+            try:
+                payload = await parse_payload(scope, media_type, charset, body)
+            except PayloadError as error:
+                return await send_error(send, 400, str(error)), None
         query_string = scope["query_string"]
         query_params = QueryParams(query_string) if query_string else _EMPTY_QUERY
         headers = Headers(scope=scope)
         debug = b"debug" in query_string and query_params.get("debug", "").lower() == "true"
         if debug:
             logger.info("payload", extra={"payload": payload})
+        callback: Callable[[], Any] | None = None
         try:
-            prediction = await worker.predict(payload, query_params, headers)
+            prediction = await worker.predict(payload, query_params, headers, verb)
+            if worker.handler_interface:
+                prediction, callback = _split_callback(prediction)
             if debug:
                 logger.info("prediction", extra={"prediction": prediction})
             rendered = render_response(prediction, worker.strings_as_json)
@@ -495,11 +552,13 @@ class PredictEndpoint:
             await _send(send, *rendered)
         if worker.tracker is not None:
             worker.tracker(prediction)
-        assert worker.predictor is not None  # __call__ admits requests only once it is loaded
-        if worker.predictor.has_post_predict:
+        if callback is not None or worker.predictor.has_post_predict:
 
             async def after() -> None:
-                await worker.post_predict(prediction, payload, query_params, headers)
+                if callback is not None:
+                    await worker.callback(callback)
+                else:
+                    await worker.post_predict(prediction, payload, query_params, headers)
                 if isinstance(payload, FormData):
                     await payload.close()
 
@@ -507,6 +566,16 @@ class PredictEndpoint:
         if isinstance(payload, FormData):
             await payload.close()
         return status, None
+
+    async def not_allowed(self, send: Send, verb: str, predictor: Predictor) -> None:
+        allowed = ", ".join(predictor.verbs)  # in HANDLER_METHODS' order
+        await send_error(
+            send,
+            405,
+            f"method {verb} is not allowed: class {HANDLER_CLASS} answers {allowed} (one "
+            "handle_<verb> method each)",
+            headers={"Allow": allowed},
+        )
 
     async def summary(self, send: Send) -> None:
         worker = self.worker
@@ -559,7 +628,7 @@ class CortexApp:
         elif (
             scope["type"] == "http"
             and scope["path"] in self.predict_paths
-            and scope["method"] in _PREDICT_METHODS
+            and (scope["method"] in _PREDICT_METHODS or self.worker.handler_interface)
         ):
             await self.predict(scope, receive, send)
         else:  # /healthz, /metrics, 404s, 405s

@@ -13,7 +13,11 @@ api.json (which the generator derived from the config's generation):
 - "functions": module-level `init(metadata)` or `init(model_path, metadata)` (optional) and
   `predict(sample, metadata)` (v0.9-v0.11);
 - "handlers": optional module-level `pre_inference(sample, [signature,] metadata)` and
-  `post_inference(prediction, [signature,] metadata)` around a TensorFlow or ONNX model (v0.9).
+  `post_inference(prediction, [signature,] metadata)` around a TensorFlow or ONNX model (v0.9);
+- "handler": a class `Handler` (v0.34-v0.35, python or tensorflow type) with
+  `__init__(self[, config][, model_client | tensorflow_client])` and one method per HTTP verb,
+  `handle_post`, `handle_get`, ... `(self[, payload][, query_params][, headers])`, at least one;
+  `load_model` as for "class". The server routes each verb through `verbs`.
 
 Signatures are checked before anything runs, with Cortex's messages. The caller has already put
 the project root and python_path on sys.path, made the project root the working folder and loaded
@@ -28,11 +32,12 @@ import inspect
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from .contract import HANDLER_CLASS, HANDLER_METHODS
 from .contract import PREDICTOR_CLASSES as CLASS_NAMES
 from .contract import REQUEST_HANDLER_FUNCTIONS as HANDLER_NAMES
 from .models import LATEST, ModelSourceError, resolve_local_path, resolve_models
@@ -41,7 +46,8 @@ MODULE_NAME = "cortex_predictor"  # the name Cortex imported predictor files und
 
 CLIENT_ARGS = {"python": "python_client", "tensorflow": "tensorflow_client", "onnx": "onnx_client"}
 
-INTERFACES = ("class", "functions", "handlers")  # in the order a mismatch message names them
+# in the order a mismatch message names them
+INTERFACES = ("class", "functions", "handlers", "handler")
 REQUEST_ARGS = ("payload", "query_params", "headers")
 POST_PREDICT_ARGS = ("response", *REQUEST_ARGS)
 
@@ -50,9 +56,23 @@ class PredictorError(Exception):
     """The user's predictor cannot be loaded or initialised; the message is shown as it is."""
 
 
+@dataclass(frozen=True)
+class VerbMethod:
+    """One `handle_<verb>` of a Handler: `call(payload, query_params, headers)` passes only the
+    arguments the method names (a coroutine function when the method is `async def`)."""
+
+    call: Callable[[Any, Any, Any], Any]
+    is_async: bool
+    wants_payload: bool  # Cortex parsed the body only for a method that names `payload`
+
+
 class Predictor(Protocol):
     is_async: bool  # True when the user's predict is `async def` (runs on the event loop)
     has_post_predict: bool
+    interface: str
+    # interface "handler": the methods by HTTP verb ("POST", "GET", ...); `predict` is
+    # handle_post's (the one that may be batched). Empty for the other interfaces.
+    verbs: Mapping[str, VerbMethod]
 
     def predict(self, payload: Any, query_params: Any, headers: Any) -> Any:
         """Calls the user's predict with only the arguments it names (awaitable if is_async)."""
@@ -75,6 +95,7 @@ class LoadedPredictor:
     interface: str
     user_object: Any  # the predictor instance, or the module for functions/handlers
     client: Any = None  # the python/tensorflow/onnx client handed to the user, if any
+    verbs: Mapping[str, VerbMethod] = field(default_factory=dict)  # interface "handler" only
 
 
 def load_predictor(spec: Mapping[str, Any], project_dir: Path) -> Predictor:
@@ -99,6 +120,9 @@ def load_predictor(spec: Mapping[str, Any], project_dir: Path) -> Predictor:
     if interface == "functions":
         assert module is not None
         return _load_functions(module, spec, project_dir, where)
+    if interface == "handler":
+        assert module is not None
+        return _load_handler(module, spec, project_dir, where)
     return _load_handlers(module, spec, project_dir, where)
 
 
@@ -137,12 +161,14 @@ def _mismatch_message(interface: str, found: str | None, predictor_type: str) ->
         "class": f"a class {CLASS_NAMES.get(predictor_type, 'PythonPredictor')}",
         "functions": "a module-level predict(sample, metadata) function (and optionally init)",
         "handlers": "only pre_inference/post_inference request handlers",
+        "handler": f"a class {HANDLER_CLASS}",
     }[interface]
     defined = {
         None: "none of these",
         "class": "a predictor class",
         "functions": "module-level predict/init functions (the v0.9-v0.11 interface)",
         "handlers": "pre_inference/post_inference request handlers (the v0.9 interface)",
+        "handler": f"a class {HANDLER_CLASS} (the v0.34-v0.35 interface)",
     }[found]
     return (
         f"the configuration expects {wanted} (predictor type {predictor_type}, "
@@ -189,6 +215,8 @@ def _defines(module: ModuleType | None, interface: str) -> bool:
         return any(inspect.isclass(getattr(module, name, None)) for name in CLASS_NAMES.values())
     if interface == "functions":
         return callable(getattr(module, "predict", None))
+    if interface == "handler":
+        return inspect.isclass(getattr(module, HANDLER_CLASS, None))
     return any(callable(getattr(module, name, None)) for name in HANDLER_NAMES)
 
 
@@ -388,18 +416,24 @@ def _python_client(
     spec: Mapping[str, Any],
     project_dir: Path,
     where: _Where,
+    client_arg: str = "python_client",
+    section: str = "predictor",
 ) -> Any:
     """The python_client of `multi_model_reloading` (None without models), which then needs
-    `python_client` in __init__ and a load_model method."""
+    `client_arg` in __init__ and a load_model method. A Handler (v0.34-v0.35) names it
+    `model_client`, under the config's `handler:` section."""
     sources = _model_sources(spec, project_dir, where)
     owner = f"class {cls.__name__}"
-    wants_client = "python_client" in arg_names["__init__"]
+    wants_client = client_arg in arg_names["__init__"]
+    configured = f"{section}.multi_model_reloading"
+    if section == "predictor":
+        configured += " (or models)"
     if not sources:
         if wants_client:
             raise where.error(
                 owner,
                 'invalid signature for method "__init__"',
-                '"python_client" is only available when predictor.multi_model_reloading is'
+                f'"{client_arg}" is only available when {section}.multi_model_reloading is'
                 " configured",
             )
         return None
@@ -407,14 +441,13 @@ def _python_client(
         raise where.error(
             owner,
             'invalid signature for method "__init__"',
-            '"python_client" is a required argument when predictor.multi_model_reloading'
-            " (or models) is configured",
+            f'"{client_arg}" is a required argument when {configured} is configured',
         )
     if "load_model" not in arg_names:
         raise where.error(
             owner,
             'required method "load_model" is not defined',
-            "it is required when predictor.multi_model_reloading (or models) is configured",
+            f"it is required when {configured} is configured",
         )
     from .clients.python_client import PythonClient
 
@@ -423,6 +456,118 @@ def _python_client(
     # load_model runs unbound (self=None).
     client.set_load_model(functools.partial(cls.load_model, None))
     return client
+
+
+def _handler_methods(predictor_type: str) -> tuple[_Method, list[_Method]]:
+    """(__init__, optional methods) of a Handler, after Cortex v0.34-v0.35's validation tables.
+
+    Those tables named `config` as required, but Cortex never applied them (realtime.py passed
+    the table keyed by protocol, where no "required" key is found) and passed `config` only to an
+    __init__ that names it; `tensorflow_client` it passed always, so an __init__ without it failed.
+    """
+    if predictor_type == "python":
+        init = _Method("__init__", ("self",), ("config", "model_client", "metrics_client"))
+    else:
+        init = _Method("__init__", ("self", "tensorflow_client"), ("config", "metrics_client"))
+    optional = [_Method(name, ("self",), REQUEST_ARGS) for name in HANDLER_METHODS.values()]
+    if predictor_type == "python":
+        optional.append(_Method("load_model", ("self", "model_path")))
+    return init, optional
+
+
+def _load_handler(
+    module: ModuleType, spec: Mapping[str, Any], project_dir: Path, where: _Where
+) -> LoadedPredictor:
+    predictor_spec = spec["predictor"]
+    predictor_type = predictor_spec["type"]
+    if predictor_type not in ("python", "tensorflow"):
+        raise where.error(
+            f"a {HANDLER_CLASS} class (Cortex v0.34-v0.35) has type python or tensorflow, not "
+            f'"{predictor_type}"'
+        )
+    cls = getattr(module, HANDLER_CLASS)
+    owner = f"class {HANDLER_CLASS}"
+    init, optional = _handler_methods(predictor_type)
+    try:
+        arg_names = {"__init__": _check_method(cls, init) if _has_own_init(cls) else ["self"]}
+        for method in optional:
+            if getattr(cls, method.name, None) is not None:
+                arg_names[method.name] = _check_method(cls, method)
+    except PredictorError as error:
+        raise where.error(*error.args) from None
+    verbs = {verb: name for verb, name in HANDLER_METHODS.items() if name in arg_names}
+    if not verbs:
+        raise where.error(
+            owner,
+            'no "handle_<verb>" method is defined; define at least one of '
+            + ", ".join(HANDLER_METHODS.values()),
+        )
+    if "metrics_client" in arg_names["__init__"]:
+        # Cortex's client pushed custom metrics over UDP to the cluster's StatsD, which an image
+        # does not have, and /metrics sums fixed counters in shared memory: nothing to record to.
+        raise where.error(
+            owner,
+            f'invalid signature for method "__init__({", ".join(arg_names["__init__"])})"',
+            '"metrics_client" is not supported: Cortex sent these custom metrics to its '
+            "cluster's StatsD and Prometheus, which a standalone image does not have; remove the "
+            "argument and its gauge/increment/histogram calls",
+        )
+    if (
+        predictor_spec.get("server_side_batching")
+        and predictor_type == "python"
+        and "POST" not in verbs
+    ):
+        raise where.error(
+            owner,
+            "server_side_batching is configured, but no handle_post method is defined (only "
+            "POST requests are batched)",
+        )
+
+    client: Any = None
+    if predictor_type == "python":
+        client = _python_client(
+            cls, arg_names, spec, project_dir, where, client_arg="model_client", section="handler"
+        )
+    elif "tensorflow_client" in arg_names["__init__"]:
+        client = _model_client(spec, project_dir, where)
+
+    available = {
+        "config": predictor_spec.get("config") or {},
+        "model_client": client,
+        "tensorflow_client": client,
+    }
+    init_args = {name: available[name] for name in arg_names["__init__"][1:]}
+    try:
+        instance = cls(**init_args)
+    except Exception as error:
+        raise where.failure(f"{owner}: __init__", error) from error
+    if client is not None and predictor_type == "python":
+        client.set_load_model(instance.load_model)
+
+    methods = {
+        verb: VerbMethod(
+            call=_injector(getattr(instance, name), REQUEST_ARGS, arg_names[name][1:]),
+            is_async=inspect.iscoroutinefunction(getattr(cls, name)),
+            wants_payload="payload" in arg_names[name],
+        )
+        for verb, name in verbs.items()
+    }
+    post = methods.get("POST")
+    return LoadedPredictor(
+        predict=post.call if post is not None else _no_handle_post,
+        post_predict=_no_post_predict,
+        is_async=post is not None and post.is_async,
+        has_post_predict=False,
+        interface="handler",
+        user_object=instance,
+        client=client,
+        verbs=methods,
+    )
+
+
+def _no_handle_post(payload: Any, query_params: Any, headers: Any) -> None:
+    # The server answers POST with 405 when the Handler has no handle_post; never called.
+    raise RuntimeError(f"class {HANDLER_CLASS} defines no handle_post")
 
 
 def _check_function(

@@ -113,7 +113,7 @@ def test_signature_selection_on_real_models(savedmodels: Path) -> None:
 @pytest.fixture
 def project(tmp_path: Path, savedmodels: Path) -> Path:
     shutil.copytree(savedmodels / "iris", tmp_path / "iris")
-    for case in ("v015_tensorflow.py", "v09_tf_handlers.py"):
+    for case in ("v015_tensorflow.py", "v09_tf_handlers.py", "v034_tf_handler.py"):
         shutil.copy(CASES_DIR / case, tmp_path / case)
     return tmp_path
 
@@ -134,3 +134,14 @@ def test_tensorflow_predictor_class_and_v09_handlers(project: Path) -> None:
         "label": "virginica",
         "inputs": ["features"],
     }
+
+
+@pytest.mark.slow
+def test_tensorflow_handler_gets_its_client_and_answers_by_verb(project: Path) -> None:
+    spec = api_spec(
+        "v034_tf_handler.py", type="tensorflow", interface="handler", model="iris", config={"k": 1}
+    )
+    handler = load_predictor(spec, project)
+    assert list(handler.verbs) == ["POST", "GET"]
+    assert handler.predict(IRIS, {}, {}) == "virginica"
+    assert handler.verbs["GET"].call(None, {}, {}) == {"inputs": ["features"], "config": {"k": 1}}

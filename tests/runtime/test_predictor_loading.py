@@ -398,6 +398,12 @@ def test_missing_file(project: Path) -> None:
             "pre_inference/post_inference request handlers (the v0.9 interface)",
         ),
         ("x = 1\n", "class", "none of these"),
+        (
+            "class Handler:\n    def handle_post(self):\n        pass\n",
+            "class",
+            "a class Handler (the v0.34-v0.35 interface)",
+        ),
+        ("class PythonPredictor:\n    pass\n", "handler", "a predictor class"),
     ],
 )
 def test_interface_mismatch(project: Path, source: str, interface: str, found: str) -> None:
@@ -613,4 +619,164 @@ def test_missing_and_remote_models_are_clear_errors(project: Path) -> None:
     assert message == PREFIX + (
         'predictor.models: model "_cortex_default": "gs://bucket/model.onnx": gs:// model '
         "sources are not supported; use s3://, http(s):// or a local path"
+    )
+
+
+# -- Handler (v0.34-v0.35) -------------------------------------------------------------------------
+
+
+def test_handler_methods_by_verb_get_only_the_arguments_they_name(project: Path) -> None:
+    predictor = load_source(
+        project,
+        """
+        class Handler:
+            def __init__(self, config):
+                self.config = config
+
+            def handle_post(self, headers, payload):
+                return [payload, headers, self.config]
+
+            async def handle_get(self, query_params):
+                return query_params
+
+            def handle_delete(self):
+                return "deleted"
+        """,
+        interface="handler",
+        config={"k": "v"},
+    )
+    assert predictor.interface == "handler"
+    assert list(predictor.verbs) == ["POST", "GET", "DELETE"]
+    assert not predictor.is_async and not predictor.has_post_predict
+    assert predictor.predict("p", "q", "h") == ["p", "h", {"k": "v"}]  # predict is handle_post
+    get = predictor.verbs["GET"]
+    assert get.is_async and not get.wants_payload
+    assert asyncio.run(get.call("p", {"a": "1"}, "h")) == {"a": "1"}
+    assert predictor.verbs["POST"].wants_payload
+    assert predictor.verbs["DELETE"].call("p", "q", "h") == "deleted"
+
+
+def test_a_handler_without_init_or_config_is_built_without_arguments(project: Path) -> None:
+    # Cortex passed `config` only to an __init__ that names it (and validated nothing else).
+    source = """
+    class Handler:
+        def handle_get(self):
+            return "no init"
+    """
+    assert load_source(project, source, interface="handler").verbs["GET"].call(1, 2, 3) == (
+        "no init"
+    )
+    source = """
+    class Handler:
+        def __init__(self):
+            self.ready = True
+
+        async def handle_post(self):
+            return self.ready
+    """
+    predictor = load_source(project, source, interface="handler")
+    assert predictor.is_async and asyncio.run(predictor.predict(1, 2, 3)) is True
+
+
+HANDLER_PREFIX = PREFIX + "class Handler: "
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "class Handler:\n    def __init__(self, config):\n        pass\n",
+            'no "handle_<verb>" method is defined; define at least one of handle_post, '
+            "handle_get, handle_put, handle_patch, handle_delete",
+        ),
+        (
+            "class Handler:\n    def handle_get(self, payload, body):\n        pass\n",
+            'invalid signature for method "handle_get(self, payload, body)": "body" is not a '
+            "supported argument",
+        ),
+        (
+            "class Handler:\n    handle_put = 1\n",
+            '"handle_put" is defined, but is not a method',
+        ),
+        (
+            "class Handler:\n    def __init__(self, python_client):\n        pass\n"
+            "    def handle_post(self):\n        pass\n",
+            'invalid signature for method "__init__(self, python_client)": "python_client" is '
+            "not a supported argument",
+        ),
+        (
+            "class Handler:\n    def __init__(self, config, model_client):\n        pass\n"
+            "    def handle_post(self):\n        pass\n",
+            'invalid signature for method "__init__": "model_client" is only available when '
+            "handler.multi_model_reloading is configured",
+        ),
+        (
+            "class Handler:\n    def __init__(self, config, metrics_client):\n        pass\n"
+            "    def handle_post(self):\n        pass\n",
+            'invalid signature for method "__init__(self, config, metrics_client)": '
+            '"metrics_client" is not supported: Cortex sent these custom metrics to its '
+            "cluster's StatsD and Prometheus, which a standalone image does not have; remove the"
+            " argument and its gauge/increment/histogram calls",
+        ),
+    ],
+    ids=["no-verb", "bad-argument", "not-a-method", "v02x-client", "no-models", "metrics"],
+)
+def test_handler_signature_errors(project: Path, source: str, message: str) -> None:
+    assert load_error(project, source, interface="handler") == HANDLER_PREFIX + message
+
+
+def test_handler_batching_needs_handle_post(project: Path) -> None:
+    source = "class Handler:\n    def handle_get(self):\n        pass\n"
+    spec = api_spec(write_predictor(project, source), interface="handler")
+    spec["predictor"]["server_side_batching"] = {"max_batch_size": 2, "batch_interval": 0.1}
+    with pytest.raises(PredictorError) as caught:
+        load_predictor(spec, project)
+    assert str(caught.value) == HANDLER_PREFIX + (
+        "server_side_batching is configured, but no handle_post method is defined (only POST "
+        "requests are batched)"
+    )
+
+
+def test_handler_types_and_the_tensorflow_client_argument(project: Path) -> None:
+    source = "class Handler:\n    def __init__(self, config):\n        pass\n"
+    source += "    def handle_post(self):\n        pass\n"
+    assert load_error(project, source, interface="handler", type="tensorflow") == (
+        HANDLER_PREFIX + 'invalid signature for method "__init__(self, config)": '
+        '"tensorflow_client" is a required argument, but was not provided'
+    )
+    assert load_error(project, source, interface="handler", type="onnx") == PREFIX + (
+        'a Handler class (Cortex v0.34-v0.35) has type python or tensorflow, not "onnx"'
+    )
+
+
+def test_handler_model_client_works_in_the_constructor_and_in_methods(project: Path) -> None:
+    write_model(project / "only", "warm")
+    source = """
+    import json
+
+    class Handler:
+        def __init__(self, config, model_client):
+            self.client = model_client
+            self.at_start = model_client.get_model()["answer"]  # load_model(self=None)
+
+        def load_model(self, model_path):
+            with open(model_path + "/model.json") as model_file:
+                return json.load(model_file)
+
+        def handle_get(self):
+            return [self.at_start, self.client.get_model("_cortex_default", 1)["answer"]]
+    """
+    predictor = load_source(project, source, interface="handler", model="only")
+    assert predictor.verbs["GET"].call(None, {}, {}) == ["warm", "warm"]
+
+    source = "class Handler:\n    def __init__(self, config):\n        pass\n"
+    source += "    def handle_post(self):\n        pass\n"
+    assert load_error(project, source, interface="handler", model="only") == HANDLER_PREFIX + (
+        'invalid signature for method "__init__": "model_client" is a required argument when '
+        "handler.multi_model_reloading is configured"
+    )
+    source = source.replace("config)", "config, model_client)")
+    assert load_error(project, source, interface="handler", model="only") == HANDLER_PREFIX + (
+        'required method "load_model" is not defined: it is required when '
+        "handler.multi_model_reloading is configured"
     )
