@@ -134,10 +134,11 @@ def check_sample(base_url: str, sample: Sample, client: httpx.Client | None = No
         headers.setdefault("Content-Type", "application/octet-stream")
         kwargs["content"] = base64.b64decode(request["body_base64"])
     url = base_url + request.get("path", "/predict")
-    response = (client or httpx).post(url, headers=headers, timeout=60, **kwargs)
+    method = request.get("method", "POST")
+    response = (client or httpx).request(method, url, headers=headers, timeout=60, **kwargs)
 
     expected = sample.response
-    where = f"{sample.api}/{sample.name}: POST {url}"
+    where = f"{sample.api}/{sample.name}: {method} {url}"
     assert response.status_code == expected.get("status", 200), f"{where}: {response.text}"
     if "content_type" in expected:
         media_type = response.headers.get("content-type", "").split(";")[0].strip()

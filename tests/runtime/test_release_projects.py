@@ -1,0 +1,84 @@
+"""Projects in the shape of each Cortex release family (tests/release_projects), served by
+`cortex-build serve` as a user runs it, answer their samples.yaml; and the release settles what
+the shape leaves open."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import free_port
+from e2e import check_sample, load_samples
+
+RELEASE_PROJECTS = Path(__file__).resolve().parents[1] / "release_projects"
+FAMILIES = sorted(p.parent.name for p in RELEASE_PROJECTS.glob("*/cortex.yaml"))
+
+
+@contextmanager
+def served(project: Path, *args: str) -> Iterator[str]:
+    """`cortex-build serve PROJECT ARGS` on a free port until healthy; its base URL. Stopped with
+    SIGTERM (it must exit 0) when the block ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "cortex_build.cli", "serve", str(project), "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"{project.name}: not healthy within 60s"
+            time.sleep(0.1)
+        yield url
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, process.communicate()[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_release_project_answers_its_samples_natively(family: str, tmp_path: Path) -> None:
+    # a copy: the v0.12 predictor writes its model into its working folder, the project
+    project = shutil.copytree(RELEASE_PROJECTS / family, tmp_path / family)
+    samples = load_samples(project)
+    assert samples
+    with served(project) as url, httpx.Client() as client:
+        for sample in samples:
+            check_sample(url, sample, client)
+
+
+def test_the_v012_predictor_downloaded_its_model_into_its_working_folder(tmp_path: Path) -> None:
+    project = shutil.copytree(RELEASE_PROJECTS / "v0.12", tmp_path / "v0.12")
+    with served(project) as url:
+        assert httpx.post(f"{url}/predict", json={"petal_length": 5.0}).json() == "virginica"
+    assert (project / "model.json").read_text() == (project / "data/thresholds.json").read_text()
+
+
+def test_cortex_version_settles_how_a_str_is_answered(tmp_path: Path) -> None:
+    # the v0.13-v0.18 shape: JSON strings up to v0.15 (the default, v0.13), text/plain from v0.16
+    project = shutil.copytree(RELEASE_PROJECTS / "v0.13", tmp_path / "v0.13")
+    setosa = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    for version, content_type, body in [
+        ("0.15", "application/json", '"setosa"'),
+        ("0.16", "text/plain", "setosa"),
+    ]:
+        with served(project, "--cortex-version", version) as url:
+            response = httpx.post(f"{url}/predict", json=setosa)
+        assert response.headers["content-type"].startswith(content_type), version
+        assert response.text == body, version
