@@ -264,10 +264,10 @@ _WORKERS: dict[str, Field] = {
 }
 _TARGET_CPU = Field(
     "int",
-    "CPU utilization (%) that triggers scaling (v0.9-v0.14)",
+    "CPU utilization (%) that triggers scaling (v0.9-v0.13)",
     target="autoscaling.target_cpu_utilization",
     old=True,
-    current_until=14,
+    current_until=13,
     min=1,
     max=100,
 )
@@ -300,23 +300,23 @@ COMPUTE: dict[str, Field] = {
     "gpu": Field("int", "GPUs per replica", min=0),
     "inf": Field("int", "Inferentia chips per replica", min=0),
     "mem": Field("quantity", "memory request per replica", nullable=True),
-    # v0.9-v0.14 kept replica counts and the update strategy in compute
+    # v0.9-v0.13 kept replica counts and the update strategy in compute
     **{
         key: Field(
-            f.kind, f.doc, target=f"autoscaling.{key}", old=True, min=f.min, current_until=14
+            f.kind, f.doc, target=f"autoscaling.{key}", old=True, min=f.min, current_until=13
         )
         for key, f in _REPLICAS.items()
     },
     "target_cpu_utilization": _TARGET_CPU,
     "max_surge": Field(
-        "int_or_percent", "", target="update_strategy.max_surge", old=True, current_until=14
+        "int_or_percent", "", target="update_strategy.max_surge", old=True, current_until=13
     ),
     "max_unavailable": Field(
         "int_or_percent",
         "",
         target="update_strategy.max_unavailable",
         old=True,
-        current_until=14,
+        current_until=13,
     ),
 }
 

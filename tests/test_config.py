@@ -307,7 +307,7 @@ def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
             models=ModelsSpec(paths=(ModelRef(DEFAULT_MODEL_NAME, "model.onnx"),)),
         ),
         autoscaling=AutoscalingSpec(**V015_AUTOSCALING),
-        cortex=default_release(releases.V0_15),
+        cortex=default_release(releases.V0_13),  # no autoscaling: v0.13-v0.18,
         line=15,
     )
     assert project.notes == ()  # workers_per_replica is v0.15-v0.17's own name
@@ -502,7 +502,7 @@ def test_validate_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         "BASE IMAGE                                    PROCESSES x THREADS  ENDPOINT",
         "iris     v0.19-v0.33 as v0.26  v0.2x       python/class      "
         "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04  2 x 4                /iris",
-        "tf-iris  v0.15-v0.18 as v0.16  v0.15       tensorflow/class  "
+        "tf-iris  v0.13-v0.18 as v0.13  v0.15       tensorflow/class  "
         "python:3.11-slim-bookworm                     1 x 1                /tf",
     ]
     assert err == ""  # predictor.model and endpoint are v0.15-v0.17's own names
@@ -725,7 +725,7 @@ def test_v019_to_v024_names(tmp_path: Path) -> None:
 def test_validate_command_prints_table_and_notes(tmp_path: Path) -> None:
     make_project(
         tmp_path,
-        # v0.15's shape (autoscaling), where compute.min_replicas was no longer current
+        # v0.14+'s shape (autoscaling), where compute.min_replicas was no longer current
         "- name: iris\n  predictor: {type: python, path: predictor.py}\n"
         "  compute: {min_replicas: 2}\n  autoscaling: {max_replicas: 3}\n",
         name="old.yaml",
@@ -734,7 +734,7 @@ def test_validate_command_prints_table_and_notes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split() == [
         "iris",
-        "v0.15-v0.18",
+        "v0.14-v0.18",
         "as",
         "v0.16",
         "v0.15",
@@ -764,7 +764,7 @@ def test_every_example_project_loads(example: Path) -> None:
 
 
 def test_old_names_are_noted_only_after_the_releases_that_used_them(tmp_path: Path) -> None:
-    # compute.min_replicas was v0.9-v0.14's name: current in a v0.13-v0.18 shape, old in v0.19+
+    # compute.min_replicas was v0.9-v0.13's name: current in a v0.13-v0.18 shape, old in v0.19+
     project = load_project(
         make_project(
             tmp_path,

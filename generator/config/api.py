@@ -140,15 +140,13 @@ class ApiReader(PredictorReading, ScalingReading):
             return releases.V0_10
         if kind == "RealtimeAPI":
             return releases.V0_19
+        # no kind: v0.13-v0.18, narrowed by the sections and fields that came later
         written = {loc.written for loc in self.values.values()}
-        if written & V02X_ONLY:
+        if written & (V02X_ONLY - {"monitoring"}):
             return releases.V0_18
-        if (
-            written & {"predictor.model", "predictor.signature_key"}
-            or "autoscaling" in top
-            or "update_strategy" in top
-            or self.get("predictor.type") in ("tensorflow", "onnx")
-        ):
+        if "monitoring" in top:
+            return releases.V0_17
+        if "autoscaling" in top or "update_strategy" in top:
             return releases.V0_15
         return releases.V0_13
 
@@ -157,12 +155,17 @@ class ApiReader(PredictorReading, ScalingReading):
         file is read: init(metadata) is v0.9's, init(model_path, metadata) v0.10's)."""
         if family in (releases.V0_9, releases.V0_10):
             return "v0.9" if "predictor" not in self.item.value else "v0.10"
-        if family in (releases.V0_12, releases.V0_13):
-            return "v0.12"
-        if family == releases.V0_15:
-            return "v0.15"
         if family == releases.V0_34:
             return "v0.34"
+        if family in (releases.V0_12, releases.V0_13, releases.V0_15):
+            written = {loc.written for loc in self.values.values()}
+            if (
+                written & {"predictor.model", "predictor.signature_key"}
+                or family == releases.V0_15
+                or self.get("predictor.type") in ("tensorflow", "onnx")
+            ):
+                return "v0.15"  # the document of the TensorFlow/ONNX classes and autoscaling
+            return "v0.12"
         return "v0.2x"
 
     def _release(self, family: releases.Family) -> CortexRelease:

@@ -37,9 +37,10 @@ class Family:
 V0_9 = Family(9, 9, 9, "kind: api with model, model_format, request_handler at the top level")
 V0_10 = Family(10, 11, 10, "kind: api with predictor:, tensorflow: or onnx:")
 V0_12 = Family(12, 12, 12, "kind: deployment + kind: api with predictor.type")
-V0_13 = Family(13, 18, 13, "no kind; predictor.type, tracker, compute")
-V0_15 = Family(15, 18, 16, "no kind; autoscaling, update_strategy or a tensorflow/onnx model")
-V0_18 = Family(18, 18, 18, "no kind, with fields of v0.18 (model_path, monitoring, ...)")
+V0_13 = Family(13, 18, 13, "no kind; predictor, tracker, compute")
+V0_15 = Family(14, 18, 16, "no kind; with autoscaling or update_strategy")
+V0_17 = Family(17, 18, 17, "no kind; with monitoring")
+V0_18 = Family(18, 18, 18, "no kind; with fields of v0.18 (model_path, processes_per_replica, ...)")
 V0_19 = Family(19, 33, 26, "kind: RealtimeAPI (SyncAPI accepted too) with predictor:")
 V0_34 = Family(34, 35, 35, "kind: RealtimeAPI with handler:")
 
