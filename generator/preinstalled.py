@@ -153,8 +153,10 @@ def check_imports(api: ApiSpec, files: ProjectFiles) -> ImportReport:
             distribution, version = by_module[site.module]
             if distribution not in additions:
                 name = _INSTALLED_AS.get(canonical(distribution), distribution)
+                # a local version label ("1.6.0+cpu") is no valid lower bound
+                floor = version.split("+")[0]
                 additions[distribution] = Addition(
-                    distribution, f"{name}>={version}", site, api.cortex.assumed
+                    distribution, f"{name}>={floor}", site, api.cortex.assumed
                 )
         elif not site.optional and site.module not in unprovided:
             unprovided[site.module] = site

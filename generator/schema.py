@@ -53,10 +53,10 @@ REALTIME_KINDS = ("RealtimeAPI", "SyncAPI")  # SyncAPI: v0.18-v0.24's name for R
 OLD_KINDS = ("api", "deployment")  # v0.9-v0.11
 # Kinds that cortex-build does not serve yet: which Cortex releases had them and what they are.
 UNSUPPORTED_KINDS = {
-    "BatchAPI": "Cortex v0.20+ batch jobs",
+    "BatchAPI": "Cortex v0.19+ batch jobs",
     "TaskAPI": "Cortex v0.27+ task jobs",
-    "TrafficSplitter": "Cortex v0.20+ traffic splitting over APIs",
-    "AsyncAPI": "Cortex v0.32+ asynchronous APIs, which need a queue and a result store",
+    "TrafficSplitter": "Cortex v0.19+ traffic splitting over APIs",
+    "AsyncAPI": "Cortex v0.31+ asynchronous APIs, which need a queue and a result store",
 }
 API_KINDS = REALTIME_KINDS + OLD_KINDS
 
@@ -348,6 +348,13 @@ API: dict[str, Field] = {
     ),
     # checked by config.py, which tells unsupported kinds from misspelled ones
     "kind": Field("string", "RealtimeAPI (v0.19+), api (v0.9-v0.11)"),
+    "local_port": Field(
+        "int",
+        "port of `cortex deploy --env local` (v0.16-v0.17)",
+        min=1,
+        max=65535,
+        note="ignored: the server listens on port 8888; choose the published port when running it",
+    ),
     "endpoint": Field(
         "string",
         "URL path (before v0.19)",
@@ -411,10 +418,11 @@ DEPLOYMENT: dict[str, Field] = {
     "name": Field("string", "deployment name (prefix of default endpoints)", required=True),
 }
 
-# Autoscaling defaults by generation. v0.15-v0.17 documented other defaults than v0.26
-# (shared/spec/003_*); a config written then keeps the behaviour it was written against.
+# Autoscaling defaults by release: v0.14, the first with concurrency autoscaling, documented
+# other defaults than v0.15 and later (Cortex v0.14 docs/deployments/autoscaling.md); a config
+# read as v0.14 keeps the behaviour it was written against.
 AUTOSCALING_DEFAULTS: dict[str, dict[str, float]] = {
-    "latest": {
+    "v0.15+": {
         "window": 60.0,
         "downscale_stabilization_period": 300.0,
         "upscale_stabilization_period": 60.0,
@@ -423,7 +431,7 @@ AUTOSCALING_DEFAULTS: dict[str, dict[str, float]] = {
         "downscale_tolerance": 0.05,
         "upscale_tolerance": 0.05,
     },
-    "v0.15": {
+    "v0.14": {
         "window": 60.0,
         "downscale_stabilization_period": 300.0,
         "upscale_stabilization_period": 0.0,
@@ -435,8 +443,8 @@ AUTOSCALING_DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
-def autoscaling_defaults(generation: str) -> dict[str, float]:
-    return AUTOSCALING_DEFAULTS.get(generation, AUTOSCALING_DEFAULTS["latest"])
+def autoscaling_defaults(release_minor: int) -> dict[str, float]:
+    return AUTOSCALING_DEFAULTS["v0.14" if release_minor == 14 else "v0.15+"]
 
 
 # ---------------------------------------------------------------------------------------------

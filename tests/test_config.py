@@ -33,7 +33,7 @@ def default_release(family: releases.Family) -> CortexRelease:
     return releases.release_for(family, None, None)
 
 
-V015_AUTOSCALING = {
+V014_AUTOSCALING = {
     "upscale_stabilization_period": 0.0,
     "max_downscale_factor": 0.5,
     "max_upscale_factor": 10.0,
@@ -290,7 +290,6 @@ def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
             max_replica_concurrency=100,
             window=90.0,
             downscale_stabilization_period=600.0,
-            **V015_AUTOSCALING,  # v0.15's documented defaults, not v0.26's
         ),
         update_strategy=UpdateStrategySpec(max_surge="50%"),
         cortex=default_release(releases.V0_15),
@@ -306,7 +305,7 @@ def test_v015_tensorflow_onnx_and_autoscaling(tmp_path: Path) -> None:
             path="onnx_predictor.py",
             models=ModelsSpec(paths=(ModelRef(DEFAULT_MODEL_NAME, "model.onnx"),)),
         ),
-        autoscaling=AutoscalingSpec(**V015_AUTOSCALING),
+        autoscaling=AutoscalingSpec(),
         cortex=default_release(releases.V0_13),  # no autoscaling: v0.13-v0.18,
         line=15,
     )
@@ -783,3 +782,14 @@ def test_old_names_are_noted_only_after_the_releases_that_used_them(tmp_path: Pa
         "cortex.yaml:7: realtime: compute.min_replicas: old name, read as autoscaling.min_replicas",
     )
     assert [api.autoscaling.min_replicas for api in project.apis] == [2, 2]
+
+
+def test_v014_reads_with_the_autoscaling_defaults_v014_documented(tmp_path: Path) -> None:
+    config = "- name: iris\n  predictor: {type: python, path: predictor.py}\n  autoscaling: {}\n"
+    default, v014 = (
+        load_project(make_project(tmp_path / name, config), cortex_version=version).apis[0]
+        for name, version in (("default", None), ("v014", "0.14"))
+    )
+    assert default.cortex.assumed == "v0.16"
+    assert default.autoscaling == AutoscalingSpec()  # v0.15 and later
+    assert v014.autoscaling == AutoscalingSpec(**V014_AUTOSCALING)

@@ -49,6 +49,7 @@ class ApiReader(PredictorReading, ScalingReading):
         self.reporter.settle_old_names(self.label, family.first)
         self.generation = self._generation(family)
         release = self._release(family)
+        self.release_minor = int(release.assumed.removeprefix("v0."))
         name = self._name()
         predictor = self._predictor(kind)
         compute = self._compute()
@@ -142,7 +143,8 @@ class ApiReader(PredictorReading, ScalingReading):
             return releases.V0_19
         # no kind: v0.13-v0.18, narrowed by the sections and fields that came later
         written = {loc.written for loc in self.values.values()}
-        if written & (V02X_ONLY - {"monitoring"}):
+        # (predictor.image came in v0.16, monitoring in v0.17: neither needs v0.18)
+        if written & (V02X_ONLY - {"monitoring", "predictor.image"}):
             return releases.V0_18
         if "monitoring" in top:
             return releases.V0_17

@@ -41,6 +41,7 @@ class ReaderBase:
         self.rejected: set[str] = set()
         self.generation = "v0.2x"
         self.family = releases.V0_19  # set by ApiReader.read from the shape
+        self.release_minor = 26  # the release read as, set with the family
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ class ScalingReading(ReaderBase):
             ok = False
         if not ok:
             return None
-        defaults = schema.autoscaling_defaults(self.generation)
+        defaults = schema.autoscaling_defaults(self.release_minor)
         return AutoscalingSpec(
             min_replicas=min_replicas,
             max_replicas=max_replicas,
