@@ -89,11 +89,15 @@ def validate(
 ) -> None:
     """Check the config and print a table of its APIs (or every problem in it)."""
     from .config import load_project
+    from .project_files import collect_project_files
     from .report import print_api_table, print_import_notes
 
     loaded = load_project(project, config_file, cortex_version)
+    # the project's files as render reads them (.env and .cortexignore included): a problem
+    # there fails validate as it would fail render
+    files = collect_project_files(loaded.root, loaded.config_file)
     print_api_table(loaded)
-    print_import_notes(loaded, added=not no_preinstalled)
+    print_import_notes(loaded, files, added=not no_preinstalled)
 
 
 @main.command()

@@ -116,6 +116,9 @@ def render_project(
     image, `predictor.tensorflow_serving_image` included, in compose and Kubernetes alike.
     """
     out = Path(out).absolute()
+    if out.is_symlink():
+        # render into the link's target: replacing OUT whole would replace the link by a folder
+        out = out.resolve()
     apis = _select_apis(project, api_names)
     _check_options(project, apis, base_image, registry, tag, autoscaler, tf_serving_image)
     try:

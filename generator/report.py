@@ -6,7 +6,7 @@ import click
 
 from .images import base_image_for
 from .preinstalled import check_imports, import_notes
-from .project_files import collect_project_files
+from .project_files import ProjectFiles
 from .spec import ApiSpec, Project
 
 _COLUMNS = (
@@ -56,10 +56,9 @@ def format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...] = _COLUMN
     return "\n".join(lines)
 
 
-def print_import_notes(project: Project, added: bool = True) -> None:
+def print_import_notes(project: Project, files: ProjectFiles, added: bool = True) -> None:
     """On stderr, per API: the pre-installed packages its image adds for the project's imports,
     and the imports that nothing installs (preinstalled.py)."""
-    files = collect_project_files(project.root, project.config_file)
     for api in project.apis:
         for note in import_notes(check_imports(api, files), added):
             click.echo(f"{project.config_file.name}: {api.name}: {note}", err=True)

@@ -122,6 +122,10 @@ def parse_yaml(text: str) -> ParsedYaml:
         raise YamlProblem(line, f"invalid YAML: {what}") from None
     except yaml.YAMLError as err:
         raise YamlProblem(None, f"invalid YAML: {err}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise YamlProblem(
+            None, f"invalid YAML: nested too deeply (a config needs at most {MAX_DEPTH} levels)"
+        ) from None
     finally:
         loader.dispose()
     builder = _Builder(loader)
@@ -144,6 +148,10 @@ def parse_yaml(text: str) -> ParsedYaml:
     return ParsedYaml(root, builder.problems)
 
 
+# Deeper than any config needs; the table walk and json.dumps of `config` recurse per level.
+MAX_DEPTH = 64
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader):
         self.loader = loader
@@ -158,6 +166,11 @@ class _Builder:
         line = node.start_mark.line + 1
         if key in self.in_progress:
             self.problems.append(YamlProblem(line, "an alias refers to a value that contains it"))
+            return YNode(None, line, refused=True)
+        if len(self.in_progress) >= MAX_DEPTH:  # in_progress is the chain of open collections
+            self.problems.append(
+                YamlProblem(line, f"nested more than {MAX_DEPTH} levels deep (a config needs few)")
+            )
             return YNode(None, line, refused=True)
         self.in_progress.add(key)
         try:
