@@ -228,7 +228,8 @@ def _explain(error: str, step: str | None) -> str:
     if step is not None and step.split(" ", 2)[1:2] == ["FROM"]:
         return (
             f"{error} (the base image is neither on this engine nor pullable; pull it, or pass "
-            "--base-image)"
+            "--base-image with a local Debian or Ubuntu image that has python3 >= 3.10, as "
+            "README's Quick start shows)"
         )
     return error
 
@@ -511,6 +512,8 @@ def build_project(
             for note in api.notes:
                 emit(f"{project.config_file.name}: {api.name}: {note}")
         targets = [BuildTarget(api.name, api.context, api.image) for api in rendered.apis]
+        for line in replaced_images(client, targets, project.root.resolve().name):
+            emit(line)
         results = build_images(
             client, targets, no_cache=no_cache, jobs=jobs, emit=emit, terminal=terminal
         )
@@ -524,6 +527,29 @@ def build_project(
     if push:
         return _push_and_report(client, [r.image for r in results], emit)
     return 0
+
+
+def replaced_images(client: Any, targets: Sequence[BuildTarget], project_name: str) -> list[str]:
+    """A note per image name that an image of another project holds now: images are named after
+    their API, so two projects with an API of one name share its image unless --registry or
+    --tag tell them apart."""
+    import docker.errors
+
+    notes = []
+    for target in targets:
+        try:
+            labels = (client.inspect_image(target.image).get("Config") or {}).get("Labels") or {}
+        except docker.errors.ImageNotFound:
+            continue
+        except docker.errors.APIError:
+            continue  # the build itself reports an engine that fails
+        other = labels.get("dev.cortex-build.project")
+        if other is not None and other != project_name:
+            notes.append(
+                f"note: {target.image} is the image of API {target.api} of project {other} "
+                "until this build replaces it; give --tag or --registry to keep both"
+            )
+    return notes
 
 
 def push_project(

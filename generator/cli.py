@@ -73,7 +73,7 @@ class _Group(click.Group):
             sys.exit(err.exit_code)
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cortex-build")
 def main() -> None:
     """Turn a Cortex project (cortex.yaml + predictors) into standalone images."""
@@ -106,7 +106,13 @@ def validate(
 @cortex_version_option
 @click.option("--api", "api_name", metavar="NAME", help="The API to serve (if there are several).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8888, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port",
+    default=8888,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--reload",
     is_flag=True,

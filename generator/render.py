@@ -70,6 +70,9 @@ STOP_GRACE_PERIOD = "40s"
 
 MARKER_FILE = RENDER_MARKER_FILE  # tells a later render that OUT is its own to replace
 MARKER_TEXT = "This folder is rendered by cortex-build; `cortex-build render` replaces it.\n"
+# The marker's line naming the project rendered here: its folder's name, as the images' label
+# dev.cortex-build.project has it (a full path would make two copies of a project render apart).
+MARKER_PROJECT = "project: "
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,9 @@ def render_project(
             preinstalled,
         )
         _render_k8s(staging, project, apis, rendered, autoscaler)
-        _write_text(staging / MARKER_FILE, MARKER_TEXT)
+        _write_text(
+            staging / MARKER_FILE, f"{MARKER_TEXT}{MARKER_PROJECT}{_project_name(project)}\n"
+        )
         _normalize_folder_modes(staging)
         _replace(out, staging)
     except OSError as err:
@@ -232,7 +237,8 @@ def _check_options(
         problems.append(
             option_problem(
                 "--registry",
-                'must be a registry and optional path like "registry.example.com:5000/team" '
+                'must be a registry and optional path like "registry.example.com:5000/team", '
+                "the path in lower case as Docker requires "
                 f"(got {_quote(registry)})",
             )
         )
@@ -289,6 +295,32 @@ def _check_out(project: Project, out: Path) -> None:
                     "the whole folder, so choose a new or empty one",
                 )
             )
+        other = _rendered_project(resolved / MARKER_FILE)
+        if other is not None and other != _project_name(project):
+            raise UserError(
+                option_problem(
+                    "-o",
+                    f"{out} holds the render of another project ({other}); choose another "
+                    "output folder with -o, or remove that one first",
+                )
+            )
+
+
+def _project_name(project: Project) -> str:
+    return _printable(project.root.resolve().name)
+
+
+def _rendered_project(marker: Path) -> str | None:
+    """The project an earlier render into this folder was of (None: no marker, or one written
+    before the marker named it)."""
+    try:
+        lines = marker.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(MARKER_PROJECT):
+            return line[len(MARKER_PROJECT) :]
+    return None
 
 
 def _with_tf_serving_image(api: ApiSpec, image: str) -> ApiSpec:
@@ -395,7 +427,7 @@ def _render_context(
         "generation": api.generation,
         "description": f"Cortex {api.predictor.type} API {api.name}, built by cortex-build",
         "version": __version__,
-        "project_name": _printable(project.root.resolve().name),  # "." names its folder
+        "project_name": _project_name(project),  # "." names its folder
         # api.json in one line (ASCII, control characters escaped by JSON): a label value
         "spec_label": json.dumps(models.spec.to_dict(), sort_keys=True, separators=(",", ":")),
         "framework_packages": framework,

@@ -488,7 +488,18 @@ IMAGE_REF_MAX = 255
 
 
 def is_image_ref(value: str) -> bool:
-    return len(value) <= IMAGE_REF_MAX and IMAGE_REF.fullmatch(value) is not None
+    if len(value) > IMAGE_REF_MAX or IMAGE_REF.fullmatch(value) is None:
+        return False
+    # As Docker splits a reference: the first component is a registry only when it holds "." or
+    # ":" or is "localhost"; otherwise it is part of the repository, which must be lower case
+    # ("UPPER/x" is refused by `docker build -t` as an invalid reference format).
+    name = value.split("@", 1)[0]
+    if name.rfind(":") > name.rfind("/"):
+        name = name[: name.rfind(":")]  # the tag may hold capitals
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        name = rest
+    return name == name.lower()
 
 
 class BadValue(ValueError):

@@ -58,3 +58,47 @@ def test_render_into_a_symlink_renders_into_its_target(tmp_path: Path) -> None:
     assert link.is_symlink() and link.resolve() == target
     assert (target / "iris" / "Dockerfile").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "p", "target"]
+
+
+@pytest.mark.parametrize("args", [["-h"], ["render", "-h"], ["serve", "-h"]])
+def test_h_is_help(args: list[str]) -> None:
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: ")
+
+
+def test_a_port_outside_1_to_65535_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    project = make_project(tmp_path, API)
+    result = cli("serve", project, "--port", "70000")
+    assert result.returncode == 2
+    assert "Invalid value for '--port': 70000 is not in the range 1<=x<=65535" in result.stderr
+    assert "serving" not in result.stderr
+
+
+@pytest.mark.parametrize("registry", ["UPPER/x", "team/Models"])
+def test_a_registry_path_docker_would_refuse_is_refused_at_render(
+    tmp_path: Path, registry: str
+) -> None:
+    project = make_project(tmp_path / "p", API)
+    result = cli("render", project, "-o", tmp_path / "out", "--registry", registry)
+    assert result.returncode == 2
+    assert result.stderr.startswith("cortex-build: --registry: must be a registry and optional")
+    assert not (tmp_path / "out").exists()
+    # a registry host may have capitals; it is the repository path that may not
+    ok = cli("render", project, "-o", tmp_path / "ok", "--registry", "Registry.example.com/team")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_render_does_not_replace_another_projects_render(tmp_path: Path) -> None:
+    first = make_project(tmp_path / "first", API)
+    second = make_project(tmp_path / "second", API)
+    out = tmp_path / "build"
+    assert cli("render", first, "-o", out).returncode == 0
+    assert cli("render", first, "-o", out).returncode == 0  # its own render: replaced
+    result = cli("render", second, "-o", out)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"cortex-build: -o: {out} holds the render of another project (first); choose another "
+        "output folder with -o, or remove that one first"
+    )
+    assert (out / ".cortex-build-render").read_text().endswith("project: first\n")

@@ -203,3 +203,21 @@ def test_build_push_reports_the_digest_the_registry_serves(
     again = cortex_build("push", project, "--registry", registry, "--tag", tag, "--api", "first")
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{registry}/first:{tag}  pushed  " in again.stdout
+
+
+def test_building_over_another_projects_image_says_so(base_image, tmp_path, tag):
+    # two projects with an API named "iris": the same image name unless --registry/--tag differ
+    first = make_project(tmp_path / "first", api_config("iris"))
+    second = make_project(tmp_path / "second", api_config("iris"))
+    common = ("--base-image", base_image, "--registry", "cortex-build-e2e/shared", "--tag", tag)
+    built = cortex_build("build", first, *common)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "is the image of API" not in built.stdout
+    again = cortex_build("build", second, *common)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (
+        f"note: cortex-build-e2e/shared/iris:{tag} is the image of API iris of project first "
+        "until this build replaces it; give --tag or --registry to keep both"
+    ) in again.stdout
+    rebuilt = cortex_build("build", second, *common)  # its own image: nothing to say
+    assert "is the image of API" not in rebuilt.stdout
