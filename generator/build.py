@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -372,6 +372,12 @@ def _run_threaded(
     return [results[index] for index in range(len(targets))]
 
 
+def results_document(results: Iterable[BuildResult]) -> dict[str, Any]:
+    """What build --json writes: every API's result, field by field."""
+    entries = [asdict(result) for result in results]
+    return {"ok": all(entry["ok"] for entry in entries), "apis": entries}
+
+
 def summary_lines(results: Iterable[BuildResult]) -> list[str]:
     """The summary table, then for each failure its step, the engine's message and its tail."""
     results = list(results)
@@ -485,8 +491,10 @@ def build_project(
     jobs: int = 2,
     emit: Emit = print,
     terminal: TextIO | None = None,
+    on_results: Callable[[list[BuildResult]], None] | None = None,
 ) -> int:
     """`cortex-build build`: render (into OUT, or a temporary folder), build, maybe push.
+    `on_results` gets every API's result once the builds are done (build --json).
 
     Returns the exit code: 0 when every image built (and pushed), 1 otherwise. UserError (exit 2)
     for bad options or no engine, before anything is built.
@@ -519,6 +527,8 @@ def build_project(
         )
     for line in summary_lines(results):
         emit(line)
+    if on_results is not None:
+        on_results(results)
     failed = [r.api for r in results if not r.ok]
     if failed:
         if push:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -61,15 +63,35 @@ models_at_start_option = click.option(
 )
 
 
+def _json_mode(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta["json"] = value  # meta is shared with the group, which reports problems
+    return value
+
+
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    callback=_json_mode,
+    expose_value=True,
+    help="Write the result, or the problems, as one JSON document on stdout (for machines).",
+)
+
+
 class _Group(click.Group):
-    """Turns UserError into its one-line-per-problem report and exit code 2, never a traceback."""
+    """Turns UserError into its one-line-per-problem report and exit code 2, never a traceback;
+    with --json, into {"problems": [...]} on stdout."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except UserError as err:
-            for problem in err.problems:
-                click.echo(str(problem), err=True)
+            if ctx.meta.get("json"):
+                problems = [dataclasses.asdict(problem) for problem in err.problems]
+                click.echo(json.dumps({"ok": False, "problems": problems}, indent=2))
+            else:
+                for problem in err.problems:
+                    click.echo(str(problem), err=True)
             sys.exit(err.exit_code)
 
 
@@ -84,18 +106,26 @@ def main() -> None:
 @config_option
 @cortex_version_option
 @no_preinstalled_option
+@json_option
 def validate(
-    project: Path, config_file: Path | None, cortex_version: str | None, no_preinstalled: bool
+    project: Path,
+    config_file: Path | None,
+    cortex_version: str | None,
+    no_preinstalled: bool,
+    as_json: bool,
 ) -> None:
     """Check the config and print a table of its APIs (or every problem in it)."""
     from .config import load_project
     from .project_files import collect_project_files
-    from .report import print_api_table, print_import_notes
+    from .report import print_api_table, print_import_notes, validation_document
 
     loaded = load_project(project, config_file, cortex_version)
     # the project's files as render reads them (.env and .cortexignore included): a problem
     # there fails validate as it would fail render
     files = collect_project_files(loaded.root, loaded.config_file)
+    if as_json:
+        click.echo(json.dumps(validation_document(loaded, files, not no_preinstalled), indent=2))
+        return
     print_api_table(loaded)
     print_import_notes(loaded, files, added=not no_preinstalled)
 
@@ -222,6 +252,7 @@ def render(
 @click.option(
     "-j", "--jobs", default=2, show_default=True, type=click.IntRange(1), help="APIs built at once."
 )
+@json_option
 def build(
     project: Path,
     config_file: Path | None,
@@ -237,30 +268,38 @@ def build(
     push: bool,
     no_cache: bool,
     jobs: int,
+    as_json: bool,
 ) -> None:
     """Render and build each API's image on the Docker engine (DOCKER_HOST or the local one)."""
-    from .build import build_project
+    from .build import BuildResult, build_project, results_document
     from .config import load_project
 
     loaded = load_project(project, config_file, cortex_version)
-    sys.exit(
-        build_project(
-            loaded,
-            out,
-            api_names,
-            base_image=base_image,
-            tf_serving_image=tf_serving_image,
-            models_at_start=models_at_start,
-            preinstalled=not no_preinstalled,
-            registry=registry,
-            tag=tag,
-            push=push,
-            no_cache=no_cache,
-            jobs=jobs,
-            emit=click.echo,
-            terminal=sys.stdout if sys.stdout.isatty() else None,
-        )
+    # with --json the build's log goes to stderr and stdout holds only the document
+    log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
+    stream = sys.stderr if as_json else sys.stdout
+
+    def report(results: list[BuildResult]) -> None:
+        click.echo(json.dumps(results_document(results), indent=2))
+
+    code = build_project(
+        loaded,
+        out,
+        api_names,
+        base_image=base_image,
+        tf_serving_image=tf_serving_image,
+        models_at_start=models_at_start,
+        preinstalled=not no_preinstalled,
+        registry=registry,
+        tag=tag,
+        push=push,
+        no_cache=no_cache,
+        jobs=jobs,
+        emit=log,
+        terminal=stream if stream.isatty() else None,
+        on_results=report if as_json else None,
     )
+    sys.exit(code)
 
 
 @main.command()

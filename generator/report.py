@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .images import base_image_for
@@ -54,6 +56,28 @@ def format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...] = _COLUMN
         for row in [columns, *rows]
     ]
     return "\n".join(lines)
+
+
+def validation_document(project: Project, files: ProjectFiles, added: bool) -> dict[str, Any]:
+    """What validate --json writes: each API's normalized spec (api.json) with its table row and
+    notes, the file's notes and the APIs skipped for their kind."""
+    apis = []
+    for api, row in zip(project.apis, api_rows(project), strict=True):
+        apis.append(
+            {
+                **api.to_dict(),
+                "line": api.line,
+                "table": dict(zip(_COLUMNS, row, strict=True)),
+                "notes": list(import_notes(check_imports(api, files), added)),
+            }
+        )
+    return {
+        "ok": True,
+        "config": project.config_file.name,
+        "apis": apis,
+        "notes": list(project.notes),
+        "skipped": project.skipped,
+    }
 
 
 def print_import_notes(project: Project, files: ProjectFiles, added: bool = True) -> None:

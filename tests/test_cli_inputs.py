@@ -3,6 +3,7 @@ and nothing left behind."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,33 @@ def test_render_does_not_replace_another_projects_render(tmp_path: Path) -> None
         "output folder with -o, or remove that one first"
     )
     assert (out / ".cortex-build-render").read_text().endswith("project: first\n")
+
+
+def test_validate_json_is_one_document_for_machines(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "ok", API + "- name: split\n  kind: TrafficSplitter\n")
+    result = cli("validate", project, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] is True
+    (api,) = document["apis"]
+    assert (api["name"], api["generation"], api["line"]) == ("iris", "v0.12", 1)
+    assert api["cortex"]["releases"] == "v0.13-v0.18"
+    assert api["table"]["CORTEX"] == "v0.13-v0.18 as v0.13"
+    assert document["skipped"] == {"split": "TrafficSplitter"}
+    assert any("TrafficSplitter" in note for note in document["notes"])
+
+    bad = make_project(tmp_path / "bad", API.replace("python", "pyton"))
+    result = cli("validate", bad, "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {
+        "ok": False,
+        "problems": [
+            {
+                "file": "cortex.yaml",
+                "line": 3,
+                "api": "iris",
+                "field": "predictor.type",
+                "message": 'invalid value (got "pyton", must be "python", "tensorflow", or "onnx")',
+            }
+        ],
+    }

@@ -4,6 +4,7 @@ registry on loopback (Debian's docker-registry) with the digest it answers."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import socket
 import subprocess
@@ -221,3 +222,29 @@ def test_building_over_another_projects_image_says_so(base_image, tmp_path, tag)
     ) in again.stdout
     rebuilt = cortex_build("build", second, *common)  # its own image: nothing to say
     assert "is the image of API" not in rebuilt.stdout
+
+
+def test_build_json_writes_the_results_as_one_document(base_image, tmp_path, tag):
+    project = make_project(tmp_path / "p", api_config("echo"))
+    result = cortex_build(
+        "build",
+        project,
+        "--base-image",
+        base_image,
+        "--registry",
+        "cortex-build-e2e/json",
+        "--tag",
+        tag,
+        "--json",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)  # the build's log went to stderr
+    assert document["ok"] is True
+    (api,) = document["apis"]
+    assert (api["api"], api["image"], api["ok"]) == (
+        "echo",
+        f"cortex-build-e2e/json/echo:{tag}",
+        True,
+    )
+    assert api["size"] > 0 and api["image_id"].startswith("sha256:")
+    assert "step 1/" in result.stderr
