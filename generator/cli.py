@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, option_problem
 
 project_argument = click.argument(
     "project", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
@@ -323,6 +323,52 @@ def push(
 
     loaded = load_project(project, config_file, cortex_version)
     sys.exit(push_project(loaded, api_names, registry=registry, tag=tag, emit=click.echo))
+
+
+@main.command()
+@project_argument
+@config_option
+@cortex_version_option
+@click.option("--api", "api_name", metavar="NAME", help="The API (if there are several).")
+@click.option("-d", "--data", metavar="JSON", help="The request body (JSON, or else text).")
+@click.option(
+    "--sample",
+    "sample_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file holding the request body (JSON for .json, raw bytes otherwise).",
+)
+@click.option(
+    "--samples",
+    "samples_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Replay this samples file (examples/README.md) against --url and compare each answer.",
+)
+@click.option("--url", metavar="URL", help="A served API to send --samples to.")
+def predict(
+    project: Path,
+    config_file: Path | None,
+    cortex_version: str | None,
+    api_name: str | None,
+    data: str | None,
+    sample_file: Path | None,
+    samples_file: Path | None,
+    url: str | None,
+) -> None:
+    """One prediction without a server (-d or --sample), or --samples replayed against --url."""
+    from .config import load_project
+    from .predict import load_samples, predict_once, replay_samples, request_body
+    from .serve import pick_api
+
+    loaded = load_project(project, config_file, cortex_version)
+    api = pick_api(loaded, api_name)
+    if samples_file is not None or url is not None:
+        if samples_file is None or url is None or data is not None or sample_file is not None:
+            raise UserError(
+                option_problem("--samples", "give --samples FILE with --url URL (and no -d)")
+            )
+        sys.exit(replay_samples(load_samples(samples_file), api, url, click.echo))
+    body, content_type = request_body(data, sample_file)
+    sys.exit(predict_once(loaded, api, body, content_type, sys.stdout.buffer.write))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -125,7 +125,9 @@ def missing_framework(api: ApiSpec, config: str) -> list[Problem]:
     ]
 
 
-def _environment(project_root: Path) -> dict[str, str]:
+def native_environment(project_root: Path) -> dict[str, str]:
+    """This process' environment for the runtime: the project's .env beneath what is set, and
+    the runtime's packages on PYTHONPATH."""
     env = dict(os.environ)
     dotenv_file = project_root / DOTENV_FILE
     if dotenv_file.is_file():  # read as render reads it: the same values, the same errors
@@ -134,6 +136,20 @@ def _environment(project_root: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(RUNTIME_DIR), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def check_native_requirements(project: Project, api: ApiSpec) -> None:
+    """UserError naming every package the API needs that this Python lacks: the runtime's, the
+    predictor type's and the project's requirements file."""
+    root = project.root.resolve()
+    problems = missing_runtime_packages() + missing_framework(api, project.config_file.name)
+    dependencies = api.predictor.dependencies
+    requirements = root / dependencies.pip
+    if requirements.is_file():
+        remedy = f"install the project's requirements first: pip install -r {requirements}"
+        problems += missing_requirements(requirements, dependencies.pip, remedy)
+    if problems:
+        raise UserError(problems)
 
 
 def serve_natively(
@@ -149,14 +165,8 @@ def serve_natively(
     project = load_project(project_dir, config_file, cortex_version)
     api = pick_api(project, api_name)
     root = project.root.resolve()
-    problems = missing_runtime_packages() + missing_framework(api, project.config_file.name)
+    check_native_requirements(project, api)
     dependencies = api.predictor.dependencies
-    requirements = root / dependencies.pip
-    if requirements.is_file():
-        remedy = f"install the project's requirements first: pip install -r {requirements}"
-        problems += missing_requirements(requirements, dependencies.pip, remedy)
-    if problems:
-        raise UserError(problems)
     if (root / dependencies.shell).is_file():
         click.echo(
             f"note: {dependencies.shell} is not run natively (images run it to install system "
@@ -179,7 +189,7 @@ def serve_natively(
         command += ["--project", str(root), "--host", host, "--port", str(port)]
         if reload:
             command.append("--reload")
-        return _run_forwarding_signals(command, _environment(root))
+        return _run_forwarding_signals(command, native_environment(root))
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
