@@ -456,9 +456,9 @@ def _render_context(
             f"{requirement}\n" for requirement in framework
         )
     if models.packages:
-        runtime_requirements += "# s3:// models, fetched at start\n" + "".join(
-            f"{requirement}\n" for requirement in models.packages
-        )
+        runtime_requirements += (
+            "# models fetched at start (s3://: boto3, http(s)://: urllib3)\n"
+        ) + "".join(f"{requirement}\n" for requirement in models.packages)
     _write_text(cortex / "runtime-requirements.txt", runtime_requirements)
     if requirements is not None:
         _write_text(
@@ -496,6 +496,8 @@ class _ImageModels:
 
 # boto3 1.28 is the first to honour AWS_ENDPOINT_URL (an S3-compatible server instead of AWS).
 S3_PACKAGES = ("boto3>=1.28",)
+# urllib3 retries http(s) downloads with backoff (model_fetch.py); 1.26 has Retry(allowed_methods)
+HTTP_PACKAGES = ("urllib3>=1.26",)
 
 
 def _image_models(
@@ -554,12 +556,13 @@ def _image_models(
     )
     fetched = bool(remote) and not models_at_start
     s3_at_start = models_at_start and any(path.startswith("s3://") for path in remote)
+    http_at_start = models_at_start and any(path.startswith("http") for path in remote)
     return _ImageModels(
         dataclasses.replace(api, predictor=predictor),
         tuple(copies),
         moved,
         fetched=fetched,
-        packages=S3_PACKAGES if s3_at_start else (),
+        packages=(S3_PACKAGES if s3_at_start else ()) + (HTTP_PACKAGES if http_at_start else ()),
     )
 
 

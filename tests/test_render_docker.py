@@ -143,7 +143,11 @@ def test_rendered_image_builds_serves_and_rebuilds_only_the_code(
         (project / "predictor.py").write_text("VERSION = 2\n" + PREDICTOR)
         steps = cached_steps(build(project, tmp_path / "out", base_image, image))
         order = list(steps)
-        code = next(i for i, step in enumerate(order) if step.startswith("COPY project/"))
+        code = next(
+            i
+            for i, step in enumerate(order)
+            if step.startswith("COPY --chown=10001:10001 project/")
+        )
         report = "\n".join(
             f"{'cached' if hit else 'BUILT '} {step[:80]}" for step, hit in steps.items()
         )

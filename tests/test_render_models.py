@@ -100,12 +100,17 @@ def test_models_at_start_leaves_remote_models_to_the_runtime(
     refs = json.loads((context / "cortex/api.json").read_text())["predictor"]["models"]["paths"]
     assert [r["path"] for r in refs] == [s3.url("r/iris"), f"{site}/setosa.zip"]
     requirements = (context / "cortex/runtime-requirements.txt").read_text()
-    assert requirements.endswith("# s3:// models, fetched at start\nboto3>=1.28\n")
+    assert requirements.endswith(
+        "# models fetched at start (s3://: boto3, http(s)://: urllib3)\n"
+        "boto3>=1.28\nurllib3>=1.26\n"
+    )
 
-    # http(s) alone needs nothing beyond the standard library
+    # http(s) alone needs urllib3 (its retries), not boto3
     http_only = make_project(tmp_path / "http-only", f"{site}/model.onnx", f"{site}/setosa.zip")
     render_project(load_project(http_only), tmp_path / "out2", models_at_start=True)
-    assert "boto3" not in (tmp_path / "out2/remote/cortex/runtime-requirements.txt").read_text()
+    requirements = (tmp_path / "out2/remote/cortex/runtime-requirements.txt").read_text()
+    assert "boto3>=" not in requirements
+    assert requirements.endswith("urllib3>=1.26\n")
 
 
 def test_cli_models_at_start(s3: S3, site: str, tmp_path: Path) -> None:

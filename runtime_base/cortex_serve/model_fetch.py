@@ -11,9 +11,10 @@ when an s3:// address is used, so images of APIs without one do not carry it).
   environment as boto3 finds them (AWS_ACCESS_KEY_ID..., a profile, an instance role); without
   any, requests go unsigned (public buckets). AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3) points
   boto3 at another S3-compatible server, as boto3 itself honours it.
-- `http(s)://host/path`: one GET. A file ending in .zip, .tar.gz, .tgz or .tar is unpacked
-  (members that would land outside the folder are refused); any other file is saved under its
-  own name.
+- `http(s)://host/path`: one GET, with urllib3 retrying a failed connection or a 429/5xx answer
+  with backoff, as boto3 retries S3 (HTTP_RETRIES). A file ending in .zip, .tar.gz, .tgz or .tar
+  is unpacked (members that would land outside the folder are refused); any other file is saved
+  under its own name.
 - `gs://` addresses are recognised but not fetched: FetchError says so.
 
 Every fetch writes into a temporary folder beside the destination and renames it into place, so
@@ -37,6 +38,11 @@ from typing import Any
 REMOTE_SCHEMES = ("s3://", "gs://", "http://", "https://")
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 HTTP_TIMEOUT = 60.0  # seconds without progress before an http(s) download fails
+# Tries after the first, and the backoff between them (0.5 s, 1 s, 2 s, ...; urllib3's rule):
+# a server restarting or briefly overloaded is waited for, a missing model (404) is not.
+HTTP_RETRIES = 4
+HTTP_BACKOFF = 0.5
+HTTP_RETRY_STATUSES = (429, 500, 502, 503, 504)
 _CHUNK = 1 << 20
 
 
@@ -170,17 +176,31 @@ def _fetch_s3(url: str, folder: Path) -> str:
 
 
 def _fetch_http(url: str, folder: Path) -> str:
+    import urllib3  # the image gets it with an http(s) model fetched at start (render.py)
+
     name = posixpath.basename(urllib.parse.urlsplit(url).path.rstrip("/")) or "model"
+    retries = urllib3.Retry(
+        total=HTTP_RETRIES,
+        backoff_factor=HTTP_BACKOFF,
+        status_forcelist=HTTP_RETRY_STATUSES,
+        allowed_methods=["GET"],
+        raise_on_status=False,  # the last answer's status is reported below
+    )
+    http = urllib3.PoolManager(retries=retries, timeout=urllib3.Timeout(HTTP_TIMEOUT))
     try:
-        with (
-            urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response,
-            (folder / name).open("wb") as file,
-        ):
-            shutil.copyfileobj(response, file, _CHUNK)
-    except urllib.error.HTTPError as error:
-        raise FetchError(f'"{url}": HTTP {error.code} {error.reason}') from None
-    except (urllib.error.URLError, OSError) as error:
-        raise FetchError(f'"{url}": {getattr(error, "reason", error)}') from None
+        response = http.request("GET", url, preload_content=False)
+        try:
+            if response.status >= 400:
+                reason = response.reason or ""
+                raise FetchError(f'"{url}": HTTP {response.status} {reason}'.rstrip())
+            with (folder / name).open("wb") as file:
+                shutil.copyfileobj(response, file, _CHUNK)
+        finally:
+            response.release_conn()
+    except urllib3.exceptions.MaxRetryError as error:
+        raise FetchError(f'"{url}": {error.reason} (after {HTTP_RETRIES + 1} tries)') from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise FetchError(f'"{url}": {error}') from None
     return _maybe_unpack(folder, name, url)
 
 

@@ -5,6 +5,7 @@ version folders while a real server is serving."""
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import re
@@ -257,6 +258,44 @@ def test_http_errors_and_unsafe_archives(tmp_path: Path) -> None:
     assert not (tmp_path / "escape.txt").exists()
     # a failed fetch leaves nothing behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_http_retries_a_server_that_is_briefly_unavailable(tmp_path: Path) -> None:
+    answers = iter([503, 502, 200])
+    seen: list[int] = []
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = next(answers, 503)
+            seen.append(status)
+            body = b"onnx" if status == 200 else b"busy"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/model.onnx"
+    try:
+        fetch(url, tmp_path / "ok")
+        assert (tmp_path / "ok" / "model.onnx").read_bytes() == b"onnx"
+        assert seen == [503, 502, 200]
+        answers = iter([])  # always 503 from now on
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"HTTP 503"):
+            fetch(url, tmp_path / "never")
+        assert len(seen) == 3 + 5  # the first try and four retries
+        assert time.monotonic() - started < 20
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert not (tmp_path / "never").exists()
 
 
 # -- live reload, in process ----------------------------------------------------------------------
