@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import click
+from packaging.requirements import InvalidRequirement, Requirement
 
 from . import runtime_base
 from .config import load_project
@@ -50,40 +51,38 @@ def pick_api(project: Project, api_name: str | None) -> ApiSpec:
         raise UserError(option_problem("--api", unknown_api_message(project, api_name))) from None
 
 
-def _marker_applies(line: str) -> bool:
-    """False when the requirement's environment marker excludes this Python."""
-    if ";" not in line:
-        return True
+def _requirement(line: str) -> Requirement | None:
+    """The line as a PEP 508 requirement; None for what pip reads but packaging does not (pip
+    options after the name, `name @ ./path`): those are only checked for being installed."""
     try:
-        from packaging.markers import Marker
-    except ImportError:  # cannot tell: check it
-        return True
-    try:
-        return Marker(line.split(";", 1)[1].strip()).evaluate()
-    except Exception:
-        return True
+        return Requirement(line)
+    except InvalidRequirement:
+        return None
 
 
 def missing_requirements(file: Path, display: str, remedy: str) -> list[Problem]:
-    """A problem per requirement of `file` that is not installed in this Python; `remedy` says
-    what to do about it."""
+    """A problem per requirement of `file` that this Python lacks, or has in a version outside
+    the requirement's; `remedy` says what to do about it."""
     problems = []
     for number, name, line in requirement_lines(file, display):
-        if not _marker_applies(line):
-            continue
+        requirement = _requirement(line)
+        if requirement is not None and requirement.marker and not requirement.marker.evaluate():
+            continue  # not for this Python or platform
         try:
-            importlib.metadata.distribution(name)
+            installed = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            problems.append(
-                Problem(
-                    file=display,
-                    line=number,
-                    api=None,
-                    field=None,
-                    message=f'package "{name}" is not installed in this Python '
-                    f"({sys.executable}); {remedy}",
-                )
+            message = f'package "{name}" is not installed in this Python ({sys.executable})'
+        else:
+            specifier = requirement.specifier if requirement is not None else None
+            if not specifier or specifier.contains(installed, prereleases=True):
+                continue
+            message = (
+                f'package "{name}" is installed in version {installed}, but {display} asks for '
+                f"{name}{specifier} ({sys.executable})"
             )
+        problems.append(
+            Problem(file=display, line=number, api=None, field=None, message=f"{message}; {remedy}")
+        )
     return problems
 
 
