@@ -371,5 +371,13 @@ def predict(
     sys.exit(predict_once(loaded, api, body, content_type, sys.stdout.buffer.write))
 
 
+@main.command()
+def schema() -> None:
+    """Print a JSON Schema of cortex.yaml (every release's shape) for editors."""
+    from .config_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
