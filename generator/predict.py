@@ -131,7 +131,7 @@ def replay_samples(samples: list[Sample], api: ApiSpec, url: str, emit: Emit) ->
         raise UserError(option_problem("--samples", f"has no sample for API {api.name}"))
     failed = 0
     for sample in mine:
-        problem = _check(sample, url.rstrip("/"))
+        problem = check_sample(sample, url.rstrip("/"))
         if problem is None:
             emit(f"ok      {api.name}/{sample.name}")
         else:
@@ -141,7 +141,9 @@ def replay_samples(samples: list[Sample], api: ApiSpec, url: str, emit: Emit) ->
     return 0 if failed == 0 else 1
 
 
-def _check(sample: Sample, base_url: str) -> str | None:
+def check_sample(sample: Sample, base_url: str) -> str | None:
+    """Sends the sample's request to the API at `base_url`; how the answer differs from the
+    sample's response, or None when it is exactly that."""
     request, expected = sample.request, sample.response
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     body: bytes | None = None
@@ -180,8 +182,9 @@ def _check(sample: Sample, base_url: str) -> str | None:
             value = json.loads(got)
         except ValueError:
             return f"not JSON: {got[:200]!r}"
-        if not _json_close(value, expected["json"]):
-            return f"body {json.dumps(value)[:300]}, expected {json.dumps(expected['json'])[:300]}"
+        difference = json_difference(value, expected["json"])
+        if difference:
+            return f"body differs at {difference}"
     elif "text" in expected and got.decode("utf-8", "replace") != expected["text"]:
         return f"body {got[:200]!r}, expected {expected['text'][:200]!r}"
     elif "body_base64" in expected and got != base64.b64decode(expected["body_base64"]):
@@ -189,16 +192,28 @@ def _check(sample: Sample, base_url: str) -> str | None:
     return None
 
 
-def _json_close(actual: Any, expected: Any) -> bool:
-    """Equal JSON, floats within 1e-6 relative: a framework's last bits may differ by build."""
+def json_difference(actual: Any, expected: Any, path: str = "$") -> str | None:
+    """Where two JSON values first differ ("$.label: 'a' != 'b'"), or None when they are equal,
+    floats within 1e-6 relative: a framework's last bits may differ by build."""
     if isinstance(expected, float) and isinstance(actual, int | float):
-        return math.isclose(actual, expected, rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return actual.keys() == expected.keys() and all(
-            _json_close(actual[key], expected[key]) for key in expected
-        )
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(actual) == len(expected) and all(
-            _json_close(a, e) for a, e in zip(actual, expected, strict=True)
-        )
-    return bool(actual == expected and type(actual) is type(expected))
+        if math.isclose(actual, expected, rel_tol=1e-6, abs_tol=1e-9):
+            return None
+    elif isinstance(expected, dict) and isinstance(actual, dict):
+        if sorted(actual) != sorted(expected):
+            return f"{path}: keys {sorted(actual)}, expected {sorted(expected)}"
+        for key in expected:
+            found = json_difference(actual[key], expected[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    elif isinstance(expected, list) and isinstance(actual, list):
+        if len(actual) != len(expected):
+            return f"{path}: {len(actual)} items, expected {len(expected)}"
+        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            found = json_difference(a, e, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    elif actual == expected and type(actual) is type(expected):
+        return None
+    return f"{path}: {json.dumps(actual)[:200]} != {json.dumps(expected)[:200]}"

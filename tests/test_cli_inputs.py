@@ -4,24 +4,13 @@ and nothing left behind."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from config_fixtures import make_project
+from e2e import cortex_build as cli
 
 API = "- name: iris\n  predictor:\n    type: python\n    path: predictor.py\n"
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cortex_build.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("depth", [80, 10_000])

@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from config_fixtures import make_project
 from cortex_build.config import releases
+from e2e import cortex_build as cli
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cortex_build.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 SPLIT = """\

@@ -3,9 +3,7 @@ for a server to be healthy, compose projects, and the examples' samples.yaml che
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import math
 import subprocess
 import sys
 import time
@@ -16,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+from cortex_build.predict import Sample
+from cortex_build.predict import check_sample as sample_problem
+from cortex_build.predict import load_samples as load_samples_file
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -107,65 +107,12 @@ class ComposeProject:
 # samples.yaml (format: examples/README.md)
 
 
-@dataclass(frozen=True)
-class Sample:
-    api: str
-    name: str
-    request: dict[str, Any]
-    response: dict[str, Any]
-
-
 def load_samples(project: Path) -> list[Sample]:
-    entries = yaml.safe_load((project / "samples.yaml").read_text()) or []
-    return [Sample(e["api"], e["name"], e["request"], e["response"]) for e in entries]
+    return load_samples_file(project / "samples.yaml")
 
 
-def check_sample(base_url: str, sample: Sample, client: httpx.Client | None = None) -> None:
-    """Sends the sample's request and asserts the response the sample expects."""
-    request = sample.request
-    headers = dict(request.get("headers") or {})
-    kwargs: dict[str, Any] = {"params": request.get("query") or {}}
-    if "json" in request:
-        kwargs["json"] = request["json"]
-    elif "text" in request:
-        headers.setdefault("Content-Type", "text/plain")
-        kwargs["content"] = request["text"].encode("utf-8")
-    elif "body_base64" in request:
-        headers.setdefault("Content-Type", "application/octet-stream")
-        kwargs["content"] = base64.b64decode(request["body_base64"])
-    url = base_url + request.get("path", "/predict")
-    method = request.get("method", "POST")
-    response = (client or httpx).request(method, url, headers=headers, timeout=60, **kwargs)
-
-    expected = sample.response
-    where = f"{sample.api}/{sample.name}: {method} {url}"
-    assert response.status_code == expected.get("status", 200), f"{where}: {response.text}"
-    if "content_type" in expected:
-        media_type = response.headers.get("content-type", "").split(";")[0].strip()
-        assert media_type == expected["content_type"], (
-            f"{where}: Content-Type {media_type!r}, body {response.text[:200]!r}"
-        )
-    if "json" in expected:
-        assert_json_close(response.json(), expected["json"], where)
-    elif "text" in expected:
-        assert response.text == expected["text"], where
-    elif "body_base64" in expected:
-        assert response.content == base64.b64decode(expected["body_base64"]), where
-
-
-def assert_json_close(actual: Any, expected: Any, where: str, path: str = "$") -> None:
-    """Equal JSON, floats within 1e-6 relative: a framework's last bits may differ by build."""
-    if isinstance(expected, float) and isinstance(actual, int | float):
-        assert math.isclose(actual, expected, rel_tol=1e-6, abs_tol=1e-9), (
-            f"{where}: {path}: {actual} != {expected}"
-        )
-    elif isinstance(expected, dict) and isinstance(actual, dict):
-        assert sorted(actual) == sorted(expected), f"{where}: {path}: keys {sorted(actual)}"
-        for key in expected:
-            assert_json_close(actual[key], expected[key], where, f"{path}.{key}")
-    elif isinstance(expected, list) and isinstance(actual, list):
-        assert len(actual) == len(expected), f"{where}: {path}: {actual} != {expected}"
-        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            assert_json_close(a, e, where, f"{path}[{index}]")
-    else:
-        assert actual == expected, f"{where}: {path}: {actual!r} != {expected!r}"
+def check_sample(base_url: str, sample: Sample, client: object = None) -> None:
+    """Sends the sample's request and asserts the response the sample expects, with the checks
+    of `cortex-build predict --samples` (the client is not needed: one connection a sample)."""
+    problem = sample_problem(sample, base_url)
+    assert problem is None, f"{sample.api}/{sample.name}: {problem}"

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from e2e import cortex_build as cli
 from test_release_projects_native import RELEASE_PROJECTS, served
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cortex_build.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_one_prediction_without_a_server(tmp_path: Path) -> None:
@@ -85,7 +74,7 @@ def test_samples_are_replayed_against_a_served_api(tmp_path: Path) -> None:
     assert good.stdout.splitlines()[-1] == "4 of 4 samples answered as expected"
     assert bad.returncode == 1
     assert (
-        'FAILED  iris-rules/setosa: body {"label": "setosa"}, expected {"label": "virginica"}'
+        'FAILED  iris-rules/setosa: body differs at $.label: "setosa" != "virginica"'
         in bad.stdout
     )
     assert "3 of 4 samples answered as expected" in bad.stdout
