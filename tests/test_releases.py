@@ -52,7 +52,9 @@ def test_a_file_of_only_batch_apis_is_refused_naming_the_kind(tmp_path: Path) ->
     )
     result = cli("validate", project)
     assert result.returncode == 2
-    assert "holds no API that cortex-build serves (only BatchAPI)" in result.stderr
+    assert "holds no API that cortex-build serves (only BatchAPI: Cortex v0.19+ batch jobs)" in (
+        result.stderr
+    )
 
 
 V09 = """\

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import schema
 from ..errors import UserError, option_problem
 from ..spec import Project
 from . import releases
@@ -61,7 +62,10 @@ def load_project(
     reader = ProjectReader(root.resolve(), reporter, cortex_version)
     apis = reader.read(text)
     if not apis and reader.skipped and not reporter.problems:
-        kinds = ", ".join(sorted(set(reader.skipped.values())))
+        kinds = "; ".join(
+            f"{kind}: {schema.UNSUPPORTED_KINDS[kind]}"
+            for kind in sorted(set(reader.skipped.values()))
+        )
         reporter.error(
             None,
             None,
