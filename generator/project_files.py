@@ -1,6 +1,6 @@
 """Which files of a project go into its images, and what `.env` holds.
 
-Cortex's rules (seed 001, "Project files"): every file in the project folder except Python
+Cortex's rules (Cortex v0.2x docs, "Project files"): every file in the project folder except Python
 bytecode (`*.pyc`, `*.pyo`, `*.pyd`), names starting with `.`, the config file itself and what
 `.cortexignore` excludes (gitignore syntax, matched with pathspec). Folders that cortex-build
 rendered (they hold RENDER_MARKER_FILE) are left out too: an earlier `render -o out` inside the

@@ -3,7 +3,7 @@
 One table per section lists every key any generation accepted there. A key whose name changed
 carries `target` (the dotted path it is read as in the newest schema, e.g. `compute.min_replicas`
 -> `autoscaling.min_replicas`) and `old=True`, so the loader can note the mapping. Ranges here are
-Cortex v0.26's (see shared/spec/README.md); cross-field rules live in config.py.
+Cortex v0.26's (docs/config-reference.md); cross-field rules live in the config package.
 """
 
 from __future__ import annotations

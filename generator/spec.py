@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 PredictorType = Literal["python", "tensorflow", "onnx"]
 
-# How the user's predictor file is shaped (see ../shared/spec/README.md):
+# How the user's predictor file is shaped (README.md, "Cortex generations"):
 # - "class":     PythonPredictor / TensorFlowPredictor / ONNXPredictor (v0.12 and later)
 # - "functions": module-level init(...) + predict(sample, metadata) (v0.9-v0.11 python)
 # - "handlers":  module-level pre_inference / post_inference around a TF or ONNX model (v0.9)

@@ -1,6 +1,6 @@
 """Adaptive server-side batching (`predictor.server_side_batching`).
 
-A fixed batching window costs every request the window even when the server is idle (issue 5
+A fixed batching window costs every request the window even when the server is idle (bench/README.md
 measured the ONNX iris model at 8 connections: 8.4k req/s unbatched, 1.4k with a fixed 5 ms wait;
 a closed loop of 8 clients can do no better than 8 requests per window, 1.6k/s). So this
 batcher never holds a request while nothing runs: with no batch running, a request leaves at once,
