@@ -224,6 +224,8 @@ def render(
     for api in result.apis:
         for note in api.notes:
             click.echo(f"{loaded.config_file.name}: {api.name}: {note}", err=True)
+    for note in result.notes:
+        click.echo(note, err=True)
     for api in result.apis:
         click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
     click.echo(f"compose: {result.compose_file}")

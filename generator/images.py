@@ -90,16 +90,24 @@ def image_ref(api_name: str, registry: str | None = None, tag: str = "latest") -
     return f"{name}:{tag}"
 
 
-def framework_packages(api: ApiSpec) -> tuple[str, ...]:
-    """pip requirements the runtime needs for the API's predictor type, beside its own.
+# pip requirements the runtime needs per predictor type, beside its own. ONNX runs onnxruntime in
+# process (the -gpu build on GPU; 1.19 is the first built for CUDA 12, as on CUDA_BASE).
+# TensorFlow talks gRPC to the TF Serving sidecar, so the predictor image needs only a gRPC
+# client, not TensorFlow. runtime_base/requirements.lock locks every one of these sets.
+ONNX_PACKAGES = ("onnxruntime>=1.17", "numpy>=1.24")
+ONNX_GPU_PACKAGES = ("onnxruntime-gpu>=1.19", "numpy>=1.24")
+TENSORFLOW_PACKAGES = ("grpcio>=1.60", "protobuf>=4.25", "numpy>=1.24")
+FRAMEWORK_PACKAGE_SETS = {
+    "onnx": ONNX_PACKAGES,
+    "onnx (GPU)": ONNX_GPU_PACKAGES,
+    "tensorflow": TENSORFLOW_PACKAGES,
+}
 
-    ONNX runs onnxruntime in process (the -gpu build on GPU; 1.19 is the first built for CUDA 12,
-    as on CUDA_BASE). TensorFlow talks gRPC to the TF Serving sidecar, so the predictor image needs
-    only a gRPC client, not TensorFlow.
-    """
+
+def framework_packages(api: ApiSpec) -> tuple[str, ...]:
+    """pip requirements the runtime needs for the API's predictor type, beside its own."""
     if api.predictor.type == "onnx":
-        onnxruntime = "onnxruntime-gpu>=1.19" if api.compute.gpu > 0 else "onnxruntime>=1.17"
-        return (onnxruntime, "numpy>=1.24")
+        return ONNX_GPU_PACKAGES if api.compute.gpu > 0 else ONNX_PACKAGES
     if api.predictor.type == "tensorflow":
-        return ("grpcio>=1.60", "protobuf>=4.25", "numpy>=1.24")
+        return TENSORFLOW_PACKAGES
     return ()

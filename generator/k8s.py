@@ -226,6 +226,7 @@ def _deployment(
         "image": image,
         "ports": [{"name": "http", "containerPort": SERVER_PORT}],
         "env": env,
+        **({"envFrom": env_from} if env_from else {}),
         "resources": _resources(api_requests),
         "startupProbe": {
             **health,
@@ -240,17 +241,11 @@ def _deployment(
             "failureThreshold": 6,
         },
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SECONDS)]}}},
+        **({"volumeMounts": mounts} if mounts else {}),
         "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
     }
-    if env_from:
-        container["envFrom"] = env_from
-    if mounts:
-        container["volumeMounts"] = mounts
 
-    pod_spec: dict[str, Any] = {
-        "containers": [container],
-        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-    }
+    pod_spec: dict[str, Any] = {"containers": [container]}
     if is_tensorflow:
         pod_spec["containers"].append(_tf_serving_container(api, tf_requests))
         pod_spec["initContainers"] = [
@@ -266,6 +261,7 @@ def _deployment(
         ]
     if volumes:
         pod_spec["volumes"] = volumes
+    pod_spec["terminationGracePeriodSeconds"] = TERMINATION_GRACE_SECONDS
 
     strategy = api.update_strategy
     if _is_zero(strategy.max_surge) and _is_zero(strategy.max_unavailable):
@@ -316,10 +312,11 @@ def _tf_serving_container(api: ApiSpec, requests: dict[str, str]) -> dict[str, A
         "image": image,
         "command": ["tensorflow_model_server"],
         "args": tf_serving_args(api),
+        "ports": [{"name": "grpc", "containerPort": TF_SERVING_GRPC_PORT}],
         "env": [
             {"name": "TF_CPP_MIN_LOG_LEVEL", "value": str(TF_LOG_LEVELS[api.predictor.log_level])}
         ],
-        "ports": [{"name": "grpc", "containerPort": TF_SERVING_GRPC_PORT}],
+        "resources": _resources(requests),
         "readinessProbe": {
             "tcpSocket": {"port": "grpc"},
             "periodSeconds": 5,
@@ -329,7 +326,6 @@ def _tf_serving_container(api: ApiSpec, requests: dict[str, str]) -> dict[str, A
         "lifecycle": {
             "preStop": {"exec": {"command": ["sleep", str(PRESTOP_SECONDS + DRAIN_SECONDS)]}}
         },
-        "resources": _resources(requests),
         "volumeMounts": [{"name": "models", "mountPath": MODEL_DIR}],
         "securityContext": _security_context(SIDECAR_SECURITY_CONTEXT),
     }
@@ -686,7 +682,15 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
+# Kubernetes' own order for an object's top-level fields (kubectl's, and every manifest's in its
+# documentation); the rest follow in the order this module builds them, which keeps `name` first
+# and a container's fields in the order of the Pod reference.
+TOP_LEVEL_ORDER = ("apiVersion", "kind", "metadata", "spec")
+
+
 def _dump(header: str, doc: Mapping[str, Any]) -> str:
+    ordered = {key: doc[key] for key in TOP_LEVEL_ORDER if key in doc}
+    ordered.update((key, value) for key, value in doc.items() if key not in ordered)
     return header + yaml.dump(
-        doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=100
+        ordered, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
     )

@@ -5,7 +5,9 @@ OUT/<api>/ holds everything `docker build OUT/<api>` needs:
     Dockerfile                    templates/Dockerfile.jinja
     cortex/api.json               the normalized spec (ApiSpec.to_json), model paths rewritten
     cortex/entrypoint.sh          execs `python -m cortex_serve ...`
-    cortex/runtime-requirements.txt, cortex/install-requirements.sh
+    cortex/runtime-requirements.txt   the runtime's ranges (the constraints of later layers)
+    cortex/runtime-requirements.lock  the same packages pinned with hashes (runtime_lock.py)
+    cortex/install-requirements.sh
     deps/requirements.txt, deps/dependencies.sh   (when the project has them)
     runtime/                      cortex_serve/ and cortex_internal/ from cortex_build.runtime_base
     models/<name>/                the models (an image layer of their own): local ones copied,
@@ -29,13 +31,14 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 
-from . import __version__, images, k8s
+from . import __version__, images, k8s, runtime_lock
 from . import runtime_base as _runtime_base_package
 from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
@@ -57,6 +60,8 @@ USER_DIR = "/mnt/user"
 
 # Compose: API number i (in config order) publishes from FIRST_HOST_PORT + (replicas before it).
 FIRST_HOST_PORT = 8890
+# The compose file format a file that `docker stack deploy` takes declares (render.md).
+SWARM_COMPOSE_VERSION = "3.8"
 # Health: /healthz answers 503 while predictors initialise; a model may take minutes to load.
 HEALTHCHECK_START_PERIOD = 600
 HEALTHCHECK = [
@@ -93,6 +98,8 @@ class RenderResult:
     apis: tuple[RenderedApi, ...]
     compose_file: Path
     k8s_dir: Path
+    # one line each, about the render as a whole (the CLI prints them on stderr)
+    notes: tuple[str, ...] = ()
 
     def api(self, name: str) -> RenderedApi:
         return next(api for api in self.apis if api.name == name)
@@ -170,6 +177,18 @@ def render_project(
         apis=rendered,
         compose_file=out / "docker-compose.yaml",
         k8s_dir=out / "k8s",
+        notes=_registry_notes(rendered) if registry is None else (),
+    )
+
+
+def _registry_notes(rendered: Sequence[RenderedApi]) -> tuple[str, ...]:
+    """Without --registry the manifests name bare `<api>:<tag>` images, which a cluster's nodes
+    look for on Docker Hub: say so once the render is done."""
+    images = ", ".join(api.image for api in rendered)
+    return (
+        f"warning: k8s/ names the images {images} without a registry, so a cluster would pull "
+        "them from Docker Hub; render and build with --registry REGISTRY (then push them there) "
+        "before `kubectl apply -k`",
     )
 
 
@@ -446,6 +465,7 @@ def _render_context(
         "port": SERVER_PORT,
         "healthcheck": HEALTHCHECK,
         "start_period": HEALTHCHECK_START_PERIOD,
+        "lock_python": runtime_lock.load_lock().python,
     }
     _write_text(context / "Dockerfile", _render_template("Dockerfile.jinja", values))
     _write_text(cortex / "api.json", models.spec.to_json())
@@ -460,6 +480,12 @@ def _render_context(
             "# models fetched at start (s3://: boto3, http(s)://: urllib3)\n"
         ) + "".join(f"{requirement}\n" for requirement in models.packages)
     _write_text(cortex / "runtime-requirements.txt", runtime_requirements)
+    # The same packages at the exact versions of the runtime's lock (runtime_lock.py), which the
+    # image installs when its Python is the lock's; the ranges above stay the constraints.
+    _write_text(
+        cortex / "runtime-requirements.lock",
+        runtime_lock.load_lock().render(runtime_requirements.splitlines()),
+    )
     if requirements is not None:
         _write_text(
             cortex / "install-requirements.sh",
@@ -595,7 +621,19 @@ def _compose_file(
         services.update(_compose_services(project, api, target, env_file))
         if api.predictor.type == "tensorflow":
             volumes[f"{api.name}-models"] = {}
-    document: dict[str, Any] = {"services": services}
+    # What `docker stack deploy` refuses: device reservations, and the long form of depends_on
+    # (conditions) that the TF Serving sidecar needs to start after its models are copied.
+    not_for_swarm = []
+    if any(api.compute.gpu > 0 for api in apis):
+        not_for_swarm.append("GPU reservations (compute.gpu)")
+    if volumes:
+        not_for_swarm.append("the TF Serving sidecars' depends_on conditions")
+    document: dict[str, Any] = {}
+    if not not_for_swarm:
+        # Docker 20.10's `docker stack deploy` reads no file without a version ("unsupported
+        # Compose file version: 1.0"); Compose reads 3.8 as the Compose Specification.
+        document["version"] = SWARM_COMPOSE_VERSION
+    document["services"] = services
     if volumes:
         document["volumes"] = volumes
     return _render_template(
@@ -606,6 +644,7 @@ def _compose_file(
             "apis": [{"name": t.name, "host_ports": _port_range(t.host_ports)} for t in rendered],
             "dotenv": env_file is not None,
             "tensorflow": bool(volumes),
+            "not_for_swarm": not_for_swarm,
             "document": yaml.dump(
                 document, Dumper=_YamlDumper, sort_keys=False, default_flow_style=False, width=100
             ).rstrip("\n"),
@@ -630,8 +669,6 @@ def _compose_services(
         service["depends_on"] = {f"{api.name}-serving": {"condition": "service_started"}}
     if env_file is not None:
         service["env_file"] = [env_file]
-    if api.compute.cpu is not None:
-        service["cpu_shares"] = _cpu_shares(project, api)
     # On tensorflow APIs the GPU goes to TF Serving, as in Cortex.
     service["deploy"] = _deploy(project, api, gpu=0 if tensorflow else api.compute.gpu)
     if api.predictor.shm_size:
@@ -688,7 +725,14 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
 
 
 def _deploy(project: Project, api: ApiSpec, gpu: int) -> dict[str, Any]:
+    """Replicas and resources, all under `deploy:`, where `docker stack deploy` (Swarm) reads
+    them too: it refuses service-level keys such as `cpu_shares`."""
     reservations: dict[str, Any] = {}
+    if api.compute.cpu is not None:
+        # A request in Cortex: Swarm's scheduler reserves it. docker-compose 1.29 warns that it
+        # ignores the key and Compose v2 ignores it silently: locally the API gets Docker's
+        # default CPU weight, never a limit (a `cpus` limit would throttle a default 200m API).
+        reservations["cpus"] = _cpus(project, api)
     if api.compute.mem is not None:
         # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
         # (a limit would OOM-kill an API that Cortex let burst above its request).
@@ -708,12 +752,8 @@ def _gpus(count: int) -> dict[str, Any]:
     return {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
 
 
-def _cpu_shares(project: Project, api: ApiSpec) -> int:
-    """A CPU request ("200m", "1.5") as the cgroup CPU weight Kubernetes gives it: 1024 per core.
-
-    Cortex's `compute.cpu` was a request (a share under contention), not a cap; Docker's
-    `cpu_shares` is the same mechanism, where a `cpus` limit would throttle a default 200m API.
-    """
+def _cpus(project: Project, api: ApiSpec) -> str:
+    """A CPU request ("200m", "1.5") as Compose's `cpus`, a string of cores: "0.2", "1.5"."""
     text = str(api.compute.cpu).strip()
     try:
         millicores = cpu_millicores(text)
@@ -725,7 +765,7 @@ def _cpu_shares(project: Project, api: ApiSpec) -> int:
                 project, api, "compute.cpu", f'must be like 1, 0.5 or "500m" (got "{text}")'
             )
         )
-    return max(2, millicores * 1024 // 1000)  # the kernel's minimum weight is 2
+    return format((Decimal(millicores) / 1000).normalize(), "f")
 
 
 def _docker_bytes(project: Project, api: ApiSpec, field: str, quantity: str) -> str:

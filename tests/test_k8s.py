@@ -676,6 +676,33 @@ def test_layout_is_a_kustomization_plus_one_folder_per_api(tmp_path: Path) -> No
     ]
 
 
+@pytest.mark.parametrize("autoscaler", ["hpa", "keda"])
+def test_manifests_keep_the_usual_key_order_not_a_sorted_one(
+    tmp_path: Path, autoscaler: str
+) -> None:
+    files = render(tmp_path, *CASES.values(), autoscaler=autoscaler, dotenv="A=1\n")
+    for path, content in files.items():
+        if not path.endswith(".yaml") or path == "prometheus-adapter-values.yaml":
+            continue
+        body = [line for line in content.splitlines() if not line.startswith("#")]
+        doc = yaml.safe_load(content)  # a dict in the document's order
+        expected = [key for key in ("apiVersion", "kind", "metadata", "spec") if key in doc]
+        assert list(doc)[: len(expected)] == expected, path
+        assert body[0].startswith("apiVersion: "), path
+        if "metadata" in doc:
+            assert next(iter(doc["metadata"])) == "name", path
+    config_map = manifest(files, "env/configmap.yaml")
+    assert list(config_map) == ["apiVersion", "kind", "metadata", "data"]
+    for api in ("env", "tf-gpu"):
+        pod = pod_spec(files, api)
+        for item in pod["containers"] + pod.get("initContainers", []):
+            assert list(item)[:2] == ["name", "image"], f"{api}: {list(item)}"
+            for port in item.get("ports", []):
+                assert next(iter(port)) == "name"
+    api_container = container(files, "env")
+    assert list(api_container).index("envFrom") == list(api_container).index("env") + 1
+
+
 def test_rendering_is_deterministic(tmp_path: Path) -> None:
     apis = tuple(CASES.values())
     first = render(tmp_path, *apis, dotenv="A=1\n")

@@ -108,6 +108,7 @@ def test_each_api_gets_a_complete_build_context(project: Project, tmp_path: Path
         "cortex/api.json",
         "cortex/entrypoint.sh",
         "cortex/runtime-requirements.txt",
+        "cortex/runtime-requirements.lock",
         "cortex/install-requirements.sh",
         "deps/requirements.txt",
         "deps/dependencies.sh",
@@ -209,8 +210,10 @@ def test_compose_services_ports_aliases_and_sidecar(project: Project, tmp_path: 
     assert echo["ports"] == ["127.0.0.1:8890-8891:8888"]
     assert tf["ports"] == ["127.0.0.1:8892:8888"]
     assert echo["deploy"]["replicas"] == 2
-    assert echo["cpu_shares"] == 1536  # 1500m, weighted as Kubernetes weighs requests
-    # compute.mem is a request, as in the Kubernetes manifests: a reservation, no limit
+    # compute.cpu and compute.mem are requests, as in the Kubernetes manifests: reservations
+    # under deploy: (where Swarm reads them too), no limit, no service-level cpu_shares
+    assert "cpu_shares" not in echo
+    assert echo["deploy"]["resources"]["reservations"]["cpus"] == "1.5"
     assert echo["deploy"]["resources"]["reservations"]["memory"] == f"{2**30}b"
     assert "limits" not in echo["deploy"]["resources"]
     assert echo["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
@@ -222,6 +225,67 @@ def test_compose_services_ports_aliases_and_sidecar(project: Project, tmp_path: 
         "tf-models": {"condition": "service_completed_successfully"}
     }
     assert compose["volumes"] == {"tf-models": {}}
+
+
+def test_manifests_without_a_registry_get_a_warning(project: Project, tmp_path: Path) -> None:
+    bare = render_project(project, tmp_path / "out")
+    (note,) = bare.notes
+    assert note.startswith("warning: k8s/ names the images echo:latest, tf:latest without a ")
+    assert "--registry" in note and "\n" not in note
+    pushed = render_project(project, tmp_path / "out", registry="registry.example.com/team")
+    assert pushed.notes == ()
+
+
+# What `docker stack deploy` refuses at service level (the Docker CLI's forbidden properties,
+# and keys its compose file schema 3.8 does not have), where Compose would take them.
+SWARM_REFUSED_SERVICE_KEYS = {
+    "cpu_shares", "cpu_quota", "cpuset", "cpus", "mem_limit", "mem_reservation", "memswap_limit",
+    "extends", "volume_driver", "volumes_from", "scale", "pull_policy", "profiles",
+}  # fmt: skip
+
+
+def test_a_compose_file_without_gpus_or_tensorflow_is_one_docker_stack_deploy_takes(
+    tmp_path: Path,
+) -> None:
+    config = CONFIG.split("\n- name: tf")[0].replace("    gpu: 1\n", "")
+    project = load_project(make_project(tmp_path / "project", config))
+    render_project(project, tmp_path / "out")
+    text = (tmp_path / "out" / "docker-compose.yaml").read_text()
+    compose = yaml.safe_load(text)
+    # Docker 20.10's `docker stack deploy` reads no file without a version
+    assert compose["version"] == "3.8"
+    assert "# docker stack deploy -c docker-compose.yaml NAME deploys the same services" in text
+    (echo,) = compose["services"].values()
+    assert not SWARM_REFUSED_SERVICE_KEYS & set(echo), sorted(echo)
+    assert echo["deploy"] == {
+        "replicas": 2,
+        "resources": {"reservations": {"cpus": "1.5", "memory": f"{2**30}b"}},
+    }
+
+
+def test_gpu_and_tensorflow_compose_files_say_swarm_refuses_them(
+    project: Project, tmp_path: Path
+) -> None:
+    render_project(project, tmp_path / "out")
+    text = (tmp_path / "out" / "docker-compose.yaml").read_text()
+    compose = yaml.safe_load(text)
+    assert "version" not in compose  # the Compose Specification's depends_on conditions
+    header = " ".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+    assert (
+        "docker stack deploy (Swarm) refuses this file, which has what only Compose reads: GPU "
+        "reservations (compute.gpu), the TF Serving sidecars' depends_on conditions."
+    ) in header
+
+
+@pytest.mark.parametrize("cpu", ["200m", "1", "0.25", "12345m"])
+def test_compute_cpu_is_a_reservation_of_cores(tmp_path: Path, cpu: str) -> None:
+    config = CONFIG.split("\n- name: tf")[0].replace("cpu: 1500m", f"cpu: {cpu}")
+    project = load_project(make_project(tmp_path / "project", config))
+    render_project(project, tmp_path / "out")
+    compose = yaml.safe_load((tmp_path / "out" / "docker-compose.yaml").read_text())
+    cores = compose["services"]["echo"]["deploy"]["resources"]["reservations"]["cpus"]
+    expected = {"200m": "0.2", "1": "1", "0.25": "0.25", "12345m": "12.345"}[cpu]
+    assert cores == expected
 
 
 @pytest.mark.skipif(
