@@ -451,7 +451,12 @@ def autoscaling_defaults(release_minor: int) -> dict[str, float]:
 # Grammars of values that end up in Dockerfiles, shell, YAML and URLs: each is strict enough that
 # a value cannot break out of where it is rendered.
 
-RESERVED_ENDPOINTS = {"/healthz": "health check", "/metrics": "metrics"}
+RESERVED_ENDPOINTS = {
+    "/healthz": "health check",
+    "/metrics": "metrics",
+    "/openapi.json": "OpenAPI document",
+    "/docs": "API docs page",
+}
 API_NAME_MAX = 42
 DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,20 +182,32 @@ def serve_natively(
         + "; Ctrl-C stops",
         err=True,
     )
-    with tempfile.TemporaryDirectory(prefix="cortex-build-serve-") as workdir:
+    # The server deletes the spec once read (--remove-spec), and stops when the pipe's write end
+    # closes (--parent-fd): with this process, even if it is killed by SIGKILL.
+    workdir = tempfile.mkdtemp(prefix="cortex-build-serve-")
+    read_end, write_end = os.pipe()
+    try:
         spec_file = Path(workdir) / "api.json"
         spec_file.write_text(api.to_json())
-        command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file)]
+        command = [sys.executable, "-m", "cortex_serve", "--spec", str(spec_file), "--remove-spec"]
         command += ["--project", str(root), "--host", host, "--port", str(port)]
+        command += ["--parent-fd", str(read_end)]
         if reload:
             command.append("--reload")
-        return _run_forwarding_signals(command, native_environment(root))
+        return _run_forwarding_signals(command, native_environment(root), read_end)
+    finally:
+        os.close(write_end)
+        shutil.rmtree(workdir, ignore_errors=True)  # if the server never read it
 
 
-def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
-    """Runs the server as a child; SIGTERM/SIGHUP are passed on, Ctrl-C reaches it directly (same
-    process group) and is ignored here so that this process waits for the graceful stop."""
-    process = subprocess.Popen(command, env=env)
+def _run_forwarding_signals(command: list[str], env: dict[str, str], pass_fd: int) -> int:
+    """Runs the server as a child, with `pass_fd` (closed here once passed); SIGTERM/SIGHUP are
+    passed on, Ctrl-C reaches it directly (same process group) and is ignored here so that this
+    process waits for the graceful stop."""
+    try:
+        process = subprocess.Popen(command, env=env, pass_fds=(pass_fd,))
+    finally:
+        os.close(pass_fd)
 
     def forward(signum: int, _frame: object) -> None:
         process.send_signal(signum)

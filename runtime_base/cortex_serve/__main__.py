@@ -9,12 +9,15 @@ Prepares the process the way Cortex's containers were prepared, then becomes the
   `.env` the same way.
 
 Server settings that are not part of cortex.yaml come from options or the environment
-(CORTEX_SERVE_*: see _FROM_ENVIRONMENT, or --help).
+(CORTEX_SERVE_*: see _FROM_ENVIRONMENT, or --help). `cortex-build serve` passes `--parent-fd` and
+`--remove-spec`: the server stops when that command ends, even by SIGKILL, and its temporary spec
+file is gone once read.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -37,6 +40,18 @@ _FROM_ENVIRONMENT = (
         "seconds in-flight requests get after SIGTERM",
     ),
     ("keepalive", "CORTEX_SERVE_KEEPALIVE", "seconds an idle keep-alive connection stays open"),
+    (
+        "read_timeout",
+        "CORTEX_SERVE_READ_TIMEOUT",
+        "seconds a request may take to arrive whole, head and body (408 after)",
+    ),
+    ("max_header_bytes", "CORTEX_SERVE_MAX_HEADER_BYTES", "larger request heads get 431"),
+    (
+        "max_header_line_bytes",
+        "CORTEX_SERVE_MAX_HEADER_LINE_BYTES",
+        "a longer URL gets 414, a longer header 431",
+    ),
+    ("max_headers", "CORTEX_SERVE_MAX_HEADERS", "more request headers get 431"),
     ("worker_timeout", "CORTEX_SERVE_WORKER_TIMEOUT", "seconds a blocked event loop is tolerated"),
 )
 
@@ -71,6 +86,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="development: restart a process when a Python file it imported changes",
     )
+    parser.add_argument(
+        "--parent-fd",
+        type=int,
+        metavar="FD",
+        help="the read end of a pipe whose write end the caller keeps open: the server stops (as "
+        "on SIGTERM) once it closes, that is once the caller ended, however it ended",
+    )
+    parser.add_argument(
+        "--remove-spec",
+        action="store_true",
+        help="delete the spec file once read, and its folder if that leaves it empty",
+    )
     return parser.parse_args(argv)
 
 
@@ -96,6 +123,16 @@ def main(argv: list[str] | None = None) -> None:
         spec = json.loads(args.spec.read_text())
     except (OSError, ValueError) as error:
         sys.exit(f"cortex_serve: cannot read the API spec {args.spec}: {error}")
+    finally:
+        if args.remove_spec:  # a caller's temporary file: gone even if the caller is killed
+            with contextlib.suppress(OSError):
+                args.spec.unlink()
+                args.spec.parent.rmdir()
+    if args.parent_fd is not None:
+        try:
+            os.fstat(args.parent_fd)
+        except OSError as error:
+            sys.exit(f"cortex_serve: --parent-fd {args.parent_fd}: {error}")
     project_dir = args.project.resolve()
     if not project_dir.is_dir():
         sys.exit(f"cortex_serve: the project folder {project_dir} does not exist")

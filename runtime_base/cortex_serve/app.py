@@ -12,8 +12,10 @@ request handler: it must add only a few microseconds over a bare Starlette handl
 bench/runtime_bench.py), so it reads the body and writes the response itself and builds
 starlette objects (Headers, QueryParams, FormData, Request) only where users receive them.
 
-Order of a prediction: admission (replica-wide, 503 at once when full) -> body (413 past the
-limit) -> payload by Content-Type (400 on bad JSON/text) -> predict (sync in this process' thread
+Order of a prediction: body (413 past the limit, 408 when it does not arrive within the read
+timeout: protocol.py; both close the connection) -> admission (replica-wide, 503 at once when
+full; a request counts against capacity only once its body is read, so slow clients cannot hold
+it) -> payload by Content-Type (400 on bad JSON/text) -> predict (sync in this process' thread
 pool of `threads_per_process`, async on the event loop, or through the adaptive batcher) -> the
 response by return type -> capacity released -> post_predict or a Handler's callback (after the
 response is sent).
@@ -45,10 +47,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from . import metrics
+from . import docs, metrics
 from .batching import AdaptiveBatcher
 from .contract import HANDLER_CLASS
 from .predictor import Predictor, PredictorError, VerbMethod, load_predictor
+from .protocol import READ_TIMED_OUT
 from .scoreboard import Scoreboard
 
 # gunicorn's "worker failed to boot" exit status: the master stops the whole server with it, so a
@@ -62,14 +65,30 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 _TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 _BYTES_HEADERS = [(b"content-type", b"application/octet-stream")]
 _FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+# After an answer that left the request body unread: the rest of it must not be taken for the
+# next request, and reading it only to drop it would keep a hostile client's connection open.
+_CLOSE = {"Connection": "close"}
 
 
 class PayloadError(Exception):
     """The request body does not parse as its Content-Type says (400)."""
 
 
-class BodyTooLarge(Exception):
-    """The request body is over the limit (413)."""
+class BodyError(Exception):
+    """The request body cannot be read whole: answered `status`, and the connection closed."""
+
+    status: int
+
+
+class BodyTooLarge(BodyError):
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than the limit of {limit} bytes")
+
+
+class BodyTimedOut(BodyError):
+    status = 408
 
 
 class ClientGone(Exception):
@@ -150,27 +169,32 @@ def _content_info(scope: Scope) -> tuple[str, str | None, int | None]:
     return media_type, charset, length
 
 
-async def read_body(receive: Receive, declared_length: int | None, limit: int) -> bytes:
-    """The whole request body; BodyTooLarge as soon as it is known to exceed `limit` bytes."""
+async def read_body(
+    scope: Scope, receive: Receive, declared_length: int | None, limit: int
+) -> bytes:
+    """The whole request body; BodyTooLarge as soon as it is known to exceed `limit` bytes,
+    BodyTimedOut when the server's read timeout woke this up (protocol.READ_TIMED_OUT)."""
     if declared_length is not None and declared_length > limit:
-        raise BodyTooLarge
+        raise BodyTooLarge(limit)
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientGone
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):  # the usual case: one message
         if len(body) > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
         return body
     chunks, size = [body], len(body)
     while True:
+        if READ_TIMED_OUT in scope:
+            raise BodyTimedOut(scope[READ_TIMED_OUT])
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -180,9 +204,11 @@ async def parse_payload(scope: Scope, media_type: str, charset: str | None, body
     """The payload as Cortex gave it to predict, by Content-Type (see the spec README)."""
     if media_type == "application/json":
         try:
-            return json.loads(body)
+            return json.loads(body)  # NaN, Infinity and -Infinity are read as floats
         except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
             raise PayloadError(f"the request body is not valid JSON: {error}") from error
+        except RecursionError as error:  # arrays or objects some 1,000 deep
+            raise PayloadError("the request body is not valid JSON: nested too deeply") from error
     if media_type == "text/plain":
         try:
             return body.decode(charset or "utf-8")
@@ -473,6 +499,18 @@ class PredictEndpoint:
             # Not a request for the Handler: not counted, as Cortex did not count it either.
             await self.not_allowed(send, verb, predictor)
             return
+        media_type, charset, length = _content_info(scope)
+        # The body before admission: a client that sends it slowly holds no capacity meanwhile
+        # (and its connection for at most the server's read timeout). Never admitted, these
+        # count with no duration, as a 503 does.
+        try:
+            body = await read_body(scope, receive, length, self.worker.max_body_bytes)
+        except BodyError as error:
+            self.scoreboard.record(await send_error(send, error.status, str(error), _CLOSE), 0.0)
+            return
+        except ClientGone:  # nginx's "client closed request"; nothing can be sent
+            self.scoreboard.record(499, 0.0)
+            return
         started = time.perf_counter()
         after: Callable[[], Awaitable[None]] | None = None
         if self.worker.predictor is None:
@@ -481,7 +519,7 @@ class PredictEndpoint:
             status = await send_error(send, 503, self.limit_message)
         else:
             try:
-                status, after = await self.handle(scope, receive, send)
+                status, after = await self.handle(scope, receive, send, body, media_type, charset)
             except asyncio.CancelledError:
                 raise
             # Not the user's predict (handled inside): still a JSON 500. BaseException: user code
@@ -498,20 +536,18 @@ class PredictEndpoint:
             await after()
 
     async def handle(
-        self, scope: Scope, receive: Receive, send: Send
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        media_type: str,
+        charset: str | None,
     ) -> tuple[int, Callable[[], Awaitable[None]] | None]:
         worker = self.worker
         assert worker.predictor is not None  # __call__ admits requests only once it is loaded
         verb = scope["method"]
         method = worker.predictor.verbs.get(verb)
-        media_type, charset, length = _content_info(scope)
-        try:
-            body = await read_body(receive, length, worker.max_body_bytes)
-        except BodyTooLarge:
-            message = f"the request body is larger than the limit of {worker.max_body_bytes} bytes"
-            return await send_error(send, 413, message), None
-        except ClientGone:
-            return 499, None  # nginx's "client closed request"; nothing can be sent
         payload: Any = None
         # Cortex v0.34-v0.35 parsed the body only for a handle_<verb> that names `payload`, so a
         # body that does not parse is no 400 for one that does not.
@@ -679,4 +715,21 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    return CortexApp(worker, predict, paths, Starlette(routes=routes))
+    # GET /openapi.json and /docs (Swagger UI, its files under /docs/static/): docs.py.
+    routes += docs.routes(spec, lambda: worker.predictor, max_body_bytes)
+    # Starlette's own answers (404, 405, 500) are plain text: JSON like every other error here.
+    exception_handlers = {HTTPException: _json_http_error, Exception: _json_server_error}
+    return CortexApp(
+        worker, predict, paths, Starlette(routes=routes, exception_handlers=exception_handlers)
+    )
+
+
+async def _json_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    body = {"error": error.detail, "status": error.status_code}
+    return Response(_dump_json(body), error.status_code, error.headers, "application/json")
+
+
+async def _json_server_error(request: Request, error: Exception) -> Response:
+    body = {"error": "internal server error (see the server log)", "status": 500}
+    return Response(_dump_json(body), 500, media_type="application/json")

@@ -64,6 +64,7 @@ class VerbMethod:
     call: Callable[[Any, Any, Any], Any]
     is_async: bool
     wants_payload: bool  # Cortex parsed the body only for a method that names `payload`
+    args: tuple[str, ...] = ()  # the REQUEST_ARGS the method names, in its order (openapi.py)
 
 
 class Predictor(Protocol):
@@ -73,6 +74,8 @@ class Predictor(Protocol):
     # interface "handler": the methods by HTTP verb ("POST", "GET", ...); `predict` is
     # handle_post's (the one that may be batched). Empty for the other interfaces.
     verbs: Mapping[str, VerbMethod]
+    # the REQUEST_ARGS the user's predict (or handle_post) names: what openapi.py documents
+    predict_args: tuple[str, ...]
 
     def predict(self, payload: Any, query_params: Any, headers: Any) -> Any:
         """Calls the user's predict with only the arguments it names (awaitable if is_async)."""
@@ -96,6 +99,7 @@ class LoadedPredictor:
     user_object: Any  # the predictor instance, or the module for functions/handlers
     client: Any = None  # the python/tensorflow/onnx client handed to the user, if any
     verbs: Mapping[str, VerbMethod] = field(default_factory=dict)  # interface "handler" only
+    predict_args: tuple[str, ...] = REQUEST_ARGS
 
 
 def load_predictor(spec: Mapping[str, Any], project_dir: Path) -> Predictor:
@@ -407,6 +411,7 @@ def _load_class(
         interface="class",
         user_object=instance,
         client=client,
+        predict_args=tuple(arg_names["predict"][1:]),
     )
 
 
@@ -549,6 +554,7 @@ def _load_handler(
             call=_injector(getattr(instance, name), REQUEST_ARGS, arg_names[name][1:]),
             is_async=inspect.iscoroutinefunction(getattr(cls, name)),
             wants_payload="payload" in arg_names[name],
+            args=tuple(arg_names[name][1:]),
         )
         for verb, name in verbs.items()
     }
@@ -562,6 +568,7 @@ def _load_handler(
         user_object=instance,
         client=client,
         verbs=methods,
+        predict_args=post.args if post is not None else (),
     )
 
 
@@ -614,6 +621,7 @@ def _load_functions(
         has_post_predict=False,
         interface="functions",
         user_object=module,
+        predict_args=("payload",),
     )
 
 
@@ -695,4 +703,5 @@ def _load_handlers(
         interface="handlers",
         user_object=module,
         client=client,
+        predict_args=("payload",),
     )

@@ -7,8 +7,9 @@ a worker killed while holding it would freeze the replica. So:
 - Admission is a POSIX semaphore of `max_replica_concurrency` units (an atomic try-acquire): with
   a limit of N, N+k simultaneous requests give exactly k rejections, whichever worker they reach.
 - Every worker owns one slot of counters that only it writes (from its event loop thread, so no
-  locks): pid, ready flag, in-flight count, requests by status, latency histogram, prediction
-  tracker counts. Readers (/metrics, /healthz) sum the slots; a torn read costs one sample.
+  locks): pid, ready flag, in-flight count, whether it accepts connections (balancing.py),
+  requests by status, latency histogram, prediction tracker counts. Readers (/metrics, /healthz)
+  sum the slots; a torn read costs one sample.
 - The master gives each worker its slot before forking it (`reserve_slot`) and, when the worker
   exits, folds its counters into the retired slot 0 (so counters never go down), returns the
   admission units its in-flight requests held (so a killed worker leaks no capacity) and frees
@@ -42,8 +43,8 @@ OTHER_CLASS = "_other"
 LABEL_LOCK_WAIT = 0.1  # seconds; see Scoreboard._register_label
 
 # Integer fields of a slot, in order.
-PID, READY, IN_FLIGHT = range(3)
-STATUS_BASE = 3  # counts of statuses 100..599
+PID, READY, IN_FLIGHT, ACCEPTING = range(4)
+STATUS_BASE = 4  # counts of statuses 100..599
 STATUS_FIRST, STATUS_LAST = 100, 599
 LATENCY_BASE = STATUS_BASE + (STATUS_LAST - STATUS_FIRST + 1)
 CLASS_BASE = LATENCY_BASE + len(LATENCY_BUCKETS) + 1  # + the +Inf bucket
@@ -99,6 +100,7 @@ class Scoreboard:
         self._floats = memoryview(self._floats_raw).cast("B").cast("d")
         self._admission = multiprocessing.BoundedSemaphore(max_concurrency)
         self._ready_once = multiprocessing.sharedctypes.RawValue("b", 0)
+        self._ready_boots = multiprocessing.sharedctypes.RawValue("q", 0)  # workers that got ready
         self._labels = multiprocessing.sharedctypes.RawArray("c", MAX_CLASSES * LABEL_BYTES)
         self._label_count = multiprocessing.sharedctypes.RawValue("i", 0)
         self._label_lock = multiprocessing.Lock()
@@ -141,8 +143,29 @@ class Scoreboard:
 
     def set_ready(self) -> None:
         self._ints[self._base + READY] = 1
+        self._ready_boots.value += 1
         if self.processes_ready() >= self.processes:
             self._ready_once.value = 1
+
+    def set_accepting(self, accepting: bool) -> None:
+        self._ints[self._base + ACCEPTING] = int(accepting)
+
+    def fewest_elsewhere(self) -> int | None:
+        """The fewest requests in flight in another process that accepts connections and has
+        its predictor ready; None when there is no such process."""
+        ints = self._ints
+        fewest = None
+        for slot in range(1, self.slots):
+            base = slot * INT_FIELDS
+            if (
+                base != self._base
+                and ints[base + PID] > 0
+                and ints[base + ACCEPTING]
+                and ints[base + READY]
+                and (fewest is None or ints[base + IN_FLIGHT] < fewest)
+            ):
+                fewest = ints[base + IN_FLIGHT]
+        return fewest
 
     def try_admit(self) -> bool:
         """Takes one unit of replica-wide concurrency; False means answer 503 at once."""
@@ -219,6 +242,14 @@ class Scoreboard:
 
     def processes_ready(self) -> int:
         return sum(self._ints[slot * INT_FIELDS + READY] for slot in self._live_slots())
+
+    def was_ready(self, slot: int) -> bool:
+        """Master: the worker of `slot` initialised its predictor."""
+        return bool(self._ints[slot * INT_FIELDS + READY])
+
+    def ready_boots(self) -> int:
+        """How many workers initialised their predictor so far (changes whenever one does)."""
+        return int(self._ready_boots.value)
 
     def served_once(self) -> bool:
         """Every process initialised its predictor once: the replica is past its first boot."""

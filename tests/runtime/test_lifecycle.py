@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +38,19 @@ def simultaneously(count: int, call) -> list:
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(run, range(count)))
+
+
+def sleep_on_a_new_connection(server: RunningServer, seconds: float) -> tuple[int, dict, float]:
+    """(status, JSON body, when it ended) of a sleep request on a connection of its own. An
+    httpx client per request would cost this 2-core machine 0.2 s of CPU in a burst of 8."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        path = f"/predict?return=sleep&seconds={seconds}"
+        connection.request("POST", path, b"{}", {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read()), time.monotonic()
+    finally:
+        connection.close()
 
 
 def metric(server: RunningServer, name: str) -> float:
@@ -120,6 +135,45 @@ def test_three_single_threaded_processes_serve_three_requests_at_once(start_serv
     assert max(r["started"] for r in results) < min(r["ended"] for r in results)
 
 
+@pytest.mark.parametrize(("processes", "threads", "bursts"), [(3, 1, 10), (2, 4, 3)])
+def test_simultaneous_requests_on_new_connections_go_to_processes_with_a_free_thread(
+    start_server, processes, threads, bursts
+):
+    # A burst of processes x threads requests of 1 s each, every one on a connection of its own:
+    # one per free thread, the burst takes 1 s; two on one thread, 2 s.
+    spec = api_spec("spread", processes=processes, threads=threads)
+    server = start_server(ECHO, spec)
+    count = processes * threads
+    durations = []
+    for _ in range(bursts):
+        started = time.monotonic()
+        results = simultaneously(count, lambda: sleep_on_a_new_connection(server, 1))
+        durations.append(round(time.monotonic() - started, 3))
+        assert [status for status, _, _ in results] == [200] * count
+        per_process = Counter(body["pid"] for _, body, _ in results)
+        assert sorted(per_process.values()) == [threads] * processes, (per_process, durations)
+    print(f"{processes} x {threads}: bursts took {durations} s")
+    assert max(durations) < 1.5, durations
+
+
+def test_a_full_replica_still_accepts_queues_evenly_and_refuses_past_its_limit_at_once(
+    start_server,
+):
+    # Every thread busy: connections are still accepted (none waits long unseen in the socket's
+    # backlog), so requests queue in the processes, two per thread here, or get 503 at once.
+    server = start_server(ECHO, api_spec("full", processes=3, threads=1, max_concurrency=6))
+    started = time.monotonic()
+    results = simultaneously(8, lambda: sleep_on_a_new_connection(server, 1))
+    assert sorted(status for status, _, _ in results) == [200] * 6 + [503] * 2
+    finished = sorted(round(end - started, 3) for status, _, end in results if status == 200)
+    refused = [end - started for status, _, end in results if status == 503]
+    print(f"3 x 1, 8 requests: answered after {finished} s, refused after {refused} s")
+    assert max(refused) < 0.5
+    per_process = Counter(body["pid"] for status, body, _ in results if status == 200)
+    assert sorted(per_process.values()) == [2, 2, 2]
+    assert max(finished) < 2.5  # three on one thread: 3 s
+
+
 def test_healthz_is_503_until_every_process_initialised(start_server):
     spec = api_spec("slow-init", processes=2, config={"init_seconds": 2})
     server = start_server(PROJECTS / "slow_init", spec, wait=False)
@@ -138,20 +192,46 @@ def test_healthz_is_503_until_every_process_initialised(start_server):
     assert httpx.post(server.url(), json={}).json() == {"ready": True}
 
 
-def test_a_predictor_whose_init_fails_stops_the_server_non_zero(start_server):
-    server = start_server(PROJECTS / "failing_init", api_spec("broken", processes=2), wait=False)
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_a_predictor_whose_init_fails_stops_the_server_with_status_3(start_server, processes):
+    spec = api_spec("broken", processes=processes)
+    server = start_server(PROJECTS / "failing_init", spec, wait=False)
     healthy = False
     deadline = time.monotonic() + 20
     while server.process.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(httpx.TransportError):
             healthy |= httpx.get(server.url("/healthz")).status_code == 200
         time.sleep(0.05)
-    assert server.wait_exit(10) != 0
+    assert server.wait_exit(10) == 3  # whichever number of processes failed at once
     assert not healthy
-    errors = [json.loads(line) for line in server.log().splitlines() if '"ERROR"' in line]
-    error = next(e for e in errors if "model file is corrupt" in e["message"])
+    records = [json.loads(line) for line in server.log().splitlines()]  # no bare traceback
+    error = next(r for r in records if "model file is corrupt" in r["message"])
+    assert error["levelname"] == "ERROR"
     assert "broken" in error["message"]
     assert "Traceback" in error["exception"]
+
+
+@pytest.mark.parametrize(("death", "processes"), [("sigkill", 2), ("exit0", 1)])
+def test_a_process_that_dies_while_its_predictor_initialises_is_retried_then_stops_the_server(
+    start_server, death, processes
+):
+    # The OOM killer's SIGKILL, or a C extension's exit(0), during __init__: no Python error to
+    # report, so the server retries, a few times, then gives up as for an __init__ that raises.
+    spec = api_spec("dying", processes=processes, config={"death": death})
+    server = start_server(PROJECTS / "dying_init", spec, wait=False)
+    assert server.wait_exit(20) == 3
+    records = [json.loads(line) for line in server.log().splitlines()]
+    boots = [r for r in records if r["message"].startswith("Booting worker")]
+    assert 3 <= len(boots) <= 3 + processes - 1  # three tries, and those already under way
+    final = [r for r in records if "giving up" in r["message"]]
+    assert len(final) == 1, final
+    assert final[0]["levelname"] == "ERROR"
+    assert "dying" in final[0]["message"]
+    if death == "sigkill":
+        assert "SIGKILL" in final[0]["message"]
+        assert "OOM killer" in final[0]["message"]
+    else:
+        assert "exited with status 0" in final[0]["message"]
 
 
 def test_a_killed_worker_fails_its_request_is_replaced_and_leaks_no_capacity(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 from conftest import PROJECTS, RUNTIME_DIR, free_port
 
 NATIVE = PROJECTS / "native"
@@ -55,6 +58,46 @@ def test_serve_runs_the_runtime_with_dotenv_and_stops_cleanly_on_sigterm():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie (its new parent has not reaped it yet) has stopped
+
+
+def test_the_server_does_not_outlive_a_killed_serve_command():
+    port = free_port()
+    process = cortex_build(
+        "serve", str(NATIVE), "--api", "greeter", "--port", str(port), start_new_session=True
+    )
+    try:
+        wait_healthy(process, port)
+        [master] = children(process.pid)
+        server = [master, *children(master)]
+        assert len(server) == 3  # the gunicorn master and its 2 workers
+        arguments = Path(f"/proc/{master}/cmdline").read_bytes().split(b"\0")
+        spec_dir = Path(arguments[arguments.index(b"--spec") + 1].decode()).parent
+        assert spec_dir.name.startswith("cortex-build-serve-")
+        process.kill()  # as the OOM killer or a closed terminal's SIGKILL would
+        process.wait(5)
+        deadline = time.monotonic() + 15
+        while any(map(alive, server)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in server if alive(pid)], "the server outlived serve"
+        assert not spec_dir.exists()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # whatever is left of its process group
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
 
 
 def test_a_missing_requirement_is_named_before_anything_starts():

@@ -74,7 +74,6 @@ def test_samples_are_replayed_against_a_served_api(tmp_path: Path) -> None:
     assert good.stdout.splitlines()[-1] == "4 of 4 samples answered as expected"
     assert bad.returncode == 1
     assert (
-        'FAILED  iris-rules/setosa: body differs at $.label: "setosa" != "virginica"'
-        in bad.stdout
+        'FAILED  iris-rules/setosa: body differs at $.label: "setosa" != "virginica"' in bad.stdout
     )
     assert "3 of 4 samples answered as expected" in bad.stdout
