@@ -116,6 +116,20 @@ def _python_files(project_dir: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+def _syntax_error(paths: list[str]) -> str | None:
+    """The first syntax error among the edited files ("predictor.py:3: invalid syntax"), or
+    None; an edit in progress is reloaded only once it compiles."""
+    for path in sorted(paths):
+        try:
+            source = Path(path).read_bytes()
+            compile(source, path, "exec", dont_inherit=True)
+        except SyntaxError as error:
+            return f"{Path(path).name}:{error.lineno}: {error.msg}"
+        except (OSError, ValueError):
+            continue  # removed meanwhile, or not source text: the import will say
+    return None
+
+
 def _watch_project(project_dir: Path) -> None:
     """`--reload`, in the master: when a Python file of the project is added, edited or removed,
     SIGHUP makes gunicorn start new workers on the new code and stop the old ones gracefully
@@ -128,8 +142,13 @@ def _watch_project(project_dir: Path) -> None:
             time.sleep(RELOAD_POLL_SECONDS)
             now = _python_files(project_dir)
             if now != seen:
+                changed = [path for path, stamp in now.items() if seen.get(path) != stamp]
                 seen = now
-                os.kill(os.getpid(), signal.SIGHUP)
+                broken = _syntax_error(changed)
+                if broken is None:
+                    os.kill(os.getpid(), signal.SIGHUP)
+                else:  # new workers could not boot: keep the ones running the last good code
+                    logger.error(f"not reloading: {broken}; still serving the code before it")
 
     threading.Thread(target=watch, name="reload", daemon=True).start()
 

@@ -1,0 +1,62 @@
+"""`cortex-build serve --reload` survives a save with a syntax error: it goes on serving the last
+good code, says why it did not reload, and reloads on the next good save."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from conftest import free_port
+from test_native_serve import RELOADING_PREDICTOR, cortex_build, wait_healthy
+
+
+def answers_until(url: str, wanted: dict[str, int], seconds: float = 30) -> list[dict[str, int]]:
+    seen: list[dict[str, int]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and seen[-1:] != [wanted]:
+        try:
+            response = httpx.post(url, json={}, timeout=30)
+        except httpx.RemoteProtocolError:  # a connection an old process closed as it stopped
+            continue
+        assert response.status_code == 200, response.text
+        seen.append(response.json())
+        time.sleep(0.1)
+    return seen
+
+
+def test_a_syntax_error_keeps_the_last_good_code_serving(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "cortex.yaml").write_text(
+        "- name: live\n  kind: RealtimeAPI\n"
+        "  predictor:\n    type: python\n    path: predictor.py\n"
+    )
+    (project / "predictor.py").write_text(RELOADING_PREDICTOR)
+    helper = project / "helper.py"
+    helper.write_text("def answer():\n    return 1\n")
+    port = free_port()
+    process = cortex_build("serve", str(project), "--port", str(port), "--reload")
+    url = f"http://127.0.0.1:{port}/predict"
+    try:
+        wait_healthy(process, port)
+        assert httpx.post(url, json={}).json() == {"answer": 1}
+        helper.write_text("def answer(:\n    return 2\n")  # saved half-typed
+        time.sleep(2)  # several polls of the watcher
+        for _ in range(5):
+            response = httpx.post(url, json={}, timeout=10)
+            assert (response.status_code, response.json()) == (200, {"answer": 1})
+        assert process.poll() is None, "the server stopped on a syntax error"
+        helper.write_text("def answer():\n    return 3\n")  # the next good save
+        assert answers_until(url, {"answer": 3})[-1] == {"answer": 3}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert "not reloading: helper.py:1:" in output
+    assert "still serving the code before it" in output
