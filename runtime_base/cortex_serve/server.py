@@ -62,7 +62,7 @@ class ServerOptions:
 
 
 def _log_config(level: str) -> dict[str, Any]:
-    """gunicorn's and uvicorn's own lines in the same JSON format as the predictor's."""
+    """gunicorn's and uvicorn's own lines in the same format as the predictor's."""
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "json",
@@ -72,7 +72,8 @@ def _log_config(level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "cortex_internal.lib.log.JsonFormatter"}},
+        # JSON, or text on a terminal (CORTEX_LOG_FORMAT; cortex_internal/lib/log.py)
+        "formatters": {"json": {"()": "cortex_internal.lib.log.log_formatter"}},
         "handlers": {"console": handler, "error_console": handler},
         "root": {"level": gunicorn_level, "handlers": ["console"]},
         "loggers": {

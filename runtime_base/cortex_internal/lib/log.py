@@ -1,6 +1,9 @@
 """JSON log lines as Cortex wrote them: `from cortex_internal.lib.log import logger` still works.
 
-Every record becomes one line on stdout:
+CORTEX_LOG_FORMAT picks the format: `json` (what log shippers read), `text` (a line a person reads,
+tracebacks as they are), or unset: text when stdout is a terminal (`cortex-build serve` in a shell,
+`docker run -t`), JSON otherwise (images under compose or Kubernetes). In JSON every record
+becomes one line on stdout:
     {"asctime": "...", "levelname": "INFO", "message": "...", "process": 235, "payload": ...}
 `extra={...}` is flattened one level into the line (logging already sets each key as a record
 attribute; the formatter writes every attribute that is not a standard LogRecord one). Values that
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from typing import Any
@@ -61,9 +65,43 @@ class JsonFormatter(logging.Formatter):
         return text
 
 
+class TextFormatter(logging.Formatter):
+    """`2026-12-04 05:10:00,123 INFO message key=value ...`, then the traceback as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(
+            f"{key}={value}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRS and not key.startswith("_")
+        )
+        text = f"{self.formatTime(record)} {record.levelname} {record.getMessage()}"
+        text += f" {extras}" if extras else ""
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        elif record.exc_text:
+            text += "\n" + record.exc_text
+        return text
+
+
+def log_formatter() -> logging.Formatter:
+    """The formatter CORTEX_LOG_FORMAT asks for (see above); also the server's logging config's
+    factory, so gunicorn's and uvicorn's lines match the predictor's."""
+    wanted = os.environ.get("CORTEX_LOG_FORMAT", "").strip().lower()
+    if wanted == "text" or (wanted != "json" and _is_terminal(sys.stdout)):
+        return TextFormatter()
+    return JsonFormatter()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
 def json_handler() -> logging.Handler:
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(log_formatter())
     return handler
 
 
