@@ -145,16 +145,22 @@ class PythonPredictor:
 """
 
 
-def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path):
-    project = tmp_path / "project"
+def reloading_project(root, processes=1):
+    """A project whose predictor answers helper.answer() (1), for --reload tests; its helper."""
+    project = root / "project"
     project.mkdir()
     (project / "cortex.yaml").write_text(
         "- name: live\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
-        "    path: predictor.py\n    processes_per_replica: 2\n"
+        f"    path: predictor.py\n    processes_per_replica: {processes}\n"
     )
     (project / "predictor.py").write_text(RELOADING_PREDICTOR)
     helper = project / "helper.py"
     helper.write_text("def answer():\n    return 1\n")
+    return project, helper
+
+
+def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path):
+    project, helper = reloading_project(tmp_path, processes=2)
     # The edit below keeps the size and lands in the same whole second: what a .pyc checks.
     second = int(time.time()) * 10**9
     os.utime(helper, ns=(second, second))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 from conftest import free_port
-from test_native_serve import RELOADING_PREDICTOR, cortex_build, wait_healthy
+from test_native_serve import cortex_build, reloading_project, wait_healthy
 
 
 def answers_until(url: str, wanted: dict[str, int], seconds: float = 30) -> list[dict[str, int]]:
@@ -28,15 +28,7 @@ def answers_until(url: str, wanted: dict[str, int], seconds: float = 30) -> list
 
 
 def test_a_syntax_error_keeps_the_last_good_code_serving(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "cortex.yaml").write_text(
-        "- name: live\n  kind: RealtimeAPI\n"
-        "  predictor:\n    type: python\n    path: predictor.py\n"
-    )
-    (project / "predictor.py").write_text(RELOADING_PREDICTOR)
-    helper = project / "helper.py"
-    helper.write_text("def answer():\n    return 1\n")
+    project, helper = reloading_project(tmp_path)
     port = free_port()
     process = cortex_build("serve", str(project), "--port", str(port), "--reload")
     url = f"http://127.0.0.1:{port}/predict"
