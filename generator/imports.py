@@ -8,6 +8,7 @@ whose handlers catch ImportError (or anything broader) is optional: the code run
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -68,8 +69,10 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
     return any(isinstance(kind, ast.Name) and kind.id in _IMPORT_ERRORS for kind in kinds)
 
 
-def project_imports(files: ProjectFiles) -> list[ImportSite]:
-    """Every absolute import of every Python file the images ship, in path order."""
+@functools.lru_cache(maxsize=4)
+def project_imports(files: ProjectFiles) -> tuple[ImportSite, ...]:
+    """Every absolute import of every Python file the images ship, in path order; parsed once
+    per project, however many APIs ask (ProjectFiles is frozen, so it keys the cache)."""
     sites: list[ImportSite] = []
     for entry in files.entries:
         if entry.source is not None and entry.path.endswith(".py"):
@@ -78,7 +81,7 @@ def project_imports(files: ProjectFiles) -> list[ImportSite]:
             except OSError:
                 continue
             sites += imports_of(source, entry.path)
-    return sites
+    return tuple(sites)
 
 
 def local_modules(files: ProjectFiles, python_path: str | None) -> set[str]:

@@ -14,11 +14,13 @@ Python, never an older one than Cortex had.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from . import images, runtime_base
 from .imports import STDLIB, ImportSite, local_modules, project_imports
@@ -123,11 +125,14 @@ def modules_of(distribution: str) -> tuple[str, ...]:
 def preinstalled(release_minor: int, predictor_type: str) -> dict[str, str]:
     """{distribution: version} of Cortex's image for the predictor type at that release; ONNX
     ran in the python image from v0.33."""
-    data = json.loads(
-        resources.files(__package__).joinpath("data/cortex_preinstalled.json").read_text("utf-8")
-    )
-    per_type = data["releases"].get(str(release_minor), {})
+    per_type = _preinstalled_data()["releases"].get(str(release_minor), {})
     return per_type.get(predictor_type) or per_type.get("python") or {}
+
+
+@functools.lru_cache(maxsize=1)
+def _preinstalled_data() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("data/cortex_preinstalled.json").read_text("utf-8")
+    return json.loads(text)
 
 
 def check_imports(api: ApiSpec, files: ProjectFiles) -> ImportReport:

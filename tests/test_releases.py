@@ -93,6 +93,7 @@ def test_v09_top_level_model_and_request_handler(tmp_path: Path) -> None:
         "handler_metadata": "model",
     }
     assert "old name" not in result.stderr  # these are v0.9's own names
+    assert "k8s/ names the images" in result.stderr  # no --registry: said, at the CLI
 
 
 def test_cortex_version_is_written_into_the_spec_and_the_image_label(tmp_path: Path) -> None:

@@ -469,7 +469,7 @@ class Worker:
             logger.exception(f"{what} failed", extra={"api": self.spec["name"]})
 
 
-def _split_callback(result: Any) -> tuple[Any, Callable[[], Any] | None]:
+def split_callback(result: Any) -> tuple[Any, Callable[[], Any] | None]:
     """A Handler's `(response, callback)`, recognised as Cortex v0.34-v0.35 did: a 2-tuple whose
     second item is callable (any other tuple is a JSON array)."""
     if isinstance(result, tuple) and len(result) == 2 and callable(result[1]):
@@ -566,7 +566,7 @@ class PredictEndpoint:
         try:
             prediction = await worker.predict(payload, query_params, headers, verb)
             if worker.handler_interface:
-                prediction, callback = _split_callback(prediction)
+                prediction, callback = split_callback(prediction)
             if debug:
                 logger.info("prediction", extra={"prediction": prediction})
             rendered = render_response(prediction, worker.strings_as_json)

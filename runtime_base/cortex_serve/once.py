@@ -25,8 +25,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 
 from .__main__ import prepare_process
-from .app import _split_callback as split_callback
-from .app import render_response
+from .app import render_response, split_callback
 from .predictor import PredictorError, load_predictor
 
 INIT_FAILED = 3  # the server's exit status when a predictor fails to initialise

@@ -6,35 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from cortex_build.runtime_lock import load_lock, parse_lock
-
-CONFIG = """\
-- name: locked
-  kind: RealtimeAPI
-  predictor:
-    type: python
-    path: predictor.py
-"""
-
-PREDICTOR = """\
-class PythonPredictor:
-    def __init__(self, config):
-        pass
-
-    def predict(self, payload):
-        return payload
-"""
+from test_build_command import api_config, make_project  # the same small project
 
 # within the runtime's range (starlette>=0.27), and older than what the lock pins
 USER_STARLETTE = "0.40.0"
-
-
-def make_project(root: Path, requirements: str | None) -> Path:
-    root.mkdir(parents=True)
-    (root / "cortex.yaml").write_text(CONFIG)
-    (root / "predictor.py").write_text(PREDICTOR)
-    if requirements is not None:
-        (root / "requirements.txt").write_text(requirements)
-    return root
 
 
 def installed(docker_client, image: str) -> dict[str, str]:
@@ -61,13 +36,14 @@ def rendered_lock(context: Path) -> dict[str, str]:
 def test_the_runtime_layer_installs_the_lock_and_a_users_pin_still_wins(
     build_project, docker_client, tmp_path: Path
 ) -> None:
-    plain = build_project(make_project(tmp_path / "plain", None), "lock-plain")
+    plain = build_project(make_project(tmp_path / "plain", api_config("locked")), "lock-plain")
     locked = rendered_lock(plain.out / "locked")
     assert locked["starlette"] != USER_STARLETTE
     assert installed(docker_client, plain.images["locked"]) == locked
 
     pinned = build_project(
-        make_project(tmp_path / "pinned", f"starlette=={USER_STARLETTE}\n"), "lock-pinned"
+        make_project(tmp_path / "pinned", api_config("locked"), f"starlette=={USER_STARLETTE}\n"),
+        "lock-pinned",
     )
     assert rendered_lock(pinned.out / "locked") == locked  # the same runtime layer
     assert installed(docker_client, pinned.images["locked"]) == {

@@ -20,6 +20,9 @@ from e2e import check_sample, load_samples
 
 RELEASE_PROJECTS = Path(__file__).resolve().parents[1] / "release_projects"
 FAMILIES = sorted(p.parent.name for p in RELEASE_PROJECTS.glob("*/cortex.yaml"))
+# The v0.10-v0.11 shape is in the examples (tests/release_projects/README.md)
+V010_EXAMPLES = ("v0.10-deployment", "v0.9-onnx-handlers")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @contextmanager
@@ -52,10 +55,11 @@ def served(project: Path, *args: str) -> Iterator[str]:
             process.wait()
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [*FAMILIES, *V010_EXAMPLES])
 def test_a_release_project_answers_its_samples_natively(family: str, tmp_path: Path) -> None:
     # a copy: the v0.12 predictor writes its model into its working folder, the project
-    project = shutil.copytree(RELEASE_PROJECTS / family, tmp_path / family)
+    source = EXAMPLES / family if family in V010_EXAMPLES else RELEASE_PROJECTS / family
+    project = shutil.copytree(source, tmp_path / family)
     samples = load_samples(project)
     assert samples
     with served(project) as url, httpx.Client() as client:
