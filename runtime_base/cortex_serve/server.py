@@ -26,7 +26,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,65 +92,6 @@ def _log_config(level: str) -> dict[str, Any]:
             },
         },
     }
-
-
-RELOAD_POLL_SECONDS = 0.5
-
-
-def _python_files(project_dir: Path) -> dict[str, tuple[int, int]]:
-    """{path: (mtime_ns, size)} of the project's Python files, outside hidden folders. Those are
-    never entered: a project's .venv can hold thousands of .py files, and this runs twice a
-    second."""
-    found = {}
-    for folder, subfolders, files in os.walk(project_dir):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        for name in files:
-            if not name.endswith(".py") or name.startswith("."):
-                continue
-            path = os.path.join(folder, name)
-            try:
-                stat = os.stat(path)
-            except OSError:  # removed meanwhile
-                continue
-            found[path] = (stat.st_mtime_ns, stat.st_size)
-    return found
-
-
-def _syntax_error(paths: list[str]) -> str | None:
-    """The first syntax error among the edited files ("predictor.py:3: invalid syntax"), or
-    None; an edit in progress is reloaded only once it compiles."""
-    for path in sorted(paths):
-        try:
-            source = Path(path).read_bytes()
-            compile(source, path, "exec", dont_inherit=True)
-        except SyntaxError as error:
-            return f"{Path(path).name}:{error.lineno}: {error.msg}"
-        except (OSError, ValueError):
-            continue  # removed meanwhile, or not source text: the import will say
-    return None
-
-
-def _watch_project(project_dir: Path) -> None:
-    """`--reload`, in the master: when a Python file of the project is added, edited or removed,
-    SIGHUP makes gunicorn start new workers on the new code and stop the old ones gracefully
-    (they finish what is in flight; the new ones load before they accept: app.Worker.start). The
-    first listing is taken here, before any worker imports the code, so no edit goes unseen."""
-
-    def watch() -> None:
-        seen = _python_files(project_dir)
-        while True:
-            time.sleep(RELOAD_POLL_SECONDS)
-            now = _python_files(project_dir)
-            if now != seen:
-                changed = [path for path, stamp in now.items() if seen.get(path) != stamp]
-                seen = now
-                broken = _syntax_error(changed)
-                if broken is None:
-                    os.kill(os.getpid(), signal.SIGHUP)
-                else:  # new workers could not boot: keep the ones running the last good code
-                    logger.error(f"not reloading: {broken}; still serving the code before it")
-
-    threading.Thread(target=watch, name="reload", daemon=True).start()
 
 
 def _watch_parent(fd: int) -> None:
@@ -292,7 +232,10 @@ class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
 
     def _when_ready(self, arbiter: Any) -> None:
         if self.options.reload:
-            _watch_project(self.project_dir)
+            # watchfiles comes with cortex-build (serve), not in images, which never reload
+            from .reload import watch_project
+
+            watch_project(self.project_dir)
         if self.options.parent_fd is not None:
             _watch_parent(self.options.parent_fd)
 

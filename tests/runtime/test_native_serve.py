@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROJECTS, RUNTIME_DIR, free_port
+from conftest import PROJECTS, free_port
 
 NATIVE = PROJECTS / "native"
 
@@ -197,18 +197,59 @@ def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path
             process.wait()
 
 
-def test_reload_watches_the_projects_python_files_but_not_hidden_folders(tmp_path):
-    sys.path.insert(0, str(RUNTIME_DIR))  # as images and `serve` import the runtime
-    from cortex_serve.server import _python_files
+PID_PREDICTOR = """
+import os
 
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "util.py").write_text("")
-    (tmp_path / "predictor.py").write_text("")
-    (tmp_path / "notes.txt").write_text("")
-    (tmp_path / ".venv" / "lib").mkdir(parents=True)
-    (tmp_path / ".venv" / "lib" / "site.py").write_text("")
-    (tmp_path / ".hidden.py").write_text("")
-    assert sorted(_python_files(tmp_path)) == [
-        str(tmp_path / "pkg" / "util.py"),
-        str(tmp_path / "predictor.py"),
-    ]
+
+class PythonPredictor:
+    def __init__(self, config):
+        pass
+
+    def predict(self, payload):
+        return {"pid": os.getpid()}
+"""
+
+
+def test_reload_watches_the_projects_own_folders_not_its_virtualenvs(tmp_path):
+    project = tmp_path / "project"
+    (project / ".venv" / "lib").mkdir(parents=True)
+    (project / "venv" / "lib").mkdir(parents=True)
+    (project / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # a virtualenv, any name
+    (project / "cortex.yaml").write_text(
+        "- name: live\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
+        "    path: predictor.py\n"
+    )
+    (project / "predictor.py").write_text(PID_PREDICTOR)
+    port = free_port()
+    process = cortex_build("serve", str(project), "--port", str(port), "--reload")
+    url = f"http://127.0.0.1:{port}/predict"
+
+    def pid() -> int | None:
+        try:
+            return httpx.post(url, json={}, timeout=30).json()["pid"]
+        except httpx.RemoteProtocolError:  # a connection an old process closed as it stopped
+            return None
+
+    try:
+        wait_healthy(process, port)
+        first = pid()
+        (project / ".venv" / "lib" / "site.py").write_text("x = 1\n")
+        (project / "venv" / "lib" / "installed.py").write_text("x = 1\n")
+        (project / "notes.txt").write_text("not code\n")
+        time.sleep(2)  # longer than the watcher takes to act on a change
+        assert pid() == first, "an edit outside the project's code reloaded the workers"
+        (project / "pkg").mkdir()  # a folder made after the server started is watched too
+        time.sleep(1)
+        (project / "pkg" / "util.py").write_text("x = 1\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and pid() in (first, None):
+            time.sleep(0.1)
+        assert pid() not in (first, None), "an edit in a new code folder did not reload the workers"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert "reloading on changes to the project's Python files (OS notifications" in output

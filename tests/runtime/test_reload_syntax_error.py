@@ -36,7 +36,7 @@ def test_a_syntax_error_keeps_the_last_good_code_serving(tmp_path: Path) -> None
         wait_healthy(process, port)
         assert httpx.post(url, json={}).json() == {"answer": 1}
         helper.write_text("def answer(:\n    return 2\n")  # saved half-typed
-        time.sleep(2)  # several polls of the watcher
+        time.sleep(2)  # several times what the watcher takes to act on a save
         for _ in range(5):
             response = httpx.post(url, json={}, timeout=10)
             assert (response.status_code, response.json()) == (200, {"answer": 1})
