@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .runtime_base.cortex_serve.contract import MODEL_DIR
+from cortex_serve.contract import MODEL_DIR
+
 from .spec import TF_SERVING_GRPC_PORT, ApiSpec
 
 # Where an image holds its API's models (/mnt/model/<name>), and where the TF Serving sidecar

@@ -19,13 +19,13 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from . import images, runtime_base
+from cortex_serve.contract import RUNTIME_MODULES
+
+from . import images, runtime_files
 from .imports import STDLIB, ImportSite, local_modules, project_imports
 from .project_files import ProjectFiles, requirement_lines
-from .runtime_base.cortex_serve.contract import RUNTIME_MODULES
 from .spec import ApiSpec
 
 # Distributions whose import name is not their own name (normalized: lower case, "_" for "-").
@@ -174,7 +174,7 @@ def _name_of(requirement: str) -> str:
 
 def _runtime_requirements(api: ApiSpec) -> list[str]:
     """The distributions every image has: the runtime's and the predictor type's client's."""
-    runtime = Path(runtime_base.__file__).parent / "requirements.txt"
+    runtime = runtime_files.REQUIREMENTS_FILE
     names = [name for _, name, _ in requirement_lines(runtime, "runtime requirements")]
     names += [_name_of(requirement) for requirement in images.framework_packages(api)]
     return names

@@ -9,7 +9,7 @@ OUT/<api>/ holds everything `docker build OUT/<api>` needs:
     cortex/runtime-requirements.lock  the same packages pinned with hashes (runtime_lock.py)
     cortex/install-requirements.sh
     deps/requirements.txt, deps/dependencies.sh   (when the project has them)
-    runtime/                      cortex_serve/ and cortex_internal/ from cortex_build.runtime_base
+    runtime/                      cortex_serve/ and cortex_internal/ as installed (runtime_files.py)
     models/<name>/                the models (an image layer of their own): local ones copied,
                                   remote ones (s3://, http(s)://) fetched now, unless
                                   --models-at-start leaves them to the runtime
@@ -37,16 +37,14 @@ from typing import Any
 
 import jinja2
 import yaml
+from cortex_serve import model_fetch  # the runtime's fetch code, shared
+from cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 
-from . import __version__, images, k8s, runtime_lock
-from . import runtime_base as _runtime_base_package
+from . import __version__, images, k8s, runtime_files, runtime_lock
 from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
 from .preinstalled import check_imports, import_notes
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
-from .runtime_base.cortex_serve import model_fetch  # the runtime's fetch code, shared
-from .runtime_base.cortex_serve.contract import RUNTIME_MODULES
-from .runtime_base.cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 from .schema import TAG, BadValue, cpu_millicores, is_api_name, is_image_ref, quantity_bytes
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
 
@@ -470,7 +468,7 @@ def _render_context(
     _write_text(context / "Dockerfile", _render_template("Dockerfile.jinja", values))
     _write_text(cortex / "api.json", models.spec.to_json())
     _write_text(cortex / "entrypoint.sh", _render_template("entrypoint.sh.jinja", values), 0o755)
-    runtime_requirements = _runtime_requirements_file().read_text(encoding="utf-8")
+    runtime_requirements = runtime_files.REQUIREMENTS_FILE.read_text(encoding="utf-8")
     if framework:
         runtime_requirements += f"# the {api.predictor.type} client\n" + "".join(
             f"{requirement}\n" for requirement in framework
@@ -502,8 +500,8 @@ def _render_context(
             f"# Packages Cortex {api.cortex.assumed} pre-installed that the project imports "
             "without listing them\n" + listed,
         )
-    for package in RUNTIME_MODULES:
-        _copy_tree(_runtime_base_dir() / package, context / "runtime" / package)
+    for package, folder in runtime_files.package_dirs().items():
+        _copy_tree(folder, context / "runtime" / package)
     for source, name in models.copies:
         _copy_model(source, context / "models" / name if name else context / "models")
     (context / "project").mkdir(mode=0o755)
@@ -855,14 +853,6 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _YamlDumper.add_representer(str, _represent_str)
-
-
-def _runtime_base_dir() -> Path:
-    return Path(_runtime_base_package.__file__).parent
-
-
-def _runtime_requirements_file() -> Path:
-    return _runtime_base_dir() / "requirements.txt"
 
 
 def _write_text(path: Path, text: str, mode: int = 0o644) -> None:

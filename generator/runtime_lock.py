@@ -27,11 +27,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from . import runtime_base
-
-LOCK_FILE = Path(runtime_base.__file__).parent / "requirements.lock"
+from .runtime_files import LOCK_FILE
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 _REQUIRES = re.compile(r"^\s+# requires: (.*)$")

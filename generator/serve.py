@@ -21,13 +21,11 @@ from pathlib import Path
 import click
 from packaging.requirements import InvalidRequirement, Requirement
 
-from . import runtime_base
+from . import runtime_files
 from .config import load_project
 from .errors import Problem, UserError, option_problem, unknown_api_message
 from .project_files import DOTENV_FILE, read_dotenv, requirement_lines
 from .spec import ApiSpec, Project
-
-RUNTIME_DIR = Path(runtime_base.__file__).parent
 
 
 def pick_api(project: Project, api_name: str | None) -> ApiSpec:
@@ -90,7 +88,7 @@ def missing_requirements(file: Path, display: str, remedy: str) -> list[Problem]
 def missing_runtime_packages() -> list[Problem]:
     """The runtime's own requirements (runtime_base/requirements.txt) must be here too."""
     return missing_requirements(
-        RUNTIME_DIR / "requirements.txt", "cortex-build runtime", "reinstall cortex-build"
+        runtime_files.REQUIREMENTS_FILE, "cortex-build runtime", "reinstall cortex-build"
     )
 
 
@@ -126,14 +124,13 @@ def missing_framework(api: ApiSpec, config: str) -> list[Problem]:
 
 
 def native_environment(project_root: Path) -> dict[str, str]:
-    """This process' environment for the runtime: the project's .env beneath what is set, and
-    the runtime's packages on PYTHONPATH."""
+    """This process' environment for the runtime (installed with cortex-build, so importable
+    here as in images): the project's .env beneath what is set."""
     env = dict(os.environ)
     dotenv_file = project_root / DOTENV_FILE
     if dotenv_file.is_file():  # read as render reads it: the same values, the same errors
         for key, value in read_dotenv(dotenv_file).items():
             env.setdefault(key, value)
-    env["PYTHONPATH"] = os.pathsep.join([str(RUNTIME_DIR), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

@@ -13,7 +13,6 @@ from cortex_build import schema
 from cortex_build.cli import main
 from cortex_build.config import load_project, releases
 from cortex_build.report import print_api_table
-from cortex_build.runtime_base.cortex_serve.contract import DEFAULT_MODEL_NAME
 from cortex_build.spec import (
     ApiSpec,
     AutoscalingSpec,
@@ -26,6 +25,7 @@ from cortex_build.spec import (
     TrackerSpec,
     UpdateStrategySpec,
 )
+from cortex_serve.contract import DEFAULT_MODEL_NAME
 
 
 def default_release(family: releases.Family) -> CortexRelease:

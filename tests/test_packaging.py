@@ -28,11 +28,17 @@ def test_every_package_folder_is_listed_in_setup_cfg():
             line.split("=") for line in options["package_dir"].split("\n") if "=" in line
         )
     )
+    # Each folder is named by the deepest mapping holding it: runtime_base/cortex_serve is the
+    # package cortex_serve, not cortex_build.runtime_base.cortex_serve.
+    by_folder = {REPO / folder: package for package, folder in package_dir.items()}
     found = set()
-    for package, folder in package_dir.items():
-        for init in (REPO / folder).rglob("__init__.py"):
-            relative = init.parent.relative_to(REPO / folder)
-            found.add(".".join([package, *relative.parts]))
+    for folder in by_folder:
+        for init in folder.rglob("__init__.py"):
+            owner = max(
+                (f for f in by_folder if init.is_relative_to(f)), key=lambda f: len(f.parts)
+            )
+            relative = init.parent.relative_to(owner)
+            found.add(".".join([by_folder[owner], *relative.parts]))
     assert sorted(found - listed) == [], "add these to [options] packages in setup.cfg"
 
 

@@ -20,6 +20,7 @@ import yaml
 from click.testing import CliRunner
 from config_fixtures import MULTI_MODEL_PREDICTOR, PYTHON_PREDICTOR, TENSORFLOW_PREDICTOR
 from cortex_build import render as render_module
+from cortex_build import runtime_files
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
@@ -128,13 +129,14 @@ def test_each_api_gets_a_complete_build_context(project: Project, tmp_path: Path
 
 def test_the_runtime_is_copied_unchanged(project: Project, tmp_path: Path) -> None:
     render_project(project, tmp_path / "out")
-    runtime_base = Path(render_module._runtime_base_dir())
     copied = tmp_path / "out" / "echo" / "runtime"
-    for package in ("cortex_serve", "cortex_internal"):
-        for source in (runtime_base / package).rglob("*.py"):
+    packages = runtime_files.package_dirs()
+    assert sorted(packages) == ["cortex_internal", "cortex_serve"]
+    for package, folder in packages.items():
+        for source in folder.rglob("*.py"):
             if "__pycache__" in source.parts:
                 continue
-            target = copied / source.relative_to(runtime_base)
+            target = copied / package / source.relative_to(folder)
             assert target.read_bytes() == source.read_bytes()
 
 

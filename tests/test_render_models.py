@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,6 @@ from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
 from cortex_build.render import render_project
-
-sys.path.insert(0, str(Path(__file__).parent / "runtime"))
 from model_servers import S3, http_server, s3_server
 
 PREDICTOR = """

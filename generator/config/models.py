@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cortex_serve.contract import DEFAULT_MODEL_NAME, is_version_folder
+
 from .. import schema
 from ..project_files import hidden_in_model
-from ..runtime_base.cortex_serve.contract import DEFAULT_MODEL_NAME, is_version_folder
 from ..spec import ModelRef, ModelsSpec
 from .reader import ReaderBase
 from .reporting import show

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ..runtime_base.cortex_serve.contract import (
+from cortex_serve.contract import (
     HANDLER_CLASS,
     HANDLER_METHODS,
     PREDICTOR_CLASSES,
     REQUEST_HANDLER_FUNCTIONS,
 )
+
 from ..spec import ModelsSpec
 from .reader import ReaderBase
 

@@ -1,6 +1,6 @@
 """The names both sides of api.json agree on: what the generator checks in a predictor file and
-what the runtime loads from it. Dependency-free, so the generator imports it as
-`cortex_build.runtime_base.cortex_serve.contract` without the runtime's packages."""
+what the runtime loads from it. Dependency-free, so the generator imports it (as
+`cortex_serve.contract`, the name it has everywhere) without the runtime's packages."""
 
 from __future__ import annotations
 

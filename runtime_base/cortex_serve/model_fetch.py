@@ -1,9 +1,8 @@
 """Fetching remote models: `s3://bucket/prefix` and `http(s)://` addresses, to a local folder.
 
 One module for both sides, so a model is laid out the same way whether `cortex-build render`
-bakes it into the image or the runtime fetches it at start (`--models-at-start`):
-the generator imports it as `cortex_build.runtime_base.cortex_serve.model_fetch`, the runtime as
-`cortex_serve.model_fetch`. It needs only the standard library, and boto3 for s3:// (imported
+bakes it into the image or the runtime fetches it at start (`--models-at-start`); both import it
+as `cortex_serve.model_fetch`. It needs only the standard library, and boto3 for s3:// (imported
 when an s3:// address is used, so images of APIs without one do not carry it).
 
 - `s3://bucket/prefix`: every object under `prefix/` is downloaded, keeping its path below the

@@ -8,19 +8,16 @@ Docker's layer cache makes later builds instant.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cortex_build.runtime_base
 import pytest
 from tfserving import build_standin_image
 
 TESTS_DIR = Path(__file__).parent.parent
 # the runtime as the installed package ships it, and the model builders of the runtime tests
-sys.path += [str(Path(cortex_build.runtime_base.__file__).parent), str(TESTS_DIR / "runtime")]
 
 SIDECAR_MODEL_DIR = "/mnt/model"
 

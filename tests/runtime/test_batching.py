@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import cortex_build.runtime_base
 import pytest
-
-# The runtime is imported from where the installed package ships it, as images and `serve` do.
-sys.path.insert(0, str(Path(cortex_build.runtime_base.__file__).parent))
-
 from cortex_serve.batching import AdaptiveBatcher, BatchResultError
 
 

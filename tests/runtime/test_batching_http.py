@@ -14,9 +14,9 @@ import httpx
 import numpy as np
 import onnxruntime
 import yaml
-from conftest import PROJECTS, api_spec
 from cortex_build.config import load_project
 from cortex_build.spec import BatchingSpec
+from servers import PROJECTS, api_spec
 from sklearn.datasets import load_iris
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -5,21 +5,15 @@ the download cache while the samples walk through five model versions."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import RUNTIME_DIR  # tests/runtime is on sys.path
 from cortex_build.config import load_project
-from model_servers import s3_server
-
-sys.path.insert(0, str(RUNTIME_DIR))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docker"))
-
 from cortex_serve.models import DiskCache
 from e2e import EXAMPLES, check_sample, load_samples
+from model_servers import s3_server
 
 EXAMPLE = EXAMPLES / "cached-models"
 

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RUNTIME_DIR  # tests/runtime is on sys.path
-
-# The runtime is imported from where the installed package ships it, as images and `serve` do.
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_serve.clients import ModelInputError, ModelLoadError, intra_op_threads
 from cortex_serve.clients.onnx_client import ONNXClient
 from cortex_serve.models import ModelNotFoundError, resolve_models

@@ -4,15 +4,9 @@ by the tests that need it: importing it takes seconds)."""
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import RUNTIME_DIR  # tests/runtime is on sys.path
-
-# The runtime is imported from where the installed package ships it, as images and `serve` do.
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_serve.clients import ModelInputError, ModelLoadError
 from cortex_serve.clients.tensorflow_client import (
     InProcessBackend,

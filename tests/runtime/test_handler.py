@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PROJECTS, RunningServer, api_spec, running_server
 from cortex_build.spec import ApiSpec, BatchingSpec, CortexRelease
+from servers import PROJECTS, RunningServer, api_spec, running_server
 from test_lifecycle import metric, simultaneously
 
 HANDLER = PROJECTS / "handler"

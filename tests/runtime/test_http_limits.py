@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from conftest import PROJECTS, RunningServer, api_spec, running_server
+from servers import PROJECTS, RunningServer, api_spec, running_server
 
 READ_TIMEOUT = 1  # seconds, the server's CORTEX_SERVE_READ_TIMEOUT here
 KEEPALIVE = 3  # CORTEX_SERVE_KEEPALIVE: longer than read_reply's wait for a close

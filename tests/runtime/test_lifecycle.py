@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROJECTS, RunningServer, api_spec
 from cortex_build.spec import BatchingSpec
+from servers import PROJECTS, RunningServer, api_spec
 
 ECHO = PROJECTS / "echo"
 

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-
-from conftest import RUNTIME_DIR
-
-sys.path.insert(0, str(RUNTIME_DIR))
 
 from cortex_internal.lib.log import MAX_LINE_BYTES, JsonFormatter
 

@@ -9,8 +9,6 @@ import pty
 import subprocess
 import sys
 
-from conftest import RUNTIME_DIR
-
 SNIPPET = """\
 from cortex_internal.lib.log import logger
 logger.info("hello", extra={"api": "iris"})
@@ -22,7 +20,7 @@ except ZeroDivisionError:
 
 
 def run(env_format: str | None, terminal: bool) -> str:
-    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
+    env = dict(os.environ)
     env.pop("CORTEX_LOG_FORMAT", None)
     if env_format is not None:
         env["CORTEX_LOG_FORMAT"] = env_format

@@ -10,7 +10,6 @@ import io
 import json
 import re
 import shutil
-import sys
 import tarfile
 import threading
 import time
@@ -21,12 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RUNTIME_DIR, api_spec  # tests/runtime is on sys.path
 from cortex_build.spec import ModelRef, ModelsSpec
-from model_servers import S3, http_server, s3_server
-
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_serve.clients.python_client import PythonClient
 from cortex_serve.model_fetch import FetchError, fetch
 from cortex_serve.models import (
@@ -37,6 +31,8 @@ from cortex_serve.models import (
     model_versions,
     resolve_models,
 )
+from model_servers import S3, http_server, s3_server
+from servers import api_spec
 
 PREDICTOR = """
 import json

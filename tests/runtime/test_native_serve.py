@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROJECTS, free_port
+from servers import PROJECTS, free_port
 
 NATIVE = PROJECTS / "native"
 

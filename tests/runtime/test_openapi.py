@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PROJECTS, RUNTIME_DIR, RunningServer, api_spec, running_server
 from cortex_build.spec import ApiSpec, BatchingSpec, CortexRelease
-from openapi_schema_validator import validate as validate_schema
-from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
-
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_serve.docs import docs_page, swagger_ui_dir
 from cortex_serve.openapi import build_openapi
 from cortex_serve.predictor import LoadedPredictor, VerbMethod
+from openapi_schema_validator import validate as validate_schema
+from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+from servers import PROJECTS, RunningServer, api_spec, running_server
 
 ECHO = PROJECTS / "echo"
 

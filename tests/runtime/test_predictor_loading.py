@@ -12,11 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RUNTIME_DIR  # tests/runtime is on sys.path
-
-# The runtime is imported from where the installed package ships it, as images and `serve` do.
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_serve.models import ModelNotFoundError
 from cortex_serve.predictor import MODULE_NAME, PredictorError, load_predictor
 from predictor_cases.specs import CASES_DIR, api_spec

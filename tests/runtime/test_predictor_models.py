@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import RUNTIME_DIR  # tests/runtime is on sys.path
-
-# The runtime is imported from where the installed package ships it, as images and `serve` do.
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_serve.models import (
     ModelNotFoundError,
     ModelSource,

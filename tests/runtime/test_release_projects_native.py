@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
 from e2e import check_sample, load_samples
+from servers import free_port
 
 RELEASE_PROJECTS = Path(__file__).resolve().parents[1] / "release_projects"
 FAMILIES = sorted(p.parent.name for p in RELEASE_PROJECTS.glob("*/cortex.yaml"))

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import free_port
+from servers import free_port
 from test_native_serve import cortex_build, reloading_project, wait_healthy
 
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import time
-
-from conftest import RUNTIME_DIR
-
-sys.path.insert(0, str(RUNTIME_DIR))
 
 import numpy as np
 from cortex_serve.app import Tracker

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROJECTS, RunningServer, api_spec, running_server
 from cortex_build.spec import CortexRelease, TrackerSpec
+from servers import PROJECTS, RunningServer, api_spec, running_server
 
 ECHO = PROJECTS / "echo"
 

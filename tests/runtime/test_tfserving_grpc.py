@@ -26,10 +26,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import RUNTIME_DIR, api_spec, free_port, running_server
-
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_build.spec import ModelRef, ModelsSpec
 from cortex_serve.clients import ModelInputError, ModelLoadError
 from cortex_serve.clients.tensorflow_client import (
@@ -49,6 +45,7 @@ from cortex_serve.predictor import PredictorError, load_predictor
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel
 from predictor_cases.specs import CASES_DIR
 from predictor_cases.specs import api_spec as predictor_api_spec
+from servers import api_spec, free_port, running_server
 
 pytestmark = pytest.mark.slow
 
