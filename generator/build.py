@@ -459,8 +459,12 @@ def push_images(client: Any, references: Sequence[str], emit: Emit = print) -> l
     for reference in references:
         prefix = f"{reference} | " if several else ""
         emit(f"{prefix}pushing {reference}")
-        results.append(push_image(client, reference, lambda line, p=prefix: emit(p + line)))
+        results.append(push_image(client, reference, _prefixed(emit, prefix)))
     return results
+
+
+def _prefixed(emit: Emit, prefix: str) -> Emit:
+    return lambda line: emit(prefix + line)
 
 
 def push_summary_lines(results: Iterable[PushResult]) -> list[str]:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -82,7 +83,7 @@ class _Group(click.Group):
     """Turns UserError into its one-line-per-problem report and exit code 2, never a traceback;
     with --json, into {"problems": [...]} on stdout."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as err:

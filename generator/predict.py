@@ -40,7 +40,7 @@ def predict_once(
     api: ApiSpec,
     body: bytes,
     content_type: str,
-    emit_body: Callable[[bytes], None],
+    emit_body: Callable[[bytes], object],
 ) -> int:
     """Runs one prediction of `api` on `body`; the response body goes to `emit_body`, its status
     and content type to stderr. The exit status of cortex_serve.once."""

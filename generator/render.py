@@ -41,7 +41,6 @@ from cortex_serve import model_fetch  # the runtime's fetch code, shared
 from cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 
 from . import __version__, images, k8s, runtime_files, runtime_lock
-from . import templates as _templates_package
 from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
 from .preinstalled import check_imports, import_notes
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
@@ -820,7 +819,7 @@ def _comment_string(value: object) -> str:
 
 
 _environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(_templates_package.__file__).parent),
+    loader=jinja2.FileSystemLoader(runtime_files.package_folder("cortex_build.templates")),
     autoescape=False,  # Dockerfile, shell and YAML: values are validated or quoted explicitly
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,

@@ -12,14 +12,17 @@ from pathlib import Path
 
 from cortex_serve.contract import RUNTIME_MODULES
 
-from . import runtime_base
 
-REQUIREMENTS_FILE = Path(runtime_base.__file__).parent / "requirements.txt"  # ranges
-LOCK_FILE = Path(runtime_base.__file__).parent / "requirements.lock"  # exact pins, hashes
+def package_folder(name: str) -> Path:
+    """The folder of an installed package, by import name: `cortex_build.templates` is the
+    repository's templates/ (setup.cfg's package_dir), which no relative import can name."""
+    return Path(importlib.import_module(name).__file__ or "").parent
+
+
+REQUIREMENTS_FILE = package_folder("cortex_build.runtime_base") / "requirements.txt"  # ranges
+LOCK_FILE = package_folder("cortex_build.runtime_base") / "requirements.lock"  # exact pins
 
 
 def package_dirs() -> dict[str, Path]:
     """{import name: folder} of each runtime package an image copies."""
-    return {
-        name: Path(importlib.import_module(name).__file__ or "").parent for name in RUNTIME_MODULES
-    }
+    return {name: package_folder(name) for name in RUNTIME_MODULES}

@@ -92,11 +92,12 @@ class _Loader(yaml.SafeLoader):
         # (id of the sequence node, index) -> (alias name, line of the alias)
         self.item_aliases: dict[tuple[int, int], tuple[str, int]] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         node = super().compose_node(parent, index)
         if isinstance(event, yaml.AliasEvent) and isinstance(parent, yaml.SequenceNode):
-            self.item_aliases[(id(parent), index)] = (event.anchor, event.start_mark.line + 1)
+            line = event.start_mark.line + 1 if event.start_mark is not None else 0
+            self.item_aliases[(id(parent), index)] = (str(event.anchor), line)
         return node
 
 
@@ -130,7 +131,7 @@ def parse_yaml(text: str) -> ParsedYaml:
         loader.dispose()
     builder = _Builder(loader)
     root = builder.build(node) if node is not None else None
-    if root is not None and root.is_list:
+    if node is not None and root is not None and root.is_list:
         for index, item in enumerate(node.value):
             alias = loader.item_aliases.get((id(node), index))
             if alias is None:
@@ -204,7 +205,7 @@ class _Builder:
             if node.tag != _SEQ_TAG:
                 return self._refuse_tag(node, line)
             return YNode([self.build(item) for item in node.value], line)
-        if node.tag != _MAP_TAG:
+        if not isinstance(node, yaml.MappingNode) or node.tag != _MAP_TAG:
             return self._refuse_tag(node, line)
         explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
         try:

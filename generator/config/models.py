@@ -95,7 +95,11 @@ class ModelReading(ReaderBase):
                 section.line, section.written, "not supported in a kind: api predictor (use model)"
             )
             return None
-        if ptype != "python" and written_section == "predictor.multi_model_reloading":
+        if (
+            ptype != "python"
+            and section is not None
+            and written_section == "predictor.multi_model_reloading"
+        ):
             self.error(
                 section.line,
                 section.written,

@@ -26,8 +26,8 @@ class ProjectReader:
         except YamlProblem as problem:
             self.reporter.error(problem.line, None, None, problem.message)
             return []
-        for problem in parsed.problems:
-            self.reporter.error(problem.line, None, None, problem.message)
+        for found in parsed.problems:
+            self.reporter.error(found.line, None, None, found.message)
         top = parsed.root
         if top is None or (top.is_list and not top.value):
             self.reporter.error(

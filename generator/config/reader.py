@@ -34,9 +34,9 @@ class ReaderBase:
         self.reporter = reporter
         self.deployment = deployment
         name_node = item.value.get("name")
-        valid_name = name_node is not None and schema.is_api_name(name_node.value)
         # an invalid name is never echoed as the label: it could hold anything
-        self.label = name_node.value if valid_name else f"api #{index}"  # type: ignore[union-attr]
+        valid_name = name_node is not None and schema.is_api_name(name_node.value)
+        self.label = name_node.value if name_node is not None and valid_name else f"api #{index}"
         self.values: dict[str, Located] = {}
         self.rejected: set[str] = set()
         self.generation = "v0.2x"

@@ -44,7 +44,7 @@ from starlette.datastructures import FormData, Headers, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from . import docs, metrics
@@ -313,7 +313,8 @@ class Worker:
         self.predictor: Predictor | None = None
         self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None
         self.post_predict_is_async = False
-        self.tracker = Tracker(spec.get("tracker"), scoreboard) if spec.get("tracker") else None
+        tracker = spec.get("tracker")
+        self.tracker = Tracker(tracker, scoreboard) if tracker else None
         # Up to Cortex v0.15 a returned str went out as a JSON string, from v0.16 as text/plain;
         # the generator settles which from the release (api.json's cortex.string_response).
         self.strings_as_json = (spec.get("cortex") or {}).get("string_response") == "json"
@@ -710,7 +711,9 @@ def create_app(
     paths = ["/predict"]
     if spec["endpoint"] not in paths:
         paths.append(spec["endpoint"])
-    routes = [Route(path, predict, methods=list(_PREDICT_METHODS)) for path in paths]
+    routes: list[BaseRoute] = [
+        Route(path, predict, methods=list(_PREDICT_METHODS)) for path in paths
+    ]
     routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

@@ -80,7 +80,7 @@ class AcceptGate:
 
         async def counted(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] != "http":
-                return await app(scope, receive, send)  # type: ignore[no-any-return]
+                return await app(scope, receive, send)
             self.active += 1
             try:
                 await app(scope, receive, send)
@@ -188,7 +188,7 @@ class FirstBytes(asyncio.Protocol):
         self.gate.loop.call_soon(self.settle)
 
     def eof_received(self) -> bool | None:
-        return self.protocol.eof_received()  # type: ignore[attr-defined, no-any-return]
+        return self.protocol.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.protocol.connection_lost(exc)
@@ -202,7 +202,7 @@ class FirstBytes(asyncio.Protocol):
             self.gate.settled()
 
 
-class GatedServer(Server):  # type: ignore[misc]
+class GatedServer(Server):
     """uvicorn's server, accepting through an AcceptGate instead of listeners of its own."""
 
     def __init__(self, config: Any, scoreboard: Scoreboard, capacity: int) -> None:
@@ -213,8 +213,9 @@ class GatedServer(Server):  # type: ignore[misc]
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
         await super().startup(sockets=[])  # lifespan startup, and no listener
+        protocol_class: Any = self.config.http_protocol_class  # uvicorn's, keyword arguments
         protocol = functools.partial(
-            self.config.http_protocol_class,
+            protocol_class,
             config=self.config,
             server_state=self.server_state,
             app_state=self.lifespan.state,
@@ -229,7 +230,7 @@ class GatedServer(Server):  # type: ignore[misc]
         await super().shutdown(sockets=sockets)
 
 
-class BalancedWorker(CortexWorker):  # type: ignore[misc]
+class BalancedWorker(CortexWorker):
     """CortexWorker serving through GatedServer (gunicorn's app here is server.CortexServer)."""
 
     async def _serve(self) -> None:  # uvicorn-worker's, with GatedServer for Server

@@ -21,6 +21,7 @@ the executor's future with a callback, not a task per batch). bench/batching_ben
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -143,7 +144,7 @@ class AdaptiveBatcher(Generic[Item]):
             freed = False  # the finished batch's slot is taken; others follow the rule above
             self._free_slots -= 1
             running = self._start([entry[0] for entry in batch])
-            running.add_done_callback(lambda done, batch=batch: self._finish(batch, done))
+            running.add_done_callback(functools.partial(self._finish, batch))
         if not queue and self._timer is not None:
             self._timer.cancel()
             self._timer = None

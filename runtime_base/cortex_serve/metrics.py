@@ -27,7 +27,8 @@ def _histogram(
     counts: list[int],
     total: float,
 ) -> None:
-    for bound, count in zip((*bounds, "+Inf"), counts, strict=True):
+    edges: tuple[float | str, ...] = (*bounds, "+Inf")
+    for bound, count in zip(edges, counts, strict=True):
         le = bound if isinstance(bound, str) else _number(bound)
         lines.append(f'{name}_bucket{{{labels},le="{le}"}} {count}')
     lines.append(f"{name}_sum{{{labels}}} {_number(total)}")

@@ -227,11 +227,11 @@ def _maybe_unpack(folder: Path, name: str, url: str) -> str:
                 zipped.extractall(folder)
         else:
             with tarfile.open(archive) as tarred:
-                for member in tarred.getmembers():
-                    _inside(folder, member.name, url)
-                    if not (member.isfile() or member.isdir()):
+                for entry in tarred.getmembers():
+                    _inside(folder, entry.name, url)
+                    if not (entry.isfile() or entry.isdir()):
                         raise FetchError(
-                            f'"{url}": refusing the archive entry "{member.name}" (only files '
+                            f'"{url}": refusing the archive entry "{entry.name}" (only files '
                             "and folders are unpacked)"
                         )
                 if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.10.12

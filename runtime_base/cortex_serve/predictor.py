@@ -251,7 +251,7 @@ def _arg_names(func: Callable[..., Any]) -> list[str]:
     return inspect.getfullargspec(func).args
 
 
-def _check_method(cls: type, method: _Method) -> list[str]:
+def _check_method(cls: Any, method: _Method) -> list[str]:
     """The method's argument names (self included), or a PredictorError with Cortex's message."""
     owner = f"class {cls.__name__}"
     func = getattr(cls, method.name, None)
@@ -274,7 +274,7 @@ def _check_method(cls: type, method: _Method) -> list[str]:
     return args
 
 
-def _has_own_init(cls: type) -> bool:
+def _has_own_init(cls: Any) -> bool:
     # A class without __init__ (Cortex's docs show some) is built with no arguments.
     return cls.__init__ is not object.__init__
 
@@ -391,7 +391,7 @@ def _load_class(
     available = {"config": predictor_spec.get("config") or {}, CLIENT_ARGS[predictor_type]: client}
     init_args = {name: available[name] for name in arg_names["__init__"][1:]}
     try:
-        instance = cls(**init_args)
+        instance: Any = cls(**init_args)  # the user's class: its methods were checked above
     except Exception as error:
         raise where.failure(f"class {class_name}: __init__", error) from error
 
@@ -406,7 +406,7 @@ def _load_class(
     return LoadedPredictor(
         predict=_injector(instance.predict, REQUEST_ARGS, arg_names["predict"][1:]),
         post_predict=post_predict,
-        is_async=inspect.iscoroutinefunction(cls.predict),
+        is_async=inspect.iscoroutinefunction(instance.predict),
         has_post_predict="post_predict" in arg_names,
         interface="class",
         user_object=instance,
@@ -416,7 +416,7 @@ def _load_class(
 
 
 def _python_client(
-    cls: type,
+    cls: Any,
     arg_names: Mapping[str, list[str]],
     spec: Mapping[str, Any],
     project_dir: Path,

@@ -31,7 +31,7 @@ from uvicorn_worker import UvicornWorker
 try:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 except ImportError:  # no httptools: uvicorn's h11 protocol, see CortexWorker
-    HttpToolsProtocol = None
+    HttpToolsProtocol = None  # type: ignore[assignment, misc]
 
 # Set in a request's scope when its body did not arrive within the read timeout.
 READ_TIMED_OUT = "cortex.read_timed_out"
@@ -64,7 +64,7 @@ def error_response(status: int, message: str) -> bytes:
 
 if HttpToolsProtocol is not None:
 
-    class CortexHttpProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+    class CortexHttpProtocol(HttpToolsProtocol):
         """A head is being read while there is no request (`cycle`) or the last one's body is
         whole (`more_body` false); its body while `more_body` is true."""
 
@@ -162,7 +162,8 @@ if HttpToolsProtocol is not None:
                 cycle.scope[READ_TIMED_OUT] = message  # type: ignore[literal-required]
                 cycle.message_event.set()
 
-        def eof_received(self) -> bool | None:
+        # asyncio.Protocol's contract (True keeps the transport open); uvicorn annotates None
+        def eof_received(self) -> bool | None:  # type: ignore[override]
             cycle = self.cycle
             if cycle is not None and not cycle.response_complete and not cycle.more_body:
                 cycle.keep_alive = False  # a whole request: answered, then the connection closes
@@ -180,7 +181,7 @@ if HttpToolsProtocol is not None:
             return f"{what} is larger than the limit of {size} bytes"
 
 
-class CortexWorker(UvicornWorker):  # type: ignore[misc]
+class CortexWorker(UvicornWorker):
     """uvicorn-worker's gunicorn worker, speaking HTTP through CortexHttpProtocol with the limits
     of the server's options (gunicorn's app here is server.CortexServer)."""
 

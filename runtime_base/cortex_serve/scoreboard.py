@@ -32,8 +32,8 @@ from itertools import accumulate
 from operator import add
 
 # Request latency buckets (seconds), Prometheus' usual spread stretched for slow models.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-LATENCY_BUCKETS += (30.0, 60.0)
+LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
+LATENCY_BUCKETS += (1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Regression tracker buckets: values of unknown scale, so decades on both sides of zero.
 _DECADES = tuple(10.0**e for e in range(-2, 5))
 VALUE_BUCKETS = (*(-d for d in reversed(_DECADES)), 0.0, *_DECADES)

@@ -124,7 +124,7 @@ def _death(result: Any) -> str:
     return f"was killed by {name}"
 
 
-class Arbiter(GunicornArbiter):  # type: ignore[misc]
+class Arbiter(GunicornArbiter):
     """gunicorn's master, keeping what CortexServer's child_exit needs and WORKER_BOOT_ERROR."""
 
     halting = False
@@ -164,7 +164,7 @@ class Arbiter(GunicornArbiter):  # type: ignore[misc]
                 raise
 
 
-class CortexServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+class CortexServer(BaseApplication):
     def __init__(self, spec: dict[str, Any], project_dir: Path, options: ServerOptions) -> None:
         self.spec = spec
         self.project_dir = project_dir
