@@ -503,8 +503,13 @@ def build_project(
     Returns the exit code: 0 when every image built (and pushed), 1 otherwise. UserError (exit 2)
     for bad options or no engine, before anything is built.
     """
-    from .render import render_project
+    from .render import given_images_line, render_project
 
+    pods = [a for a in project.container_apis if not api_names or a.name in api_names]
+    for pod in pods:
+        emit(f"{project.config_file.name}: {pod.name}: {given_images_line(pod.images())}")
+    if pods and (not project.apis or all(name in {p.name for p in pods} for name in api_names)):
+        return 0  # every API selected is given as containers (a file holds one generation)
     if push:
         _require_registry(registry)
     client = connect_engine()

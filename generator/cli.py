@@ -207,7 +207,7 @@ def render(
 ) -> None:
     """Write per API a Docker build context, plus docker-compose.yaml and k8s/, into OUT."""
     from .config import load_project
-    from .render import render_project
+    from .render import given_images_line, render_project
 
     loaded = load_project(project, config_file, cortex_version)
     result = render_project(
@@ -225,10 +225,15 @@ def render(
     for api in result.apis:
         for note in api.notes:
             click.echo(f"{loaded.config_file.name}: {api.name}: {note}", err=True)
+    for pod in result.container_apis:
+        for note in pod.notes:
+            click.echo(f"{loaded.config_file.name}: {pod.name}: {note}", err=True)
     for note in result.notes:
         click.echo(note, err=True)
     for api in result.apis:
         click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
+    for pod in result.container_apis:
+        click.echo(f"{pod.name}: {given_images_line(pod.images)}")
     click.echo(f"compose: {result.compose_file}")
     click.echo(f"kubernetes: {result.k8s_dir}")
 

@@ -21,8 +21,9 @@ _SCALAR_MAP = {"type": ["string", "number", "boolean"]}
 
 
 def config_schema() -> dict[str, Any]:
-    """The schema: a list whose items are APIs, v0.9-v0.12's `kind: deployment`, or entries of
-    kinds cortex-build skips (any shape)."""
+    """The schema: a list whose items are APIs (of predictor code, or v0.36+'s given as
+    containers), v0.9-v0.12's `kind: deployment`, or entries of kinds cortex-build skips (any
+    shape)."""
     api = _table(schema.API)
     api["required"] = ["name"]
     api["properties"]["kind"] = {
@@ -40,18 +41,24 @@ def config_schema() -> dict[str, Any]:
         "properties": {"kind": {"enum": list(schema.UNSUPPORTED_KINDS)}},
         "required": ["kind"],
     }
+    # Cortex v0.36+: any kind given as a pod of containers
+    pod = _table(schema.CONTAINER_API)
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": SCHEMA_ID,
-        "title": "Cortex cortex.yaml (v0.9-v0.35), as cortex-build reads it",
+        "title": "Cortex cortex.yaml (v0.9-v0.42), as cortex-build reads it",
         "type": "array",
         "items": {
             "if": {"properties": {"kind": {"const": "deployment"}}, "required": ["kind"]},
             "then": deployment,
             "else": {
-                "if": skipped,
-                "then": skipped,
-                "else": api,
+                "if": {"type": "object", "required": ["pod"]},
+                "then": pod,
+                "else": {
+                    "if": skipped,
+                    "then": skipped,
+                    "else": api,
+                },
             },
         },
     }
@@ -92,6 +99,8 @@ def _value(field: Field) -> dict[str, Any]:
         return {"type": ["object", "null"]}
     if kind == "string_map":
         return {"type": ["object", "null"], "additionalProperties": _SCALAR_MAP}
+    if kind == "string_list":
+        return {"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}}
     value: dict[str, Any]
     if kind == "string":
         value = {"type": "string", "minLength": 1}
@@ -109,6 +118,13 @@ def _value(field: Field) -> dict[str, Any]:
         value = {"type": ["number", "string"]}
     elif kind == "quantity":
         value = {"type": ["integer", "string"]}
+    elif kind == "port":
+        value = {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "string", "pattern": "^[0-9]+$"},
+            ]
+        }
     elif kind == "int_or_percent":
         value = {"type": ["integer", "string"], "pattern": "^[0-9]+%?$"}
     else:  # pragma: no cover - every kind of schema.Field is handled above

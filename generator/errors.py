@@ -68,5 +68,12 @@ def unknown_api_message(project: Project, name: str) -> str:
     """Why `name` is not an API that can be chosen: skipped for its kind, or not in the file."""
     if name in project.skipped:
         return f'API "{name}" is a {project.skipped[name]}, which cortex-build does not serve yet'
+    for container_api in project.container_apis:
+        if container_api.name == name:
+            return (
+                f'API "{name}" is given as containers (Cortex v0.36+, images '
+                f"{', '.join(container_api.images())}): there is nothing to build or serve here; "
+                "`cortex-build render` writes it into docker-compose.yaml and k8s/"
+            )
     known = ", ".join(api.name for api in project.apis) or "none"
     return f'no API is named "{name}" (the APIs are: {known})'

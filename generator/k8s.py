@@ -34,7 +34,7 @@ from .images import (
     tf_serving_image_for,
 )
 from .schema import BadValue, cpu_millicores, quantity_bytes
-from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
+from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, ContainerApiSpec, Project
 
 AUTOSCALERS = ("hpa", "keda")
 
@@ -87,8 +87,12 @@ def render_k8s(
     apis: Sequence[ApiSpec],
     image_refs: Mapping[str, str],
     autoscaler: str = "hpa",
+    container_apis: Sequence[ContainerApiSpec] = (),
 ) -> dict[str, str]:
-    """{path relative to OUT/k8s: content} for `apis`; raises UserError naming API and field."""
+    """{path relative to OUT/k8s: content} for `apis` and `container_apis` (container_k8s.py);
+    raises UserError naming API and field."""
+    from .container_k8s import in_top_kustomization, render_container_api
+
     config_name = project.config_file.name
     if autoscaler not in AUTOSCALERS:
         message = f'must be "hpa" or "keda" (got "{autoscaler}")'
@@ -106,11 +110,18 @@ def render_k8s(
             files.update(_render_api(project, api, image, autoscaler, has_dotenv))
         except UserError as err:
             problems.extend(err.problems)
+    for container_api in sorted(container_apis, key=lambda a: a.name):
+        try:
+            files.update(render_container_api(project, container_api))
+        except UserError as err:
+            problems.extend(err.problems)
     if problems:
         raise UserError(problems)
-    files["kustomization.yaml"] = _dump(
-        TOP_HEADER.format(config=config_name), _top_kustomization(apis, has_dotenv)
+    top = _top_kustomization(apis, has_dotenv)
+    top["resources"] = sorted(
+        [*top["resources"], *(a.name for a in container_apis if in_top_kustomization(a))]
     )
+    files["kustomization.yaml"] = _dump(TOP_HEADER.format(config=config_name), top)
     # The .env copied here for kustomize must never be committed with the manifests.
     files[".gitignore"] = ".env\n"
     if autoscaler == "hpa" and any(_uses_concurrency(api) for api in apis):

@@ -40,12 +40,20 @@ import yaml
 from cortex_serve import model_fetch  # the runtime's fetch code, shared
 from cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 
-from . import __version__, images, k8s, runtime_files, runtime_lock
+from . import (
+    __version__,
+    container_compose,
+    container_k8s,
+    images,
+    k8s,
+    runtime_files,
+    runtime_lock,
+)
 from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
 from .preinstalled import check_imports, import_notes
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
 from .schema import TAG, BadValue, cpu_millicores, is_api_name, is_image_ref, quantity_bytes
-from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project
+from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, ContainerApiSpec, Project
 
 # Where things live in the image (the runtime's command line is fixed by cortex_serve).
 CORTEX_DIR = "/opt/cortex"
@@ -90,6 +98,17 @@ class RenderedApi:
 
 
 @dataclass(frozen=True)
+class RenderedContainerApi:
+    """An API given as containers (Cortex v0.36+): its images are the user's, nothing is built."""
+
+    name: str
+    kind: str
+    images: tuple[str, ...]
+    host_ports: tuple[int, ...]  # published in docker-compose.yaml (none for a TaskAPI)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RenderResult:
     out: Path
     apis: tuple[RenderedApi, ...]
@@ -97,6 +116,7 @@ class RenderResult:
     k8s_dir: Path
     # one line each, about the render as a whole (the CLI prints them on stderr)
     notes: tuple[str, ...] = ()
+    container_apis: tuple[RenderedContainerApi, ...] = ()
 
     def api(self, name: str) -> RenderedApi:
         return next(api for api in self.apis if api.name == name)
@@ -126,8 +146,9 @@ def render_project(
     if out.is_symlink():
         # render into the link's target: replacing OUT whole would replace the link by a folder
         out = out.resolve()
-    apis = _select_apis(project, api_names)
+    apis, pods = _select(project, api_names)
     _check_options(project, apis, base_image, registry, tag, autoscaler, tf_serving_image)
+    _check_container_services(project, apis, pods)
     try:
         _check_out(project, out)
     except OSError as err:
@@ -143,7 +164,7 @@ def render_project(
         raise UserError(_os_problem(err, "cannot create", out.parent)) from None
     try:
         files = collect_project_files(project.root, project.config_file, exclude=[out, staging])
-        rendered = _render_into(
+        rendered, rendered_pods = _render_into(
             staging,
             out,
             project,
@@ -154,8 +175,9 @@ def render_project(
             tag,
             models_at_start,
             preinstalled,
+            pods,
         )
-        _render_k8s(staging, project, apis, rendered, autoscaler)
+        _render_k8s(staging, project, apis, rendered, autoscaler, pods)
         _write_text(
             staging / MARKER_FILE, f"{MARKER_TEXT}{MARKER_PROJECT}{_project_name(project)}\n"
         )
@@ -174,8 +196,14 @@ def render_project(
         apis=rendered,
         compose_file=out / "docker-compose.yaml",
         k8s_dir=out / "k8s",
-        notes=_registry_notes(rendered) if registry is None else (),
+        notes=_registry_notes(rendered) if registry is None and rendered else (),
+        container_apis=rendered_pods,
     )
+
+
+def given_images_line(images: Sequence[str]) -> str:
+    """What build and render say of an API given as containers (Cortex v0.36+)."""
+    return f"images are given: {', '.join(images)}; nothing to build"
 
 
 def _registry_notes(rendered: Sequence[RenderedApi]) -> tuple[str, ...]:
@@ -203,9 +231,22 @@ def image_refs(
     return [images.image_ref(api.name, registry, tag) for api in apis]
 
 
-def _select_apis(project: Project, api_names: list[str] | None) -> list[ApiSpec]:
+def _select(
+    project: Project, api_names: list[str] | None
+) -> tuple[list[ApiSpec], list[ContainerApiSpec]]:
+    """The APIs to render (--api), of predictor code and given as containers."""
     if not api_names:
-        return list(project.apis)
+        return list(project.apis), list(project.container_apis)
+    pods = [api for api in project.container_apis if api.name in api_names]
+    names = {api.name for api in pods}
+    return _select_apis(project, [n for n in api_names if n not in names], pods), pods
+
+
+def _select_apis(
+    project: Project, api_names: list[str] | None, pods: Sequence[ContainerApiSpec] = ()
+) -> list[ApiSpec]:
+    if not api_names:
+        return [] if pods else list(project.apis)
     known = [api.name for api in project.apis]
     unknown = [name for name in api_names if name not in known]
     if unknown:
@@ -286,6 +327,30 @@ def _check_options(
                     )
                 )
             services[service] = api.name
+    if problems:
+        raise UserError(problems)
+
+
+def _check_container_services(
+    project: Project, apis: Sequence[ApiSpec], pods: Sequence[ContainerApiSpec]
+) -> None:
+    """Compose service names of container APIs (`<api>-<container>`) must not collide."""
+    problems: list[Problem] = []
+    taken = {service: api.name for api in apis for service in _service_names(api)}
+    for pod in pods:
+        for container, service in container_compose.service_names(pod).items():
+            if service in taken:
+                problems.append(
+                    Problem(
+                        project.config_file.name,
+                        pod.line or None,
+                        pod.name,
+                        "pod.containers",
+                        f'the compose service "{service}" of container {container} collides '
+                        f'with one of the API "{taken[service]}"; rename one of them',
+                    )
+                )
+            taken[service] = pod.name
     if problems:
         raise UserError(problems)
 
@@ -391,8 +456,10 @@ def _render_into(
     tag: str,
     models_at_start: bool = False,
     preinstalled: bool = True,
-) -> tuple[RenderedApi, ...]:
+    pods: Sequence[ContainerApiSpec] = (),
+) -> tuple[tuple[RenderedApi, ...], tuple[RenderedContainerApi, ...]]:
     rendered: list[RenderedApi] = []
+    rendered_pods: list[RenderedContainerApi] = []
     next_port = FIRST_HOST_PORT
     for api in apis:
         replicas = max(api.autoscaling.init_replicas, 1)
@@ -414,9 +481,25 @@ def _render_into(
         _render_context(
             staging / api.name, project, files, api, rendered[-1], models_at_start, added
         )
-    compose = _compose_file(project, files, apis, rendered, out)
+    pod_services = []
+    for pod in pods:
+        count = container_compose.replicas(pod) if pod.kind == "RealtimeAPI" else 0
+        ports = tuple(range(next_port, next_port + count))
+        next_port += count
+        services = container_compose.container_services(project, pod, ports)
+        pod_services.append(services)
+        rendered_pods.append(
+            RenderedContainerApi(
+                name=pod.name,
+                kind=pod.kind,
+                images=pod.images(),
+                host_ports=ports,
+                notes=services.notes + tuple(container_k8s.autoscaling_notes(pod)),
+            )
+        )
+    compose = _compose_file(project, files, apis, rendered, out, rendered_pods, pod_services, pods)
     _write_text(staging / "docker-compose.yaml", compose)
-    return tuple(rendered)
+    return tuple(rendered), tuple(rendered_pods)
 
 
 def _render_context(
@@ -608,6 +691,9 @@ def _compose_file(
     apis: Sequence[ApiSpec],
     rendered: Sequence[RenderedApi],
     out: Path,
+    rendered_pods: Sequence[RenderedContainerApi] = (),
+    pod_services: Sequence[container_compose.ContainerServices] = (),
+    pods: Sequence[ContainerApiSpec] = (),
 ) -> str:
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
@@ -625,6 +711,11 @@ def _compose_file(
         not_for_swarm.append("GPU reservations (compute.gpu)")
     if volumes:
         not_for_swarm.append("the TF Serving sidecars' depends_on conditions")
+    tensorflow = bool(volumes)
+    for pod in pod_services:
+        services.update(pod.services)
+        volumes.update(pod.volumes)
+        not_for_swarm += [item for item in pod.not_for_swarm if item not in not_for_swarm]
     document: dict[str, Any] = {}
     if not not_for_swarm:
         # Docker 20.10's `docker stack deploy` reads no file without a version ("unsupported
@@ -639,8 +730,18 @@ def _compose_file(
             "config_name": project.config_file.name,
             "first_host_port": FIRST_HOST_PORT,
             "apis": [{"name": t.name, "host_ports": _port_range(t.host_ports)} for t in rendered],
+            "pods": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "service": container_compose.anchor_service(pod),
+                    "host_ports": _port_range(p.host_ports) if p.host_ports else None,
+                    "port": pod.port,
+                }
+                for p, pod in zip(rendered_pods, pods, strict=True)
+            ],
             "dotenv": env_file is not None,
-            "tensorflow": bool(volumes),
+            "tensorflow": tensorflow,
             "not_for_swarm": not_for_swarm,
             "document": yaml.dump(
                 document, Dumper=_YamlDumper, sort_keys=False, default_flow_style=False, width=100
@@ -783,9 +884,12 @@ def _render_k8s(
     apis: Sequence[ApiSpec],
     rendered: Sequence[RenderedApi],
     autoscaler: str,
+    pods: Sequence[ContainerApiSpec] = (),
 ) -> None:
     """OUT/k8s: the manifests of cortex_build.k8s."""
-    manifests = k8s.render_k8s(project, apis, {r.name: r.image for r in rendered}, autoscaler)
+    manifests = k8s.render_k8s(
+        project, apis, {r.name: r.image for r in rendered}, autoscaler, container_apis=pods
+    )
     for relative, content in sorted(manifests.items()):
         _write_text(staging / "k8s" / relative, content)
 

@@ -10,7 +10,7 @@ import click
 from .images import base_image_for
 from .preinstalled import check_imports, import_notes
 from .project_files import ProjectFiles
-from .spec import ApiSpec, Project
+from .spec import ApiSpec, ContainerApiSpec, Project
 
 _COLUMNS = (
     "API",
@@ -23,7 +23,7 @@ _COLUMNS = (
 )
 
 
-def release_column(api: ApiSpec) -> str:
+def release_column(api: ApiSpec | ContainerApiSpec) -> str:
     """The releases the config's shape was accepted by, and which one is served when they
     differ: "v0.13-v0.18 as v0.13", "v0.16 (--cortex-version)"."""
     release = api.cortex
@@ -35,19 +35,37 @@ def release_column(api: ApiSpec) -> str:
 
 
 def api_rows(project: Project) -> list[tuple[str, ...]]:
-    """One row per API, in the order of the config file."""
-    return [
-        (
-            api.name,
-            release_column(api),
-            api.generation,
-            f"{api.predictor.type}/{api.predictor.interface}",
-            base_image_for(api),
-            f"{api.predictor.processes_per_replica} x {api.predictor.threads_per_process}",
-            api.endpoint,
-        )
-        for api in project.apis
-    ]
+    """One row per API, in the order of the config file. An API given as containers (v0.36+)
+    shows its kind under PREDICTOR, its images under BASE IMAGE (run as they are, never built
+    on) and its pod's max_concurrency under PROCESSES x THREADS."""
+    rows = [(api.line, predictor_row(api)) for api in project.apis]
+    rows += [(api.line, container_row(api)) for api in project.container_apis]
+    return [row for _, row in sorted(rows, key=lambda item: item[0])]
+
+
+def predictor_row(api: ApiSpec) -> tuple[str, ...]:
+    return (
+        api.name,
+        release_column(api),
+        api.generation,
+        f"{api.predictor.type}/{api.predictor.interface}",
+        base_image_for(api),
+        f"{api.predictor.processes_per_replica} x {api.predictor.threads_per_process}",
+        api.endpoint,
+    )
+
+
+def container_row(api: ContainerApiSpec) -> tuple[str, ...]:
+    concurrency = f"max_concurrency {api.max_concurrency}" if api.kind == "RealtimeAPI" else "-"
+    return (
+        api.name,
+        release_column(api),
+        api.generation,
+        api.kind,
+        ", ".join(api.images()),
+        concurrency,
+        api.endpoint,
+    )
 
 
 def format_table(rows: Sequence[tuple[str, ...]], columns: tuple[str, ...] = _COLUMNS) -> str:
@@ -63,7 +81,8 @@ def validation_document(project: Project, files: ProjectFiles, added: bool) -> d
     """What validate --json writes: each API's normalized spec (api.json) with its table row and
     notes, the file's notes and the APIs skipped for their kind."""
     apis = []
-    for api, row in zip(project.apis, api_rows(project), strict=True):
+    for api in project.apis:
+        row = predictor_row(api)
         apis.append(
             {
                 **api.to_dict(),
@@ -72,10 +91,19 @@ def validation_document(project: Project, files: ProjectFiles, added: bool) -> d
                 "notes": list(import_notes(check_imports(api, files), added)),
             }
         )
+    containers = [
+        {
+            **api.to_dict(),
+            "line": api.line,
+            "table": dict(zip(_COLUMNS, container_row(api), strict=True)),
+        }
+        for api in project.container_apis
+    ]
     return {
         "ok": True,
         "config": project.config_file.name,
         "apis": apis,
+        "container_apis": containers,
         "notes": list(project.notes),
         "skipped": project.skipped,
     }

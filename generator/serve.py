@@ -31,6 +31,18 @@ from .spec import ApiSpec, Project
 def pick_api(project: Project, api_name: str | None) -> ApiSpec:
     names = [api.name for api in project.apis]
     config = project.config_file.name
+    if api_name is None and not names and project.container_apis:
+        raise UserError(
+            Problem(
+                file=config,
+                line=None,
+                api=None,
+                field=None,
+                message="every API here is given as containers (Cortex v0.36+): there is no "
+                "predictor code to serve natively; `cortex-build render` writes them into "
+                "docker-compose.yaml and k8s/",
+            )
+        )
     if api_name is None:
         if len(names) == 1:
             return project.apis[0]

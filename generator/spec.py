@@ -163,6 +163,99 @@ class ApiSpec:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
+# -- Cortex v0.36+: APIs given as containers ---------------------------------------------------
+
+ContainerApiKind = Literal["RealtimeAPI", "TaskAPI", "BatchAPI"]
+ProbeHandler = Literal["http_get", "tcp_socket", "exec"]
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A readiness or liveness probe (or a pre_stop hook: only the handler's fields), as Cortex
+    took it from Kubernetes' Probe; the defaults are Kubernetes'."""
+
+    handler: ProbeHandler
+    port: int | None = None  # http_get, tcp_socket
+    path: str = "/"  # http_get
+    command: tuple[str, ...] = ()  # exec
+    initial_delay_seconds: int = 0
+    timeout_seconds: int = 1
+    period_seconds: int = 10
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class ContainerComputeSpec:
+    cpu: str | None = "200m"  # Kubernetes quantity string; None = no request
+    gpu: int = 0
+    inf: int = 0
+    mem: str | None = None
+    shm: str | None = None  # size of /dev/shm
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str  # DNS-1123 label, unique in the pod
+    image: str  # a Docker image reference, run as it is
+    # Kubernetes' meaning: `command` replaces the image's ENTRYPOINT, `args` its CMD; None keeps it
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    compute: ContainerComputeSpec = field(default_factory=ContainerComputeSpec)
+    readiness_probe: ProbeSpec | None = None
+    liveness_probe: ProbeSpec | None = None
+    pre_stop: ProbeSpec | None = None
+
+
+@dataclass(frozen=True)
+class ContainerApiSpec:
+    """An API of Cortex v0.36+: a pod of containers whose images the user built."""
+
+    kind: ContainerApiKind
+    name: str
+    endpoint: str
+    containers: tuple[ContainerSpec, ...]
+    port: int | None = 8080  # pod.port: where requests go (None for a TaskAPI, which takes none)
+    max_concurrency: int = 1
+    max_queue_length: int = 100
+    autoscaling: AutoscalingSpec | None = None  # RealtimeAPI only
+    update_strategy: UpdateStrategySpec | None = None  # RealtimeAPI only
+    node_groups: tuple[str, ...] = ()
+    cortex: CortexRelease = field(
+        default_factory=lambda: CortexRelease("v0.36-v0.42", None, "v0.42")
+    )
+    line: int = 0
+
+    @property
+    def generation(self) -> str:
+        return CONTAINER_GENERATION
+
+    @property
+    def serving_container(self) -> ContainerSpec | None:
+        """The container that listens on pod.port: the one whose readiness probe checks that
+        port, else the first (Cortex let any one container listen there)."""
+        if self.port is None:
+            return None
+        for container in self.containers:
+            probe = container.readiness_probe
+            if probe is not None and probe.port == self.port:
+                return container
+        return self.containers[0]
+
+    def images(self) -> tuple[str, ...]:
+        return tuple(container.image for container in self.containers)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("line")
+        data["generation"] = self.generation
+        return data
+
+
+CONTAINER_GENERATION = "v0.36+ (containers)"
+
+
 @dataclass(frozen=True)
 class Project:
     root: Path  # the project folder (holds the config file)
@@ -171,6 +264,8 @@ class Project:
     notes: tuple[str, ...] = ()  # one-line notes, e.g. old field names mapped to new ones
     # APIs of kinds cortex-build does not serve yet, left out of `apis`: {name: kind}
     skipped: dict[str, str] = field(default_factory=dict)
+    # Cortex v0.36+ APIs: containers run from images the user gives (never built here)
+    container_apis: tuple[ContainerApiSpec, ...] = ()
 
     def api(self, name: str) -> ApiSpec:
         for api in self.apis:

@@ -782,7 +782,7 @@ def test_every_example_validates(config: Path, autoscaler: str) -> None:
 
     project = load_project(config.parent)
     refs = {api.name: image_ref(api.name, "registry.example.com", "v1") for api in project.apis}
-    files = render_k8s(project, project.apis, refs, autoscaler)
+    files = render_k8s(project, project.apis, refs, autoscaler, project.container_apis)
     for doc in rendered_manifests(files):
         if doc["kind"] == "ScaledObject":
             validate_scaled_object(doc)

@@ -114,11 +114,11 @@ def test_cortex_version_is_written_into_the_spec_and_the_image_label(tmp_path: P
     ("version", "message"),
     [
         ("latest", 'must be a Cortex release like "0.15" or "v0.35.0" (got "latest")'),
-        ("0.8", "Cortex v0.8 is older than the releases cortex-build reads (v0.9 to v0.35)"),
-        ("0.40", "Cortex v0.40 APIs are containers (pod:), which cortex-build does not build yet"),
+        ("0.8", "Cortex v0.8 is older than the releases cortex-build reads (v0.9 to v0.42)"),
+        ("0.43", "Cortex v0.43 was never released (the last release was v0.42)"),
     ],
 )
-def test_a_cortex_version_outside_v09_to_v035_is_refused(
+def test_a_cortex_version_outside_v09_to_v042_is_refused(
     tmp_path: Path, version: str, message: str
 ) -> None:
     project = make_project(

@@ -4,7 +4,8 @@ Reading happens in two passes per API. The table walk (walk.py, over schema.py's
 every key and value where it is written and files it under its newest name; the build pass
 (api.py) applies defaults and the rules that involve several fields, one concern per module:
 predictor.py (the predictor section), predictor_file.py (what the file must define), models.py
-(model paths and layouts), scaling.py (compute, autoscaling, update strategy, tracker). The
+(model paths and layouts), scaling.py (compute, autoscaling, update strategy, tracker);
+containers.py reads Cortex v0.36+'s APIs, given as containers (`pod:`). The
 release a config was written against is recognised in releases.py. Every problem found goes into
 one `UserError`, so the user fixes the whole file in one round.
 """
@@ -61,7 +62,7 @@ def load_project(
         raise UserError(reporter.problems) from None
     reader = ProjectReader(root.resolve(), reporter, cortex_version)
     apis = reader.read(text)
-    if not apis and reader.skipped and not reporter.problems:
+    if not apis and not reader.container_apis and reader.skipped and not reporter.problems:
         kinds = "; ".join(
             f"{kind}: {schema.UNSUPPORTED_KINDS[kind]}"
             for kind in sorted(set(reader.skipped.values()))
@@ -81,6 +82,7 @@ def load_project(
         apis=tuple(apis),
         notes=tuple(str(note) for note in sorted(reporter.notes, key=lambda n: n.line or 0)),
         skipped=reader.skipped,
+        container_apis=tuple(reader.container_apis),
     )
 
 

@@ -85,17 +85,9 @@ class ApiReader(PredictorReading, ScalingReading):
 
     def _refuse_unsupported_shape(self) -> bool:
         """Shapes of Cortex releases that cortex-build does not build: one message per API that
-        names the release and the feature, instead of an error per unknown key."""
+        names the release and the feature, instead of an error per unknown key. (APIs given as
+        containers, `pod:`, are read by containers.py.)"""
         top = self.item.value
-        if "pod" in top:
-            self.error(
-                self.item.key_lines["pod"],
-                "pod",
-                "an API given as containers (pod:) is Cortex v0.36+'s shape, which cortex-build "
-                "does not build yet: it builds APIs of predictor code (predictor: or handler:, "
-                "Cortex v0.9-v0.35)",
-            )
-            return True
         for section in ("predictor", "handler"):
             node = top.get(section)
             if node is not None and node.is_map and "protobuf_path" in node.value:

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import schema
-from ..spec import ApiSpec
+from ..spec import ApiSpec, ContainerApiSpec
 from ..yamlsource import YamlProblem, YNode, parse_yaml
 from .api import ApiReader
+from .containers import ContainerApiReader
 from .reporting import Reporter, show
 from .walk import check_dns_name, walk_table
 
@@ -19,6 +20,7 @@ class ProjectReader:
         self.reporter = reporter
         self.cortex_version = cortex_version
         self.skipped: dict[str, str] = {}
+        self.container_apis: list[ContainerApiSpec] = []
 
     def read(self, text: str) -> list[ApiSpec]:
         try:
@@ -60,16 +62,40 @@ class ProjectReader:
             if kind_of(item) == "deployment":
                 continue
             kind = kind_of(item)
-            if isinstance(kind, str) and kind in schema.UNSUPPORTED_KINDS:
+            if "pod" in item.value:  # Cortex v0.36+: every kind is a pod of containers
+                reader: ApiReader = ContainerApiReader(
+                    item, index, self.root, self.reporter, deployment, self.cortex_version
+                )
+            elif isinstance(kind, str) and kind in schema.UNSUPPORTED_KINDS:
                 self._skip(item, index)
                 continue
-            reader = ApiReader(
-                item, index, self.root, self.reporter, deployment, self.cortex_version
-            )
+            else:
+                reader = ApiReader(
+                    item, index, self.root, self.reporter, deployment, self.cortex_version
+                )
             readers.append(reader)
+        self._check_one_generation(readers)
         built = [(reader, reader.read()) for reader in readers]
         self._check_unique(built)
-        return [api for _, api in built if api is not None]
+        self.container_apis = [api for _, api in built if isinstance(api, ContainerApiSpec)]
+        return [api for _, api in built if isinstance(api, ApiSpec)]
+
+    def _check_one_generation(self, readers: list[ApiReader]) -> None:
+        """Cortex v0.36 replaced predictor code by containers: no release took both shapes, so
+        a file with both was written for two releases at once."""
+        pods = [r for r in readers if isinstance(r, ContainerApiReader)]
+        code = [r for r in readers if not isinstance(r, ContainerApiReader)]
+        if pods and code:
+            first_pod = pods[0].item.line
+            for reader in code:
+                reader.error(
+                    reader.item.line,
+                    None,
+                    "an API of predictor code (Cortex v0.9-v0.35) in a file of APIs given as "
+                    f"containers (pod:, Cortex v0.36+, first on line {first_pod}): no Cortex "
+                    "release took both; give this API as containers too, or keep the two "
+                    "generations in separate files (-c FILE)",
+                )
 
     def _skip(self, item: YNode, index: int) -> None:
         """A TrafficSplitter, BatchAPI, TaskAPI or AsyncAPI: noted and left out, so that the
@@ -113,7 +139,9 @@ class ProjectReader:
                 )
         return found[0][1] if found else None
 
-    def _check_unique(self, built: list[tuple[ApiReader, ApiSpec | None]]) -> None:
+    def _check_unique(
+        self, built: list[tuple[ApiReader, ApiSpec | ContainerApiSpec | None]]
+    ) -> None:
         names: dict[str, int] = {}
         endpoints: dict[str, tuple[str, int]] = {}
         for reader, api in built:

@@ -17,6 +17,7 @@ from ..spec import CortexRelease
 
 FIRST_MINOR, LAST_MINOR = 9, 35  # the releases whose APIs are Python code
 CONTAINER_MINOR = LAST_MINOR + 1  # from v0.36, APIs are containers (`pod:`)
+LAST_CONTAINER_MINOR = 42  # Cortex's last release, v0.42
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ V0_17 = Family(17, 18, 17, "no kind; with monitoring")
 V0_18 = Family(18, 18, 18, "no kind; with fields of v0.18 (model_path, processes_per_replica, ...)")
 V0_19 = Family(19, 33, 26, "kind: RealtimeAPI (SyncAPI accepted too) with predictor:")
 V0_34 = Family(34, 35, 35, "kind: RealtimeAPI with handler:")
+V0_36 = Family(36, 42, 42, "pod: with containers (images the user built)")
 
 
 def string_response(minor: int) -> str:
@@ -82,12 +84,11 @@ def parse_cortex_version(text: str) -> int:
     minor = int(match.group(1))
     if minor < FIRST_MINOR:
         raise ValueError(
-            f"Cortex v0.{minor} is older than the releases cortex-build reads (v0.9 to v0.35)"
+            f"Cortex v0.{minor} is older than the releases cortex-build reads (v0.9 to v0.42)"
         )
-    if minor >= CONTAINER_MINOR:
+    if minor > LAST_CONTAINER_MINOR:
         raise ValueError(
-            f"Cortex v0.{minor} APIs are containers (pod:), which cortex-build does not build "
-            "yet; it reads the predictor code of v0.9 to v0.35"
+            f"Cortex v0.{minor} was never released (the last release was v0.{LAST_CONTAINER_MINOR})"
         )
     return minor
 

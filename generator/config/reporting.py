@@ -86,6 +86,10 @@ def unknown_key_message(key: str, known: Mapping[str, Any], where: str = "") -> 
     if close:
         return f"key {show(key)} is not supported (did you mean {json.dumps(close[0])}?)"
     sections = schema.sections_with_key(key)
+    if where and where in sections:
+        # a field of this section in the other generation (an API of predictor code, v0.9-v0.35,
+        # against one given as containers, v0.36+)
+        return f"key {show(key)} is not supported here (it belongs to APIs of predictor code)"
     top = where.split(".")[0]
     nearby = [section for section in sections if top and section.split(".")[0] == top]
     sections = nearby or sections

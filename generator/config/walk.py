@@ -178,6 +178,8 @@ def read_value(
             return bad(str(err))
     if field.kind == "string_map":
         return read_env(node, line, written, reporter, api)
+    if field.kind == "string_list":
+        return read_string_list(node, line, written, reporter, api)
     if value is None and field.nullable:
         return None
     try:
@@ -221,6 +223,7 @@ def convert_scalar(value: Any, field: Field) -> Any:
         check_range(seconds, value, field)
         return seconds
     parsers = {
+        "port": schema.parse_port,
         "cpu": schema.parse_cpu,
         "quantity": schema.parse_quantity,
         "int_or_percent": schema.parse_int_or_percent,
@@ -287,3 +290,32 @@ def read_env(node: YNode, line: int, written: str, reporter: Reporter, api: str 
             dup_line, api, written, f"variable {show(key)} given twice (first on line {first})"
         )
     return env
+
+
+def read_string_list(
+    node: YNode, line: int, written: str, reporter: Reporter, api: str | None
+) -> Any:
+    """A command or its arguments: a non-empty list of strings (numbers are written as their
+    text, as Kubernetes would refuse them); an item may be empty ("")."""
+    if not node.is_list:
+        reporter.error(line, api, written, f"must be a list of strings (got {show(node.value)})")
+        return INVALID
+    if not node.value:
+        reporter.error(line, api, written, "must not be empty (leave the field out instead)")
+        return INVALID
+    items: list[str] = []
+    ok = True
+    for index, item in enumerate(node.value):
+        value = item.value
+        if item.refused:
+            ok = False
+        elif isinstance(value, str):
+            items.append(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            items.append(str(value))
+        else:
+            reporter.error(
+                item.line, api, f"{written}[{index}]", f"must be a string (got {show(value)})"
+            )
+            ok = False
+    return tuple(items) if ok else INVALID

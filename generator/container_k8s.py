@@ -1,0 +1,257 @@
+"""Kubernetes manifests for APIs given as containers (Cortex v0.36+, `pod:`), the containers
+as the user gave them: k8s.py's conventions (names, labels, headers, value formats), for pods
+whose images cortex-build does not build.
+
+RealtimeAPI -> a Deployment `api-<name>` (probes 1:1, requests from compute, rollingUpdate from
+update_strategy) and a Service `api-<name>` on pod.port. TaskAPI -> a Job `api-<name>`, in its
+folder but left out of the top kustomization: applying the project deploys what serves, applying
+`k8s/<name>` runs the task once (deploying a TaskAPI in Cortex ran nothing until a job was
+submitted). Every container mounts a shared emptyDir at /mnt, as in Cortex. docs/kubernetes.md
+has the table of fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import Problem, UserError
+from .k8s import (
+    HEADER,
+    NAME_LABEL,
+    SIDECAR_SECURITY_CONTEXT,
+    _dump,
+    _int_or_percent,
+    _security_context,
+)
+from .schema import cpu_millicores, quantity_bytes
+from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
+
+MNT_VOLUME = "mnt"
+
+
+def k8s_name(api: ContainerApiSpec) -> str:
+    return f"api-{api.name}"
+
+
+def _labels(api: ContainerApiSpec) -> dict[str, str]:
+    return {NAME_LABEL: k8s_name(api), "app.kubernetes.io/managed-by": "cortex-build"}
+
+
+def _metadata(api: ContainerApiSpec) -> dict[str, Any]:
+    return {"name": k8s_name(api), "labels": _labels(api)}
+
+
+def in_top_kustomization(api: ContainerApiSpec) -> bool:
+    """Jobs run when applied: a TaskAPI's folder is applied on its own, once per run."""
+    return api.kind == "RealtimeAPI"
+
+
+def render_container_api(project: Project, api: ContainerApiSpec) -> dict[str, str]:
+    """{path relative to OUT/k8s: content} for one API."""
+    resources: dict[str, dict[str, Any]] = {}
+    if api.kind == "RealtimeAPI":
+        resources["deployment.yaml"] = _deployment(project, api)
+        resources["service.yaml"] = _service(api)
+    elif api.kind == "TaskAPI":
+        resources["job.yaml"] = _job(project, api)
+    else:
+        raise UserError(
+            Problem(
+                project.config_file.name,
+                api.line or None,
+                api.name,
+                "kind",
+                f"{api.kind} given as containers is not rendered yet",
+            )
+        )
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": list(resources),
+    }
+    header = HEADER.format(config=project.config_file.name, api=api.name)
+    files = {f"{api.name}/{path}": _dump(header, doc) for path, doc in resources.items()}
+    files[f"{api.name}/kustomization.yaml"] = _dump(header, kustomization)
+    return files
+
+
+def pod_spec(project: Project, api: ContainerApiSpec) -> dict[str, Any]:
+    volumes: list[dict[str, Any]] = [{"name": MNT_VOLUME, "emptyDir": {}}]
+    containers = []
+    serving = api.serving_container
+    for container in api.containers:
+        mounts = [{"name": MNT_VOLUME, "mountPath": "/mnt"}]
+        if container.compute.shm:
+            shm = f"dshm-{container.name}"
+            volumes.append(
+                {"name": shm, "emptyDir": {"medium": "Memory", "sizeLimit": container.compute.shm}}
+            )
+            mounts.append({"name": shm, "mountPath": "/dev/shm"})
+        containers.append(_container(project, api, container, container is serving, mounts))
+    return {"containers": containers, "volumes": volumes}
+
+
+def _container(
+    project: Project,
+    api: ContainerApiSpec,
+    container: ContainerSpec,
+    serving: bool,
+    mounts: list[dict[str, Any]],
+) -> dict[str, Any]:
+    env = []
+    if api.port is not None:
+        env.append({"name": "CORTEX_PORT", "value": str(api.port)})
+    env += [{"name": key, "value": value} for key, value in sorted(container.env.items())]
+    spec: dict[str, Any] = {"name": container.name, "image": container.image}
+    if container.command is not None:
+        spec["command"] = list(container.command)
+    if container.args is not None:
+        spec["args"] = list(container.args)
+    if serving and api.port is not None:
+        spec["ports"] = [{"name": "http", "containerPort": api.port}]
+    if env:
+        spec["env"] = env
+    spec["resources"] = _resources(project, api, container)
+    readiness = container.readiness_probe
+    if readiness is None and serving and api.kind == "RealtimeAPI":
+        # Cortex sent traffic once the port was bound
+        readiness = ProbeSpec(handler="tcp_socket", port=api.port)
+    if readiness is not None:
+        spec["readinessProbe"] = probe(readiness)
+    if container.liveness_probe is not None:
+        spec["livenessProbe"] = probe(container.liveness_probe)
+    if container.pre_stop is not None:
+        spec["lifecycle"] = {"preStop": _handler(container.pre_stop)}
+    spec["volumeMounts"] = mounts
+    spec["securityContext"] = _security_context(SIDECAR_SECURITY_CONTEXT)
+    return spec
+
+
+def _handler(probe: ProbeSpec) -> dict[str, Any]:
+    if probe.handler == "http_get":
+        return {"httpGet": {"path": probe.path, "port": probe.port}}
+    if probe.handler == "tcp_socket":
+        return {"tcpSocket": {"port": probe.port}}
+    return {"exec": {"command": list(probe.command)}}
+
+
+def probe(probe: ProbeSpec) -> dict[str, Any]:
+    """Cortex's probe fields are Kubernetes' own, one to one."""
+    return {
+        **_handler(probe),
+        "initialDelaySeconds": probe.initial_delay_seconds,
+        "timeoutSeconds": probe.timeout_seconds,
+        "periodSeconds": probe.period_seconds,
+        "successThreshold": probe.success_threshold,
+        "failureThreshold": probe.failure_threshold,
+    }
+
+
+def _resources(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
+    compute = container.compute
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    try:
+        if compute.cpu is not None:
+            cpu_millicores(compute.cpu)
+            requests["cpu"] = compute.cpu
+        if compute.mem is not None:
+            quantity_bytes(compute.mem)
+            requests["memory"] = compute.mem
+    except ValueError as err:
+        raise UserError(
+            Problem(project.config_file.name, api.line or None, api.name, "compute", str(err))
+        ) from None
+    # Extended resources cannot be overcommitted: the limit is the request.
+    if compute.gpu > 0:
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(compute.gpu)
+    if compute.inf > 0:
+        requests["aws.amazon.com/neuron"] = limits["aws.amazon.com/neuron"] = str(compute.inf)
+    resources: dict[str, Any] = {}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    return resources
+
+
+def _deployment(project: Project, api: ContainerApiSpec) -> dict[str, Any]:
+    assert api.autoscaling is not None and api.update_strategy is not None
+    strategy = api.update_strategy
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(api),
+        "spec": {
+            # no autoscaler: Cortex scaled on the in-flight requests its proxy counted, and
+            # these pods have no proxy (docs/kubernetes.md)
+            "replicas": max(api.autoscaling.init_replicas, 1),
+            "selector": {"matchLabels": {NAME_LABEL: k8s_name(api)}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {
+                    "maxSurge": _int_or_percent(strategy.max_surge),
+                    "maxUnavailable": _int_or_percent(strategy.max_unavailable),
+                },
+            },
+            "template": {
+                "metadata": {"labels": _labels(api)},
+                "spec": pod_spec(project, api),
+            },
+        },
+    }
+
+
+def _service(api: ContainerApiSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(api),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {NAME_LABEL: k8s_name(api)},
+            "ports": [{"name": "http", "port": api.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def _job(project: Project, api: ContainerApiSpec) -> dict[str, Any]:
+    spec = pod_spec(project, api)
+    spec["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(api),
+        "spec": {
+            # Cortex ran a task once and reported it failed; a retry is a new run
+            "backoffLimit": 0,
+            "template": {"metadata": {"labels": _labels(api)}, "spec": spec},
+        },
+    }
+
+
+def autoscaling_notes(api: ContainerApiSpec) -> list[str]:
+    """What the pods do not get here that Cortex gave them, said once per API where it
+    matters."""
+    notes = []
+    if api.node_groups:
+        notes.append(
+            "node_groups (" + ", ".join(api.node_groups) + ") named a Cortex cluster's node "
+            "groups: ignored (add a nodeSelector with a kustomize patch)"
+        )
+    if any(container.compute.inf for container in api.containers):
+        notes.append(
+            "compute.inf is requested as aws.amazon.com/neuron in k8s/ (a cluster with the "
+            "Neuron device plugin); docker-compose.yaml reserves no Inferentia device"
+        )
+    if api.kind == "RealtimeAPI" and api.autoscaling is not None:
+        scaling = api.autoscaling
+        if scaling.min_replicas != scaling.max_replicas:
+            notes.append(
+                f"autoscaling ({scaling.min_replicas} to {scaling.max_replicas} replicas on "
+                "in-flight requests) needs the request counts Cortex's proxy sidecar took; "
+                "cortex-build adds no proxy, so the Deployment runs "
+                f"{max(scaling.init_replicas, 1)} replica(s): scale it yourself (kubectl scale, "
+                "or an HPA on a metric your containers export)"
+            )
+    return notes
