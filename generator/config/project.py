@@ -75,7 +75,9 @@ class ProjectReader:
                 )
             readers.append(reader)
         self._check_one_generation(readers)
-        built = [(reader, reader.read()) for reader in readers]
+        built: list[tuple[ApiReader, ApiSpec | ContainerApiSpec | None]] = [
+            (reader, reader.read()) for reader in readers
+        ]
         self._check_unique(built)
         self.container_apis = [api for _, api in built if isinstance(api, ContainerApiSpec)]
         return [api for _, api in built if isinstance(api, ApiSpec)]
