@@ -9,7 +9,8 @@ Prepares the process the way Cortex's containers were prepared, then becomes the
   `.env` the same way.
 
 Server settings that are not part of cortex.yaml come from options or the environment
-(CORTEX_SERVE_*: see _FROM_ENVIRONMENT, or --help). `cortex-build serve` passes `--parent-fd` and
+(CORTEX_SERVE_*: see _FROM_ENVIRONMENT, or --help); every number read from the environment is
+checked first (settings.py). `cortex-build serve` passes `--parent-fd` and
 `--remove-spec`: the server stops when that command ends, even by SIGKILL, and its temporary spec
 file is gone once read.
 """
@@ -27,7 +28,9 @@ from typing import Any
 
 from cortex_internal.lib.log import configure_logging
 
+from . import settings
 from .server import CortexServer, ServerOptions
+from .settings import NumberSetting
 
 DEFAULTS = ServerOptions()
 # ServerOptions fields that images set through the environment (compose, Kubernetes), each an
@@ -56,14 +59,18 @@ _FROM_ENVIRONMENT = (
 )
 
 
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        sys.exit(f"cortex_serve: {name} must be a number (got {value!r})")
+def _server_setting(field: str, env: str) -> NumberSetting:
+    return NumberSetting(env, getattr(DEFAULTS, field), whole=True)
+
+
+SERVER_SETTINGS = {field: _server_setting(field, env) for field, env, _ in _FROM_ENVIRONMENT}
+
+
+def check_settings() -> None:
+    """Every number the runtime reads from the environment, before anything starts."""
+    found = settings.problems([*SERVER_SETTINGS.values(), *settings.RUNTIME_SETTINGS])
+    if found:
+        sys.exit("cortex_serve: " + "; ".join(found))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(
             f"--{field.replace('_', '-')}",
             type=int,
-            default=int(_env_number(env, getattr(DEFAULTS, field))),
+            default=int(SERVER_SETTINGS[field].read()),
             help=f"{text} (env {env}; default %(default)s)",
         )
     parser.add_argument(
@@ -118,6 +125,7 @@ def prepare_process(spec: dict[str, Any], project_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    check_settings()
     args = parse_args(argv)
     try:
         spec = json.loads(args.spec.read_text())

@@ -48,15 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
-from . import model_fetch
+from . import model_fetch, settings
 from .contract import DEFAULT_MODEL_NAME, is_version_folder
 from .model_fetch import FetchError, is_remote
 
 LATEST = "latest"
 CACHE_DIR_ENV = "CORTEX_MODEL_CACHE_DIR"
 DEFAULT_CACHE_DIR = "/mnt/model-cache"
-POLL_SECONDS_ENV = "CORTEX_MODEL_POLL_SECONDS"
-DEFAULT_POLL_SECONDS = 10.0
 
 Model = TypeVar("Model")
 logger = logging.getLogger("cortex")
@@ -209,24 +207,6 @@ def cache_dir() -> Path:
     if default.is_dir() and os.access(default, os.W_OK | os.X_OK):
         return default
     return Path(tempfile.gettempdir()) / f"cortex-model-cache-{os.getuid()}"
-
-
-def poll_seconds() -> float:
-    """CORTEX_MODEL_POLL_SECONDS (> 0), else DEFAULT_POLL_SECONDS."""
-    value = os.environ.get(POLL_SECONDS_ENV)
-    if not value:
-        return DEFAULT_POLL_SECONDS
-    try:
-        seconds = float(value)
-        if seconds > 0:
-            return seconds
-    except ValueError:
-        pass
-    logger.warning(
-        f"{POLL_SECONDS_ENV} must be a number of seconds > 0 (got {value!r}); "
-        f"using {DEFAULT_POLL_SECONDS}"
-    )
-    return DEFAULT_POLL_SECONDS
 
 
 # -- sources --------------------------------------------------------------------------------------
@@ -433,7 +413,7 @@ class ModelStore(Generic[Model]):
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         if live_reload and cache_size is None and self._rescan is not None:
-            self._start_polling(poll_interval or poll_seconds())
+            self._start_polling(poll_interval or settings.MODEL_POLL_SECONDS.read())
 
     def set_loader(self, load: Callable[[ModelSource, int], Model]) -> None:
         self._load = load

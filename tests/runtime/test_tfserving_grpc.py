@@ -31,8 +31,6 @@ from cortex_serve.clients import ModelInputError, ModelLoadError
 from cortex_serve.clients.tensorflow_client import (
     TF_SERVING_ADDRESS_ENV,
     TF_SERVING_MODEL_DIR_ENV,
-    TF_SERVING_PREDICT_TIMEOUT_ENV,
-    TF_SERVING_START_TIMEOUT_ENV,
     GrpcBackend,
     TensorFlowClient,
     TensorFlowServingError,
@@ -42,6 +40,7 @@ from cortex_serve.clients.tfserving.protos import protos
 from cortex_serve.clients.tfserving.tensors import DTYPES, TensorCodec, convert
 from cortex_serve.models import resolve_models
 from cortex_serve.predictor import PredictorError, load_predictor
+from cortex_serve.settings import TF_SERVING_PREDICT_TIMEOUT, TF_SERVING_START_TIMEOUT
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel
 from predictor_cases.specs import CASES_DIR
 from predictor_cases.specs import api_spec as predictor_api_spec
@@ -179,7 +178,7 @@ def test_a_predict_the_sidecar_never_answers_fails_after_the_predict_timeout(
 ) -> None:
     float32 = next(dtype for dtype in DTYPES if dtype.name == "float32")
     signature = _RemoteSignature("iris", 1, "serving_default", {"x": ([None, 4], float32)})
-    monkeypatch.setenv(TF_SERVING_PREDICT_TIMEOUT_ENV, "1.5")
+    monkeypatch.setenv(TF_SERVING_PREDICT_TIMEOUT.name, "1.5")
     with wedged_sidecar() as address:
         backend = GrpcBackend.from_env(address)
         try:
@@ -193,7 +192,7 @@ def test_a_predict_the_sidecar_never_answers_fails_after_the_predict_timeout(
     message = str(raised.value)
     assert f"TensorFlow Serving at {address}" in message
     assert 'model "iris" version 1' in message
-    assert f"no answer within 1.5s ({TF_SERVING_PREDICT_TIMEOUT_ENV})" in message
+    assert f"no answer within 1.5s ({TF_SERVING_PREDICT_TIMEOUT.name})" in message
 
 
 # -- the stand-in sidecar --------------------------------------------------------------------------
@@ -436,7 +435,7 @@ def test_load_predictor_uses_the_sidecar_when_configured(
     assert predictor.predict(IRIS, {}, {}) == "virginica"
 
     monkeypatch.setenv(TF_SERVING_ADDRESS_ENV, f"127.0.0.1:{free_port()}")
-    monkeypatch.setenv(TF_SERVING_START_TIMEOUT_ENV, "0.5")
+    monkeypatch.setenv(TF_SERVING_START_TIMEOUT.name, "0.5")
     with pytest.raises(PredictorError, match=r"loading the model failed: TensorFlow Serving at "):
         load_predictor(spec, tf_project)
 

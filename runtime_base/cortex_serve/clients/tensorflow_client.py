@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import settings
 from ..models import LATEST, ModelSource, ModelStore
 from . import ModelInputError, ModelLoadError
 
@@ -40,19 +41,8 @@ TF_SERVING_ADDRESS_ENV = "CORTEX_TF_SERVING_ADDRESS"
 # Where the sidecar sees the models: <dir>/<model name>/<version>/ (the predictor image's
 # /mnt/model, copied into a volume shared with the sidecar).
 TF_SERVING_MODEL_DIR_ENV = "CORTEX_TF_SERVING_MODEL_DIR"
-TF_SERVING_START_TIMEOUT_ENV = "CORTEX_TF_SERVING_START_TIMEOUT"  # seconds to reach the sidecar
-TF_SERVING_LOAD_TIMEOUT_ENV = "CORTEX_TF_SERVING_LOAD_TIMEOUT"  # seconds for a model to load
-TF_SERVING_PREDICT_TIMEOUT_ENV = "CORTEX_TF_SERVING_PREDICT_TIMEOUT"  # seconds per Predict call
-TF_SERVING_MAX_MESSAGE_ENV = "CORTEX_TF_SERVING_MAX_MESSAGE_BYTES"
 DEFAULT_TF_SERVING_MODEL_DIR = "/mnt/model"
-DEFAULT_START_TIMEOUT = 120.0
-DEFAULT_LOAD_TIMEOUT = 600.0
-# A wedged sidecar must not hold predict threads (and the replica's admission) forever, nor make
-# shutdown wait for SIGKILL: every Predict call gets a deadline.
-DEFAULT_PREDICT_TIMEOUT = 60.0
-# gRPC's default 4 MB cap broke big payloads in Cortex (cortexlabs/cortex#1740); TF Serving
-# itself accepts messages up to INT32_MAX, so the client does too unless told otherwise.
-DEFAULT_MAX_MESSAGE_BYTES = 2**31 - 1
+# The sidecar's timeouts and message limit: settings.py.
 PREFERRED_SIGNATURES = ("predict", "serving_default")
 INTERNAL_SIGNATURE_PREFIX = "__"  # "__saved_model_init_op", which GetModelMetadata also lists
 
@@ -246,10 +236,10 @@ class GrpcBackend:
         self,
         address: str,
         model_dir: str = DEFAULT_TF_SERVING_MODEL_DIR,
-        start_timeout: float = DEFAULT_START_TIMEOUT,
-        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        predict_timeout: float = DEFAULT_PREDICT_TIMEOUT,
+        start_timeout: float = settings.TF_SERVING_START_TIMEOUT.default,
+        load_timeout: float = settings.TF_SERVING_LOAD_TIMEOUT.default,
+        max_message_bytes: int = int(settings.TF_SERVING_MAX_MESSAGE_BYTES.default),
+        predict_timeout: float = settings.TF_SERVING_PREDICT_TIMEOUT.default,
     ) -> None:
         """`predict_timeout`: seconds one Predict call may take (0: no deadline)."""
         import grpc
@@ -289,12 +279,10 @@ class GrpcBackend:
         return cls(
             address,
             model_dir=os.environ.get(TF_SERVING_MODEL_DIR_ENV) or DEFAULT_TF_SERVING_MODEL_DIR,
-            start_timeout=_env_number(TF_SERVING_START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT),
-            load_timeout=_env_number(TF_SERVING_LOAD_TIMEOUT_ENV, DEFAULT_LOAD_TIMEOUT),
-            predict_timeout=_env_number(TF_SERVING_PREDICT_TIMEOUT_ENV, DEFAULT_PREDICT_TIMEOUT),
-            max_message_bytes=int(
-                _env_number(TF_SERVING_MAX_MESSAGE_ENV, DEFAULT_MAX_MESSAGE_BYTES, minimum=1)
-            ),
+            start_timeout=settings.TF_SERVING_START_TIMEOUT.read(),
+            load_timeout=settings.TF_SERVING_LOAD_TIMEOUT.read(),
+            predict_timeout=settings.TF_SERVING_PREDICT_TIMEOUT.read(),
+            max_message_bytes=int(settings.TF_SERVING_MAX_MESSAGE_BYTES.read()),
         )
 
     def base_path(self, model_name: str) -> str:
@@ -386,8 +374,8 @@ class GrpcBackend:
                 raise TensorFlowServingError(
                     f"TensorFlow Serving at {self.address}: predicting with model "
                     f'"{loaded.model}" version {loaded.version}: no answer within '
-                    f"{self._predict_timeout:g}s ({TF_SERVING_PREDICT_TIMEOUT_ENV}); is the "
-                    "sidecar overloaded or stuck?"
+                    f"{self._predict_timeout:g}s ({settings.TF_SERVING_PREDICT_TIMEOUT.name}); "
+                    "is the sidecar overloaded or stuck?"
                 ) from None
             raise TensorFlowServingError(
                 f'TensorFlow Serving at {self.address}: predicting with model "{loaded.model}" '
@@ -470,19 +458,6 @@ class GrpcBackend:
     def _status_text(self, status: Any) -> str:
         code = self._protos.enum_name("tensorflow.error.Code", status.error_code)
         return f"{code}: {status.error_message}"
-
-
-def _env_number(name: str, default: float, minimum: float = 0.0) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ModelLoadError(f"{name}={raw}: expected a number >= {minimum:g}")
-    return value
 
 
 def default_backend(intra_op_threads: int | None = None) -> TensorFlowBackend:
