@@ -24,8 +24,13 @@ PredictorType = Literal["python", "tensorflow", "onnx"]
 # - "functions": module-level init(...) + predict(sample, metadata) (v0.9-v0.11 python)
 # - "handlers":  module-level pre_inference / post_inference around a TF or ONNX model (v0.9)
 # - "handler":   class Handler with one method per HTTP verb, handle_post, handle_get, ...
-#                (v0.34-v0.35, where `predictor:` became `handler:`)
-PredictorInterface = Literal["class", "functions", "handlers", "handler"]
+#                (v0.34-v0.35, where `predictor:` became `handler:`); a BatchAPI's Handler has
+#                handle_batch instead
+# - "task":      class Task with __call__(self, config) (TaskAPI, v0.27-v0.35, `definition:`)
+PredictorInterface = Literal["class", "functions", "handlers", "handler", "task"]
+# What the API is: a server answering requests, or a job run to its end (Cortex v0.19+'s
+# kind: BatchAPI, v0.27+'s kind: TaskAPI; runtime_base/cortex_serve/jobs.py runs them).
+ApiKind = Literal["RealtimeAPI", "BatchAPI", "TaskAPI"]
 
 SERVER_PORT = 8888
 TF_SERVING_GRPC_PORT = 9000
@@ -146,6 +151,7 @@ class ApiSpec:
     generation: str
     endpoint: str  # always starts with "/"; POST /predict works as well
     predictor: PredictorSpec
+    kind: ApiKind = "RealtimeAPI"
     compute: ComputeSpec = field(default_factory=ComputeSpec)
     autoscaling: AutoscalingSpec = field(default_factory=AutoscalingSpec)
     update_strategy: UpdateStrategySpec = field(default_factory=UpdateStrategySpec)
@@ -153,9 +159,17 @@ class ApiSpec:
     cortex: CortexRelease = field(default_factory=CortexRelease)
     line: int = 0  # line of cortex.yaml where this API starts (for later error messages)
 
+    @property
+    def is_job(self) -> bool:
+        return self.kind != "RealtimeAPI"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("line")
+        if not self.is_job:
+            # api.json names the kind of jobs only: a spec without one is a RealtimeAPI, as
+            # every image built before job kinds existed says
+            data.pop("kind")
         return data
 
     def to_json(self) -> str:

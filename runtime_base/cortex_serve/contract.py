@@ -20,6 +20,14 @@ HANDLER_METHODS = {
     "PATCH": "handle_patch",
     "DELETE": "handle_delete",
 }
+# Job kinds (Cortex v0.19-v0.35): a BatchAPI's class handles one batch per call (`predict` up to
+# v0.33, `handle_batch` in v0.34-v0.35's Handler) and may define `on_job_complete`; a TaskAPI
+# (v0.27-v0.35) defines a callable class Task.
+BATCH_METHODS = {"class": "predict", "handler": "handle_batch"}
+ON_JOB_COMPLETE = "on_job_complete"
+TASK_CLASS = "Task"
+JOB_KINDS = ("BatchAPI", "TaskAPI")
+
 # v0.9-v0.11's optional request handlers around a TensorFlow or ONNX model.
 REQUEST_HANDLER_FUNCTIONS = ("pre_inference", "post_inference")
 

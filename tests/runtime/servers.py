@@ -49,6 +49,7 @@ def api_spec(
     threads: int = 1,
     max_concurrency: int = 1024,
     tracker: TrackerSpec | None = None,
+    kind: str = "RealtimeAPI",
     **predictor_fields: Any,
 ) -> ApiSpec:
     """A v0.2x-style ApiSpec for a class-based Python predictor; `predictor_fields` go into
@@ -57,6 +58,7 @@ def api_spec(
     predictor_fields.setdefault("interface", "class")
     return ApiSpec(
         name=name,
+        kind=kind,  # type: ignore[arg-type]
         generation="v0.2x",
         endpoint=endpoint or f"/{name}",
         predictor=PredictorSpec(
