@@ -217,6 +217,6 @@ def read_ndjson(path: Path, name: str | None = None) -> list[Any]:
                 continue
             try:
                 items.append(json.loads(line))
-            except ValueError as error:
+            except json.JSONDecodeError as error:
                 raise JobFileError(f"{name or path}:{number}: not JSON: {error.msg}") from None
     return items

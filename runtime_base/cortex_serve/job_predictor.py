@@ -120,7 +120,7 @@ def load_batch_predictor(
         raise where.error(f'a BatchAPI has interface "class" or "handler" (got "{interface}")')
     module = _import_user_module(Path(where.source), where)
     class_name = HANDLER_CLASS if interface == "handler" else CLASS_NAMES[predictor_type]
-    cls = getattr(module, class_name, None)
+    cls: Any = getattr(module, class_name, None)  # a user class, checked below
     if not inspect.isclass(cls):
         raise where.error(
             f"{class_name} class is not defined (expected for a BatchAPI of type {predictor_type})"
@@ -150,7 +150,7 @@ def load_batch_predictor(
     }
     init_args = {name: available[name] for name in arg_names["__init__"][1:]}
     try:
-        instance = cls(**init_args)
+        instance: Any = cls(**init_args)
     except Exception as error:
         raise where.failure(f"{owner}: __init__", error) from error
     if client is not None and predictor_type == "python":
@@ -172,7 +172,7 @@ def load_task(spec: Mapping[str, Any], project_dir: Path) -> Callable[[dict[str,
     path = spec["predictor"].get("path") or ""
     where = _Where(spec.get("name", "api"), path, str(project_dir / path))
     module = _import_user_module(Path(where.source), where)
-    cls = getattr(module, TASK_CLASS, None)
+    cls: Any = getattr(module, TASK_CLASS, None)
     if not inspect.isclass(cls):
         raise where.error(f"{TASK_CLASS} class is not defined (expected for a TaskAPI)")
     owner = f"class {TASK_CLASS}"
@@ -186,6 +186,7 @@ def load_task(spec: Mapping[str, Any], project_dir: Path) -> Callable[[dict[str,
     except PredictorError as error:
         raise where.error(*error.args) from None
     try:
-        return cls()
+        task: Any = cls()  # a user class: its __call__ was checked above
     except Exception as error:
         raise where.failure(f"{owner}: __init__", error) from error
+    return task

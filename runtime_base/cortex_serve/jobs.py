@@ -321,11 +321,12 @@ def run_local(
     def receive(timeout: float) -> tuple[Any, ...] | None:
         """The next message of any worker; None when none came within `timeout` (then the
         workers that ended are settled)."""
-        watched = {conns[w]: w for w in alive}
-        ready = multiprocessing.connection.wait(list(watched), timeout)
+        watched: dict[Any, int] = {conns[w]: w for w in alive}
+        ready: list[Any] = multiprocessing.connection.wait(list(watched), timeout)
         for conn in ready:
             try:
-                return conn.recv()  # type: ignore[no-any-return]
+                message: tuple[Any, ...] = conn.recv()
+                return message
             except (EOFError, OSError):
                 processes[watched[conn]].join(5)  # it ended: its pipe closed
         check_dead()

@@ -13,12 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from servers import PROJECTS, RUNTIME_DIR, api_spec
-
-sys.path.insert(0, str(RUNTIME_DIR))
-
 from cortex_serve.job_file import parse_job
 from cortex_serve.jobs import HttpCaller, run_local
+from servers import PROJECTS, api_spec
 
 BATCH = PROJECTS / "batch_job"
 TASK = PROJECTS / "task_job"
