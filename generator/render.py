@@ -38,7 +38,7 @@ from typing import Any
 import jinja2
 import yaml
 from cortex_serve import model_fetch  # the runtime's fetch code, shared
-from cortex_serve.models import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
+from cortex_serve.model_cache import DEFAULT_CACHE_DIR as MODEL_CACHE_DIR
 
 from . import (
     __version__,

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from .contract import HANDLER_CLASS, HANDLER_METHODS
 from .contract import PREDICTOR_CLASSES as CLASS_NAMES
 from .contract import REQUEST_HANDLER_FUNCTIONS as HANDLER_NAMES
-from .models import LATEST, ModelSourceError, resolve_local_path, resolve_models
+from .model_sources import LATEST, ModelSourceError, resolve_local_path, resolve_models
 
 MODULE_NAME = "cortex_predictor"  # the name Cortex imported predictor files under
 

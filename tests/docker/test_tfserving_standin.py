@@ -79,7 +79,7 @@ def host_port(container: Any) -> int:
 
 def test_grpc_backend_serves_through_the_standin_image(standin_container: Any) -> None:
     from cortex_serve.clients.tensorflow_client import GrpcBackend, TensorFlowClient
-    from cortex_serve.models import ModelSource
+    from cortex_serve.model_sources import ModelSource
     from predictor_cases.model_factory import SETOSA, VIRGINICA
 
     address = f"127.0.0.1:{host_port(standin_container)}"

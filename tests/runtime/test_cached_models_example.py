@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from cortex_build.config import load_project
-from cortex_serve.models import DiskCache
+from cortex_serve.model_cache import DiskCache
 from e2e import EXAMPLES, check_sample, load_samples
 from model_servers import s3_server
 

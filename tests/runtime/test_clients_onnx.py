@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cortex_serve.clients import ModelInputError, ModelLoadError, intra_op_threads
 from cortex_serve.clients.onnx_client import ONNXClient
-from cortex_serve.models import ModelNotFoundError, resolve_models
+from cortex_serve.model_sources import ModelNotFoundError, resolve_models
 from cortex_serve.predictor import PredictorError, load_predictor
 from predictor_cases.model_factory import (
     SETOSA,

@@ -13,7 +13,7 @@ from cortex_serve.clients.tensorflow_client import (
     TensorFlowClient,
     choose_signature,
 )
-from cortex_serve.models import resolve_models
+from cortex_serve.model_sources import resolve_models
 from cortex_serve.predictor import load_predictor
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel
 from predictor_cases.specs import CASES_DIR, api_spec

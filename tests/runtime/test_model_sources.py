@@ -1,4 +1,5 @@
-"""Model sources beyond local folders, and what follows them (cortex_serve.models, model_fetch):
+"""Model sources beyond local folders, and what follows them (cortex_serve.model_sources,
+model_cache, models, model_fetch):
 s3:// against a real S3-compatible server (moto on loopback), http(s):// against http.server,
 versions and latest, the on-disk LRU cache, memory + disk bounds together, and live reload of
 version folders while a real server is serving."""
@@ -22,15 +23,10 @@ import httpx
 import pytest
 from cortex_build.spec import ModelRef, ModelsSpec
 from cortex_serve.clients.python_client import PythonClient
+from cortex_serve.model_cache import DiskCache
 from cortex_serve.model_fetch import FetchError, fetch
-from cortex_serve.models import (
-    DiskCache,
-    ModelSource,
-    ModelSourceError,
-    ModelStore,
-    model_versions,
-    resolve_models,
-)
+from cortex_serve.model_sources import ModelSource, ModelSourceError, model_versions, resolve_models
+from cortex_serve.models import ModelStore
 from model_servers import S3, http_server, s3_server
 from servers import api_spec
 

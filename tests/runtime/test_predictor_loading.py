@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cortex_serve.models import ModelNotFoundError
+from cortex_serve.model_sources import ModelNotFoundError
 from cortex_serve.predictor import MODULE_NAME, PredictorError, load_predictor
 from predictor_cases.specs import CASES_DIR, api_spec
 

@@ -1,4 +1,5 @@
-"""Model sources: local paths, versions and the lazy, load-once store (cortex_serve.models)."""
+"""Model sources: local paths, versions and the lazy, load-once store (cortex_serve.model_sources,
+cortex_serve.models)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
-from cortex_serve.models import (
+from cortex_serve.model_sources import (
     ModelNotFoundError,
     ModelSource,
     ModelSourceError,
-    ModelStore,
     model_versions,
     parse_version,
     resolve_models,
 )
+from cortex_serve.models import ModelStore
 
 
 def make(path: Path) -> Path:

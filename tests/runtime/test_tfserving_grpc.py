@@ -38,7 +38,7 @@ from cortex_serve.clients.tensorflow_client import (
 )
 from cortex_serve.clients.tfserving.protos import protos
 from cortex_serve.clients.tfserving.tensors import DTYPES, TensorCodec, convert
-from cortex_serve.models import resolve_models
+from cortex_serve.model_sources import resolve_models
 from cortex_serve.predictor import PredictorError, load_predictor
 from cortex_serve.settings import TF_SERVING_PREDICT_TIMEOUT, TF_SERVING_START_TIMEOUT
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel

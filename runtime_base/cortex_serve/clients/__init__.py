@@ -1,7 +1,8 @@
 """The clients Cortex handed to predictors: `python_client`, `tensorflow_client`, `onnx_client`.
 
-Each serves the API's models (see ../models.py) by name and version; the TensorFlow and ONNX
-modules import their framework only when used, so a Python predictor never pays for them.
+Each serves the API's models by name and version (../models.py, over ../model_sources.py); the
+TensorFlow and ONNX modules import their framework only when used, so a Python predictor never
+pays for them.
 """
 
 from __future__ import annotations

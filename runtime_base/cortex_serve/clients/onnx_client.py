@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..models import LATEST, ModelSource, ModelStore
+from ..model_sources import LATEST, ModelSource
+from ..models import ModelStore
 from . import ModelInputError, ModelLoadError
 
 logger = logging.getLogger("cortex")

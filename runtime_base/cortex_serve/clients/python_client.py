@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..models import LATEST, ModelSource, ModelStore
+from ..model_sources import LATEST, ModelSource
+from ..models import ModelStore
 
 
 class PythonClient:

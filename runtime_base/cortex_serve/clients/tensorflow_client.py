@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .. import settings
-from ..models import LATEST, ModelSource, ModelStore
+from ..model_sources import LATEST, ModelSource
+from ..models import ModelStore
 from . import ModelInputError, ModelLoadError
 
 TF_SERVING_ADDRESS_ENV = "CORTEX_TF_SERVING_ADDRESS"
