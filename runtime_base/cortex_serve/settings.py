@@ -55,7 +55,7 @@ def problems(settings: Iterable[NumberSetting]) -> list[str]:
 
 # Live reload of model sources (models.py).
 MODEL_POLL_SECONDS = NumberSetting("CORTEX_MODEL_POLL_SECONDS", 10.0, above_minimum=True)
-# The TF Serving sidecar (clients/tensorflow_client.py).
+# The TF Serving sidecar (clients/tfserving/grpc_backend.py).
 TF_SERVING_START_TIMEOUT = NumberSetting("CORTEX_TF_SERVING_START_TIMEOUT", 120.0)
 TF_SERVING_LOAD_TIMEOUT = NumberSetting("CORTEX_TF_SERVING_LOAD_TIMEOUT", 600.0)
 # A wedged sidecar must not hold predict threads (and the replica's admission) forever, nor make

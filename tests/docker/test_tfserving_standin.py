@@ -78,7 +78,8 @@ def host_port(container: Any) -> int:
 
 
 def test_grpc_backend_serves_through_the_standin_image(standin_container: Any) -> None:
-    from cortex_serve.clients.tensorflow_client import GrpcBackend, TensorFlowClient
+    from cortex_serve.clients.tensorflow_client import TensorFlowClient
+    from cortex_serve.clients.tfserving.grpc_backend import GrpcBackend
     from cortex_serve.model_sources import ModelSource
     from predictor_cases.model_factory import SETOSA, VIRGINICA
 

@@ -28,11 +28,11 @@ import numpy as np
 import pytest
 from cortex_build.spec import ModelRef, ModelsSpec
 from cortex_serve.clients import ModelInputError, ModelLoadError
-from cortex_serve.clients.tensorflow_client import (
+from cortex_serve.clients.tensorflow_client import TensorFlowClient
+from cortex_serve.clients.tfserving.grpc_backend import (
     TF_SERVING_ADDRESS_ENV,
     TF_SERVING_MODEL_DIR_ENV,
     GrpcBackend,
-    TensorFlowClient,
     TensorFlowServingError,
     _RemoteSignature,
 )
