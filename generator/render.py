@@ -147,6 +147,13 @@ def render_project(
         # render into the link's target: replacing OUT whole would replace the link by a folder
         out = out.resolve()
     apis, pods = _select(project, api_names)
+    # a container BatchAPI needs a batch worker beside it (Cortex's dequeuer): not yet here
+    batch_notes = tuple(
+        f"{project.config_file.name}: {pod.name}: {BATCH_NOT_RENDERED}"
+        for pod in pods
+        if pod.kind == "BatchAPI"
+    )
+    pods = [pod for pod in pods if pod.kind != "BatchAPI"]
     _check_options(project, apis, base_image, registry, tag, autoscaler, tf_serving_image)
     _check_container_services(project, apis, pods)
     try:
@@ -196,9 +203,16 @@ def render_project(
         apis=rendered,
         compose_file=out / "docker-compose.yaml",
         k8s_dir=out / "k8s",
-        notes=_registry_notes(rendered) if registry is None and rendered else (),
+        notes=batch_notes + (_registry_notes(rendered) if registry is None and rendered else ()),
         container_apis=rendered_pods,
     )
+
+
+BATCH_NOT_RENDERED = (
+    "a BatchAPI given as containers is not rendered yet: it needs a batch worker beside the "
+    "container that POSTs each batch to localhost:<pod.port> as Cortex's dequeuer did, which "
+    "cortex-build does not have yet; the other APIs are rendered"
+)
 
 
 def given_images_line(images: Sequence[str]) -> str:

@@ -56,8 +56,14 @@ UNSUPPORTED_KINDS = {
     "BatchAPI": "Cortex v0.19+ batch jobs",
     "TaskAPI": "Cortex v0.27+ task jobs",
     "TrafficSplitter": "Cortex v0.19+ traffic splitting over APIs",
-    "AsyncAPI": "Cortex v0.31+ asynchronous APIs, which need a queue and a result store",
 }
+# AsyncAPI (v0.31-v0.35 of predictor code, v0.36+ of containers) is refused, not skipped: a file
+# of them has nothing cortex-build could run in their place.
+ASYNC_API_MESSAGE = (
+    "AsyncAPI (Cortex v0.31+) is not served yet: it needs a queue that takes requests and a "
+    "result store that keeps each answer for GET /<id>, which cortex-build does not provide; "
+    "the same code or containers can be deployed as a RealtimeAPI"
+)
 API_KINDS = REALTIME_KINDS + OLD_KINDS
 
 MODEL_PATH_ITEM: dict[str, Field] = {
@@ -697,7 +703,6 @@ def is_zero_int_or_percent(value: str) -> bool:
 
 CONTAINER_API_KINDS = ("RealtimeAPI", "TaskAPI", "BatchAPI", "AsyncAPI")
 DEFAULT_POD_PORT = 8080
-# Cortex v0.40's largest max_concurrency for AsyncAPI; RealtimeAPI had none documented.
 PORT_FIELD = Field("port", "a container port, 1-65535", required=True)
 
 _PROBE_HANDLERS: dict[str, Field] = {
@@ -742,7 +747,7 @@ CONTAINER: dict[str, Field] = {
     "compute": _section("resources of the container", CONTAINER_COMPUTE),
     "readiness_probe": _section("when the container may take traffic", PROBE),
     "liveness_probe": _section("when the container is restarted", PROBE),
-    "pre_stop": _section("run before the container is stopped (v0.42)", PRE_STOP),
+    "pre_stop": _section("run before the container is stopped (v0.41+)", PRE_STOP),
 }
 POD: dict[str, Field] = {
     "port": Field("int", "port requests are sent to (default 8080)", min=1, max=65535),

@@ -442,3 +442,19 @@ def test_kustomize_builds_the_project(rendered: Path) -> None:
         [kustomize, "build", str(rendered / "k8s" / "trainer")], capture_output=True, text=True
     )
     assert job.returncode == 0 and "kind: Job" in job.stdout
+
+
+def test_a_container_batch_api_is_left_out_of_the_render_with_a_note(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path,
+        "- name: sum\n  kind: BatchAPI\n  pod:\n    containers:\n"
+        "      - {name: api, image: example/sum:1, command: [uvicorn, main:app]}\n"
+        "- name: web\n  kind: RealtimeAPI\n  pod:\n    containers:\n"
+        "      - {name: api, image: example/web:1}\n",
+    )
+    result = cli("render", project, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "cortex.yaml: sum: a BatchAPI given as containers is not rendered yet" in result.stderr
+    assert sorted(compose(tmp_path / "out")["services"]) == ["web"]
+    assert manifest(tmp_path / "out", "kustomization.yaml")["resources"] == ["web"]
+    assert not (tmp_path / "out" / "k8s" / "sum").exists()

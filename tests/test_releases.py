@@ -168,5 +168,5 @@ def test_an_import_that_nothing_installs_is_a_warning_at_validate(tmp_path: Path
 
 def test_every_minor_release_has_a_row_in_the_release_table() -> None:
     table = (REPO / "docs" / "cortex-releases.md").read_text()
-    for minor in range(releases.FIRST_MINOR, releases.LAST_MINOR + 1):
+    for minor in range(releases.FIRST_MINOR, releases.LAST_CONTAINER_MINOR + 1):
         assert re.search(rf"^\| v0\.{minor}\b", table, re.M), f"v0.{minor} has no row"

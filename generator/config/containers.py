@@ -51,11 +51,6 @@ KIND_ROLE = {
 # Kubernetes' container names (DNS-1123 labels).
 CONTAINER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 CONTAINER_NAME_MAX = 63
-ASYNC_MESSAGE = (
-    "AsyncAPI (Cortex v0.31+) is not served yet: it needs a queue that takes requests and a "
-    "result store that keeps each answer for GET /<id>, which cortex-build does not provide; "
-    "the same containers can be deployed as a RealtimeAPI"
-)
 
 
 class ContainerApiReader(ApiReader):
@@ -80,7 +75,7 @@ class ContainerApiReader(ApiReader):
         kind = self.get("kind")
         if kind == "AsyncAPI":
             line, written = self.where("kind")
-            self.error(line, written, ASYNC_MESSAGE)
+            self.error(line, written, schema.ASYNC_API_MESSAGE)
             return None
         name = self._name()
         if kind is None:

@@ -62,6 +62,16 @@ class ProjectReader:
             if kind_of(item) == "deployment":
                 continue
             kind = kind_of(item)
+            if kind == "AsyncAPI" and "pod" not in item.value:
+                name = item.value.get("name")
+                label = name.value if name is not None and schema.is_api_name(name.value) else None
+                self.reporter.error(
+                    item.key_lines["kind"],
+                    label or f"api #{index}",
+                    "kind",
+                    schema.ASYNC_API_MESSAGE,
+                )
+                continue
             if "pod" in item.value:  # Cortex v0.36+: every kind is a pod of containers
                 reader: ApiReader = ContainerApiReader(
                     item, index, self.root, self.reporter, deployment, self.cortex_version
@@ -100,7 +110,7 @@ class ProjectReader:
                 )
 
     def _skip(self, item: YNode, index: int) -> None:
-        """A TrafficSplitter, BatchAPI, TaskAPI or AsyncAPI: noted and left out, so that the
+        """A TrafficSplitter, BatchAPI or TaskAPI: noted and left out, so that the
         file's realtime APIs are still read."""
         kind = kind_of(item)
         name_node = item.value.get("name")
