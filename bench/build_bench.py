@@ -28,8 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cortex_build.build import BuildTarget, build_images, connect_engine
+from cortex_build.build import BuildTarget, build_images
 from cortex_build.config import load_project
+from cortex_build.engine import connect_engine
 from cortex_build.render import render_project
 
 CONFIG = """\

@@ -1,8 +1,5 @@
-"""`cortex-build build` and `push`: rendered build contexts -> images on an engine -> a registry.
-
-Talks to the engine through the Docker SDK (the classic builder's streaming API), so it works
-with any engine `docker` itself would use: DOCKER_HOST, TLS variables, and the credentials of the
-usual Docker config (~/.docker/config.json, credential helpers) for pushes.
+"""`cortex-build build`: rendered build contexts -> images on an engine (engine.py), pushed with
+`--push` (push.py).
 
 Output is plain lines, one per build step and per line of a step's output, prefixed with the API's
 name when several APIs build at once; the overall progress as a status line kept at the bottom of
@@ -14,71 +11,21 @@ build.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import UserError, option_problem
+from .engine import Emit, StreamLog, connect_engine
+from .push import push_and_report, require_registry
 from .report import format_table
 from .spec import Project
 
-Emit = Callable[[str], None]
-
-TAIL_LINES = 20  # lines of a failed step's output shown in the failure report
-STEP_CHARS = 160  # a step's instruction is shown up to this long
 PROGRESS_EVERY = 10.0  # seconds between overall progress lines when several APIs build
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the classic builder colours a step's stderr red
-_STEP = re.compile(r"Step (\d+)/(\d+) : (.*)")
-# Builder chatter about its own containers and layers, and pip's progress bars: not what the user
-# is following.
-_CHATTER = re.compile(
-    r" ---> (Running in [0-9a-f]+|[0-9a-f]{12})$|^Removing intermediate container |^\s*[━╸╺]"
-)
-# Pull and push progress states, per layer as they change: only the milestones are worth a line.
-_PROGRESS_NOISE = frozenset(
-    {"Waiting", "Downloading", "Extracting", "Pulling fs layer", "Verifying Checksum",
-     "Download complete", "Preparing", "Pushing", "Layer already exists", "Pushed"}
-)  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------
-# The engine
-
-
-def connect_engine() -> Any:
-    """A low-level Docker SDK client, or UserError (exit 2) saying how to get an engine."""
-    import docker
-    from docker.errors import DockerException
-    from docker.utils import kwargs_from_env
-
-    base_url = "the default socket (unix:///var/run/docker.sock)"
-    try:
-        kwargs = kwargs_from_env()
-        base_url = kwargs.get("base_url") or base_url
-        client = docker.APIClient(version="auto", **kwargs)
-        client.ping()
-    except (DockerException, OSError) as err:
-        if "Permission denied" in str(err) or "PermissionError" in str(err):
-            raise UserError(
-                f"no permission to use the Docker engine at {base_url}: run as a user in the "
-                "`docker` group (or root), or point DOCKER_HOST at an engine you may use"
-            ) from None
-        raise UserError(
-            f"no Docker engine reachable at {base_url}: start one (`sudo systemctl start docker`, "
-            "or `dockerd`) or point DOCKER_HOST at one (e.g. DOCKER_HOST=ssh://user@host)"
-        ) from None
-    return client
-
-
-# ---------------------------------------------------------------------------------------------
-# Building
 
 
 @dataclass(frozen=True)
@@ -101,71 +48,6 @@ class BuildResult:
     tail: tuple[str, ...] = ()  # the last lines of the failed step's output
 
 
-@dataclass
-class _BuildLog:
-    """Turns the engine's stream of JSON chunks into lines, and keeps track of where it is."""
-
-    emit: Emit
-    on_step: Callable[[str], None] | None = None  # gets "N/M" as each step starts
-    step: str | None = None
-    image_id: str | None = None
-    error: str | None = None
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-    _partial: str = ""
-    _last_status: str = ""
-
-    def feed(self, chunk: dict[str, Any]) -> None:
-        if "error" in chunk:
-            detail = chunk.get("errorDetail") or {}
-            self.error = str(detail.get("message") or chunk["error"]).strip()
-        elif "stream" in chunk:
-            self._text(str(chunk["stream"]))
-        elif "status" in chunk:
-            self._status(chunk)
-        aux = chunk.get("aux")
-        if isinstance(aux, dict) and aux.get("ID"):
-            self.image_id = str(aux["ID"])
-
-    def close(self) -> None:
-        if self._partial:
-            self._line(self._partial)
-            self._partial = ""
-
-    def _text(self, text: str) -> None:
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()
-        for line in lines:
-            self._line(line)
-
-    def _line(self, raw: str) -> None:
-        # Progress bars redraw with \r: keep what they show last.
-        line = _ANSI.sub("", raw.rsplit("\r", 1)[-1]).rstrip()
-        if not line or _CHATTER.search(line):
-            return
-        match = _STEP.fullmatch(line)
-        if match:
-            instruction = " ".join(match[3].split())  # continuation lines arrive as runs of spaces
-            if len(instruction) > STEP_CHARS:
-                instruction = instruction[: STEP_CHARS - 3] + "..."
-            self.step = f"{match[1]}/{match[2]} {instruction}"
-            self.tail.clear()
-            self.emit(f"step {self.step}")
-            if self.on_step is not None:
-                self.on_step(f"{match[1]}/{match[2]}")
-            return
-        self.tail.append(line)
-        self.emit(line)
-
-    def _status(self, chunk: dict[str, Any]) -> None:
-        status = str(chunk["status"])
-        if status in _PROGRESS_NOISE or status.startswith("Mounted from"):
-            return
-        line = f"{chunk['id']}: {status}" if chunk.get("id") else status
-        if line != self._last_status:
-            self._last_status = line
-            self.emit(line)
-
-
 def build_image(
     client: Any,
     target: BuildTarget,
@@ -179,7 +61,7 @@ def build_image(
     from docker.errors import DockerException
     from requests.exceptions import RequestException
 
-    log = _BuildLog(emit, on_step)
+    log = StreamLog(emit, on_step)
     started = time.monotonic()
     try:
         stream = client.build(
@@ -407,78 +289,6 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-# ---------------------------------------------------------------------------------------------
-# Pushing
-
-
-@dataclass(frozen=True)
-class PushResult:
-    reference: str
-    ok: bool
-    digest: str | None = None
-    error: str | None = None
-
-
-def push_image(client: Any, reference: str, emit: Emit = print) -> PushResult:
-    """Pushes one local image with the Docker config's credentials for its registry."""
-    from docker.errors import DockerException
-    from requests.exceptions import RequestException
-
-    repository, tag = reference.rsplit(":", 1)
-    log = _BuildLog(emit)
-    digest = None
-    try:
-        client.inspect_image(reference)
-    except DockerException:
-        return PushResult(
-            reference,
-            ok=False,
-            error="no such image on this engine: build it first (`cortex-build build` with the "
-            "same --registry and --tag)",
-        )
-    try:
-        for chunk in client.push(repository, tag=tag, stream=True, decode=True):
-            log.feed(chunk)
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and aux.get("Digest"):
-                digest = str(aux["Digest"])
-            if log.error:
-                break
-    except (DockerException, RequestException, OSError) as err:
-        log.error = log.error or f"{type(err).__name__}: {err}"
-    if log.error is None and digest is None:
-        log.error = "the registry did not return a digest"
-    if log.error is not None:
-        return PushResult(reference, ok=False, error=log.error)
-    return PushResult(reference, ok=True, digest=digest)
-
-
-def push_images(client: Any, references: Sequence[str], emit: Emit = print) -> list[PushResult]:
-    several = len(references) > 1
-    results = []
-    for reference in references:
-        prefix = f"{reference} | " if several else ""
-        emit(f"{prefix}pushing {reference}")
-        results.append(push_image(client, reference, _prefixed(emit, prefix)))
-    return results
-
-
-def _prefixed(emit: Emit, prefix: str) -> Emit:
-    return lambda line: emit(prefix + line)
-
-
-def push_summary_lines(results: Iterable[PushResult]) -> list[str]:
-    results = list(results)
-    rows = [(r.reference, "pushed" if r.ok else "FAILED", r.digest or "-") for r in results]
-    lines = ["", format_table(rows, ("REFERENCE", "RESULT", "DIGEST"))]
-    lines += [f"{r.reference}: push failed: {r.error}" for r in results if not r.ok]
-    return lines
-
-
-# ---------------------------------------------------------------------------------------------
-# The commands
-
-
 def build_project(
     project: Project,
     out: Path | None,
@@ -511,7 +321,7 @@ def build_project(
     if pods and (not project.apis or all(name in {p.name for p in pods} for name in api_names)):
         return 0  # every API selected is given as containers (a file holds one generation)
     if push:
-        _require_registry(registry)
+        require_registry(registry)
     client = connect_engine()
     with tempfile.TemporaryDirectory(prefix="cortex-build-") as scratch:
         rendered = render_project(
@@ -544,7 +354,7 @@ def build_project(
             emit(f"nothing pushed: {', '.join(failed)} did not build")
         return 1
     if push:
-        return _push_and_report(client, [r.image for r in results], emit)
+        return push_and_report(client, [r.image for r in results], emit)
     return 0
 
 
@@ -569,37 +379,3 @@ def replaced_images(client: Any, targets: Sequence[BuildTarget], project_name: s
                 "until this build replaces it; give --tag or --registry to keep both"
             )
     return notes
-
-
-def push_project(
-    project: Project,
-    api_names: Sequence[str],
-    *,
-    registry: str | None,
-    tag: str = "latest",
-    emit: Emit = print,
-) -> int:
-    """`cortex-build push`: pushes <registry>/<api>:<tag> of the selected APIs, built before."""
-    from .render import image_refs
-
-    _require_registry(registry)
-    images = image_refs(project, list(api_names) or None, registry, tag)
-    return _push_and_report(connect_engine(), images, emit)
-
-
-def _require_registry(registry: str | None) -> None:
-    if not registry:
-        raise UserError(
-            option_problem(
-                "--registry",
-                "is needed to push: images are pushed as <registry>/<api>:<tag> "
-                "(e.g. --registry registry.example.com/team, or docker.io/<user>)",
-            )
-        )
-
-
-def _push_and_report(client: Any, references: Sequence[str], emit: Emit) -> int:
-    results = push_images(client, references, emit)
-    for line in push_summary_lines(results):
-        emit(line)
-    return 0 if all(r.ok for r in results) else 1

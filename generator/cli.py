@@ -326,8 +326,8 @@ def push(
     tag: str,
 ) -> None:
     """Push the built images <registry>/<api>:<tag> with the Docker config's credentials."""
-    from .build import push_project
     from .config import load_project
+    from .push import push_project
 
     loaded = load_project(project, config_file, cortex_version)
     sys.exit(push_project(loaded, api_names, registry=registry, tag=tag, emit=click.echo))

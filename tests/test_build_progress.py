@@ -7,6 +7,7 @@ import io
 
 from cortex_build import build
 from cortex_build.build import BuildResult, BuildTarget, _Progress
+from cortex_build.engine import StreamLog
 
 CLEAR = "\r\x1b[K"
 TARGETS = [BuildTarget("alpha", "ctx/alpha", "alpha:latest"), BuildTarget("beta", "", "beta:1")]
@@ -55,7 +56,7 @@ def test_in_a_log_progress_is_a_line_now_and_then(monkeypatch):
 def test_steps_come_from_the_engine_stream_not_from_text_that_looks_like_one():
     steps: list[str] = []
     emitted: list[str] = []
-    log = build._BuildLog(emitted.append, steps.append)
+    log = StreamLog(emitted.append, steps.append)
     log.feed({"stream": "Step 1/2 : FROM base\n"})
     log.feed({"stream": "step 9/9 from the build's own output\n"})
     log.feed({"stream": "Step 2/2 : RUN true\n"})

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cortex_build.build import BuildTarget, build_images, connect_engine
+from cortex_build.build import BuildTarget, build_images
+from cortex_build.engine import connect_engine
 from e2e import cortex_build
 
 PREDICTOR = """\
