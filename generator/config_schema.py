@@ -22,8 +22,8 @@ _SCALAR_MAP = {"type": ["string", "number", "boolean"]}
 
 def config_schema() -> dict[str, Any]:
     """The schema: a list whose items are APIs (of predictor code, or v0.36+'s given as
-    containers), v0.9-v0.12's `kind: deployment`, or entries of kinds cortex-build skips (any
-    shape)."""
+    containers), v0.9-v0.12's `kind: deployment`, traffic splitters, or entries of kinds
+    cortex-build skips (any shape)."""
     api = _table(schema.API)
     api["required"] = ["name"]
     api["properties"]["kind"] = {
@@ -36,6 +36,8 @@ def config_schema() -> dict[str, Any]:
         "required": ["kind", "name"],
         "additionalProperties": False,
     }
+    splitter = _table(schema.SPLITTER)
+    splitter["properties"]["kind"] = {"const": schema.SPLITTER_KIND}
     skipped = {
         "type": "object",
         "properties": {"kind": {"enum": list(schema.UNSUPPORTED_KINDS)}},
@@ -52,12 +54,15 @@ def config_schema() -> dict[str, Any]:
             "if": {"properties": {"kind": {"const": "deployment"}}, "required": ["kind"]},
             "then": deployment,
             "else": {
-                "if": {"type": "object", "required": ["pod"]},
-                "then": pod,
+                "if": {
+                    "properties": {"kind": {"const": schema.SPLITTER_KIND}},
+                    "required": ["kind"],
+                },
+                "then": splitter,
                 "else": {
-                    "if": skipped,
-                    "then": skipped,
-                    "else": api,
+                    "if": {"type": "object", "required": ["pod"]},
+                    "then": pod,
+                    "else": {"if": skipped, "then": skipped, "else": api},
                 },
             },
         },
@@ -112,6 +117,8 @@ def _value(field: Field) -> dict[str, Any]:
             value["exclusiveMinimum" if field.min_exclusive else "minimum"] = field.min
         if field.max is not None:
             value["maximum"] = field.max
+    elif kind == "bool":
+        value = {"type": "boolean"}
     elif kind == "duration":
         value = dict(_DURATION)
     elif kind == "cpu":

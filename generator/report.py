@@ -1,4 +1,5 @@
-"""What `cortex-build validate` prints: an aligned table of the APIs, and the notes on stderr."""
+"""What `cortex-build validate` prints: an aligned table of the APIs (and one of the traffic
+splitters, when there are any), and the notes on stderr."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 from .images import base_image_for
 from .preinstalled import check_imports, import_notes
 from .project_files import ProjectFiles
-from .spec import ApiSpec, ContainerApiSpec, Project
+from .spec import ApiSpec, ContainerApiSpec, Project, SplitterSpec
 
 _COLUMNS = (
     "API",
@@ -68,6 +69,20 @@ def container_row(api: ContainerApiSpec) -> tuple[str, ...]:
     )
 
 
+_SPLITTER_COLUMNS = ("TRAFFIC SPLITTER", "ENDPOINT", "APIS (WEIGHT)", "SHADOW (COPIED)")
+
+
+def splitter_routes(splitter: SplitterSpec) -> tuple[str, str]:
+    """ "iris-a 80%, iris-b 20%" and "iris-c 100%" (or "-")."""
+    routed = ", ".join(f"{b.api} {b.weight}%" for b in splitter.routed)
+    shadow = splitter.shadow
+    return routed, f"{shadow.api} {shadow.weight}%" if shadow else "-"
+
+
+def splitter_rows(project: Project) -> list[tuple[str, ...]]:
+    return [(s.name, s.endpoint, *splitter_routes(s)) for s in project.splitters]
+
+
 def format_table(rows: Sequence[tuple[str, ...]], columns: tuple[str, ...] = _COLUMNS) -> str:
     widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
     lines = [
@@ -106,6 +121,17 @@ def validation_document(project: Project, files: ProjectFiles, added: bool) -> d
         "container_apis": containers,
         "notes": list(project.notes),
         "skipped": project.skipped,
+        "splitters": [
+            {
+                "name": s.name,
+                "endpoint": s.endpoint,
+                "line": s.line,
+                "apis": [
+                    {"name": b.api, "weight": b.weight, "shadow": b.shadow} for b in s.backends
+                ],
+            }
+            for s in project.splitters
+        ],
     }
 
 
@@ -122,3 +148,6 @@ def print_api_table(project: Project) -> None:
     for note in project.notes:
         click.echo(note, err=True)
     click.echo(format_table(api_rows(project)))
+    if project.splitters:
+        click.echo()
+        click.echo(format_table(splitter_rows(project), _SPLITTER_COLUMNS))

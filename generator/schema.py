@@ -22,7 +22,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Field:
-    # "string", "int", "number", "duration", "cpu", "quantity", "int_or_percent",
+    # "string", "int", "number", "bool", "duration", "cpu", "quantity", "int_or_percent",
     # "string_map" (env), "any_map" (config), "section" (a nested table), "section_list"
     kind: str
     doc: str = ""
@@ -55,7 +55,6 @@ OLD_KINDS = ("api", "deployment")  # v0.9-v0.11
 UNSUPPORTED_KINDS = {
     "BatchAPI": "Cortex v0.19+ batch jobs",
     "TaskAPI": "Cortex v0.27+ task jobs",
-    "TrafficSplitter": "Cortex v0.19+ traffic splitting over APIs",
 }
 # AsyncAPI (v0.31-v0.35 of predictor code, v0.36+ of containers) is refused, not skipped: a file
 # of them has nothing cortex-build could run in their place.
@@ -65,6 +64,7 @@ ASYNC_API_MESSAGE = (
     "the same code or containers can be deployed as a RealtimeAPI"
 )
 API_KINDS = REALTIME_KINDS + OLD_KINDS
+SPLITTER_KIND = "TrafficSplitter"  # Cortex v0.19+: one endpoint over several realtime APIs
 
 MODEL_PATH_ITEM: dict[str, Field] = {
     "name": Field("string", "model name (used in predict calls and URLs)", required=True),
@@ -400,6 +400,36 @@ API: dict[str, Field] = {
     "compute": _section("resources per replica", COMPUTE),
     "autoscaling": _section("replica autoscaling", AUTOSCALING),
     "update_strategy": _section("rolling updates", UPDATE_STRATEGY),
+}
+
+
+# `kind: TrafficSplitter` (Cortex v0.19+; `shadow` v0.31+), as
+# https://github.com/cortexlabs/cortex/blob/v0.35.0/docs/workloads/realtime/traffic-splitter/configuration.md
+# documents it; the rules between fields (weights summing to 100, one shadow) are in
+# config/splitter.py.
+SPLITTER_BACKEND: dict[str, Field] = {
+    "name": Field("string", "a realtime API of the same file", required=True),
+    "weight": Field(
+        "int",
+        "percentage of requests routed to it (non-shadow weights sum to 100); for the shadow, "
+        "percentage of requests copied to it",
+        required=True,
+        min=0,
+        max=100,
+    ),
+    "shadow": Field("bool", "send it a copy of requests, fire-and-forget (v0.31+)"),
+}
+SPLITTER_NETWORKING: dict[str, Field] = {
+    "endpoint": NETWORKING["endpoint"],
+    "api_gateway": NETWORKING["api_gateway"],
+}
+SPLITTER: dict[str, Field] = {
+    "name": Field("string", "traffic splitter name", required=True),
+    "kind": Field("string", "TrafficSplitter", required=True, choices=(SPLITTER_KIND,)),
+    "networking": _section("networking", SPLITTER_NETWORKING),
+    "apis": Field(
+        "section_list", "the realtime APIs to route to", required=True, section=SPLITTER_BACKEND
+    ),
 }
 
 

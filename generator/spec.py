@@ -13,6 +13,7 @@ Units are normalized here so that no consumer parses them again: durations are f
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -271,6 +272,58 @@ CONTAINER_GENERATION = "v0.36+ (containers)"
 
 
 @dataclass(frozen=True)
+class BackendSpec:
+    """One API a traffic splitter routes to."""
+
+    api: str  # the name of a realtime API of the same project
+    weight: int  # 0..100: its share of requests; for the shadow, the share copied to it
+    shadow: bool = False  # gets copies, fire-and-forget; its answers are dropped
+
+
+@dataclass(frozen=True)
+class SplitterSpec:
+    """`kind: TrafficSplitter`: one endpoint whose requests go to its APIs by weight."""
+
+    name: str  # DNS-1035 like an API's, unique among APIs and splitters
+    endpoint: str
+    backends: tuple[BackendSpec, ...]
+    line: int = 0
+
+    @property
+    def routed(self) -> tuple[BackendSpec, ...]:
+        return tuple(backend for backend in self.backends if not backend.shadow)
+
+    @property
+    def shadow(self) -> BackendSpec | None:
+        return next((backend for backend in self.backends if backend.shadow), None)
+
+    def runtime_dict(
+        self, apis: Mapping[str, ApiSpec | ContainerApiSpec], urls: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """What the splitter process reads (splitter.json): each backend with the URL it is
+        reached at (`urls`: API name -> "http://host:port") and the endpoint it serves."""
+        return {
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "backends": [
+                {
+                    "api": backend.api,
+                    "weight": backend.weight,
+                    "shadow": backend.shadow,
+                    "url": urls[backend.api],
+                    "endpoint": apis[backend.api].endpoint,
+                }
+                for backend in self.backends
+            ],
+        }
+
+    def runtime_json(
+        self, apis: Mapping[str, ApiSpec | ContainerApiSpec], urls: Mapping[str, str]
+    ) -> str:
+        return json.dumps(self.runtime_dict(apis, urls), indent=2, sort_keys=True) + "\n"
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path  # the project folder (holds the config file)
     config_file: Path
@@ -280,6 +333,13 @@ class Project:
     skipped: dict[str, str] = field(default_factory=dict)
     # Cortex v0.36+ APIs: containers run from images the user gives (never built here)
     container_apis: tuple[ContainerApiSpec, ...] = ()
+    splitters: tuple[SplitterSpec, ...] = ()
+
+    def splitter(self, name: str) -> SplitterSpec:
+        for splitter in self.splitters:
+            if splitter.name == name:
+                return splitter
+        raise KeyError(name)
 
     def api(self, name: str) -> ApiSpec:
         for api in self.apis:

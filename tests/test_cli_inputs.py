@@ -95,7 +95,12 @@ def test_render_does_not_replace_another_projects_render(tmp_path: Path) -> None
 
 
 def test_validate_json_is_one_document_for_machines(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "ok", API + "- name: split\n  kind: TrafficSplitter\n")
+    project = make_project(
+        tmp_path / "ok",
+        API
+        + "- name: split\n  kind: TrafficSplitter\n  apis: [{name: iris, weight: 100}]\n"
+        + "- name: jobs\n  kind: BatchAPI\n",
+    )
     result = cli("validate", project, "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -104,8 +109,16 @@ def test_validate_json_is_one_document_for_machines(tmp_path: Path) -> None:
     assert (api["name"], api["generation"], api["line"]) == ("iris", "v0.12", 1)
     assert api["cortex"]["releases"] == "v0.13-v0.18"
     assert api["table"]["CORTEX"] == "v0.13-v0.18 as v0.13"
-    assert document["skipped"] == {"split": "TrafficSplitter"}
-    assert any("TrafficSplitter" in note for note in document["notes"])
+    assert document["skipped"] == {"jobs": "BatchAPI"}
+    assert any("BatchAPI" in note for note in document["notes"])
+    assert document["splitters"] == [
+        {
+            "name": "split",
+            "endpoint": "/split",
+            "line": document["splitters"][0]["line"],
+            "apis": [{"name": "iris", "weight": 100, "shadow": False}],
+        }
+    ]
 
     bad = make_project(tmp_path / "bad", API.replace("python", "pyton"))
     result = cli("validate", bad, "--json")

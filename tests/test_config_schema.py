@@ -55,5 +55,13 @@ def test_the_schema_flags_what_validate_refuses() -> None:
     too_many = [{"name": "iris", "predictor": {"type": "python", "processes_per_replica": 101}}]
     assert list(check.iter_errors(too_many))
     # kinds cortex-build skips, and v0.9-v0.12's deployment, are entries of their own shape
-    skipped = [{"name": "s", "kind": "TrafficSplitter", "apis": [{"name": "a", "weight": 100}]}]
+    skipped = [{"name": "j", "kind": "BatchAPI", "anything": {"goes": 1}}]
     assert not list(check.iter_errors([{"kind": "deployment", "name": "iris"}, *skipped]))
+    # a traffic splitter's fields are checked like an API's
+    splitter = {"name": "s", "kind": "TrafficSplitter", "apis": [{"name": "a", "weight": 100}]}
+    shadow = {"name": "b", "weight": 100, "shadow": True}
+    assert not list(check.iter_errors([{**splitter, "apis": [*splitter["apis"], shadow]}]))
+    assert list(check.iter_errors([{**splitter, "apis": [{"name": "a", "weight": 101}]}]))
+    assert list(check.iter_errors([{**splitter, "apis": [{"name": "a", "wieght": 100}]}]))
+    assert list(check.iter_errors([{**splitter, "apis": [{**shadow, "shadow": "yes"}]}]))
+    assert list(check.iter_errors([{"name": "s", "kind": "TrafficSplitter"}]))

@@ -160,7 +160,7 @@ def test_cortex_version_picks_a_container_release_and_refuses_older_shapes(
     assert code.returncode == 2 and "which v0.40 did not accept" in code.stderr
 
 
-def test_a_traffic_splitter_beside_container_apis_is_still_skipped(tmp_path: Path) -> None:
+def test_a_traffic_splitter_over_container_apis_is_read(tmp_path: Path) -> None:
     project = make_project(
         tmp_path,
         "- name: a\n  kind: RealtimeAPI\n  pod:\n    containers:\n"
@@ -169,7 +169,10 @@ def test_a_traffic_splitter_beside_container_apis_is_still_skipped(tmp_path: Pat
     )
     loaded = load_project(project)
     assert [api.name for api in loaded.container_apis] == ["a"]
-    assert loaded.skipped == {"split": "TrafficSplitter"}
+    assert loaded.skipped == {}
+    (splitter,) = loaded.splitters
+    assert (splitter.name, splitter.endpoint) == ("split", "/split")
+    assert [(b.api, b.weight, b.shadow) for b in splitter.backends] == [("a", 100, False)]
 
 
 def test_serve_and_push_say_there_is_nothing_of_theirs(tmp_path: Path) -> None:

@@ -26,24 +26,16 @@ SPLIT = """\
 """
 
 
-def test_a_traffic_splitter_does_not_block_the_files_realtime_apis(tmp_path: Path) -> None:
+def test_a_traffic_splitter_is_read_with_the_files_realtime_apis(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", SPLIT)
     validated = cli("validate", project)
     assert validated.returncode == 0, validated.stderr
-    assert "cortex.yaml:5: splitter: kind: TrafficSplitter (Cortex v0.19+ traffic splitting" in (
-        validated.stderr
-    )
+    assert "TrafficSplitter" not in validated.stderr
     assert re.search(r"^iris\s", validated.stdout, re.M)
+    assert re.search(r"^splitter\s+/splitter\s+iris 100%\s+-$", validated.stdout, re.M)
     rendered = cli("render", project, "-o", tmp_path / "out", "--api", "iris")
     assert rendered.returncode == 0, rendered.stderr
     assert (tmp_path / "out" / "iris" / "Dockerfile").is_file()
-    refused = cli("render", project, "-o", tmp_path / "out2", "--api", "splitter")
-    assert refused.returncode == 2
-    assert refused.stderr.strip() == (
-        'cortex-build: --api: API "splitter" is a TrafficSplitter, which cortex-build does not '
-        "serve yet"
-    )
-    assert not (tmp_path / "out2").exists()
 
 
 def test_a_file_of_only_batch_apis_is_refused_naming_the_kind(tmp_path: Path) -> None:

@@ -83,6 +83,7 @@ def load_project(
         notes=tuple(str(note) for note in sorted(reporter.notes, key=lambda n: n.line or 0)),
         skipped=reader.skipped,
         container_apis=tuple(reader.container_apis),
+        splitters=tuple(reader.splitters),
     )
 
 

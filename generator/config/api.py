@@ -180,39 +180,3 @@ class ApiReader(PredictorReading, ScalingReading):
         if not check_dns_name(found.value, found.line, self.label, "name", self.reporter):
             return None
         return found.value
-
-    def _endpoint(self, kind: str | None, name: str | None) -> str | None:
-        found = self.values.get("networking.endpoint")
-        if found is None:
-            if name is None:
-                return None
-            if kind == "api" and self.deployment:
-                return f"/{self.deployment}/{name}"
-            return f"/{name}"
-        endpoint = found.value
-        if not endpoint.startswith("/"):
-            endpoint = "/" + endpoint
-        if len(endpoint) > 1:
-            endpoint = endpoint.rstrip("/")
-        segments = endpoint.split("/")
-        if (
-            not schema.ENDPOINT.fullmatch(endpoint)
-            or "//" in endpoint
-            or any(seg in (".", "..") for seg in segments)
-        ):
-            self.error(
-                found.line,
-                found.written,
-                "must be a URL path of letters, digits and '-', '.', '_', '~', '/' "
-                f"(got {show(found.value)})",
-            )
-            return None
-        if endpoint in schema.RESERVED_ENDPOINTS:
-            self.error(
-                found.line,
-                found.written,
-                f"{endpoint} is reserved (the server's "
-                f"{schema.RESERVED_ENDPOINTS[endpoint]}); choose another endpoint",
-            )
-            return None
-        return endpoint

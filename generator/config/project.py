@@ -1,4 +1,5 @@
-"""The whole file: the list of APIs, v0.9-v0.12's `kind: deployment`, names and endpoints unique."""
+"""The whole file: the list of APIs, v0.9-v0.12's `kind: deployment`, traffic splitters (read
+after the APIs they name), names and endpoints unique across all of them."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import schema
-from ..spec import ApiSpec, ContainerApiSpec
+from ..spec import ApiSpec, ContainerApiSpec, SplitterSpec
 from ..yamlsource import YamlProblem, YNode, parse_yaml
 from .api import ApiReader
 from .containers import ContainerApiReader
 from .reporting import Reporter, show
+from .splitter import FileApis, SplitterReader
 from .walk import check_dns_name, walk_table
 
 
@@ -21,6 +23,7 @@ class ProjectReader:
         self.cortex_version = cortex_version
         self.skipped: dict[str, str] = {}
         self.container_apis: list[ContainerApiSpec] = []
+        self.splitters: list[SplitterSpec] = []
 
     def read(self, text: str) -> list[ApiSpec]:
         try:
@@ -48,6 +51,7 @@ class ProjectReader:
 
         deployment = self._deployment(top.value)
         readers: list[ApiReader] = []
+        splitters: list[SplitterReader] = []
         for index, item in enumerate(top.value, start=1):
             if item.refused:
                 continue
@@ -72,6 +76,11 @@ class ProjectReader:
                     schema.ASYNC_API_MESSAGE,
                 )
                 continue
+            if kind == schema.SPLITTER_KIND:
+                splitter = SplitterReader(item, index, self.root, self.reporter, None)
+                splitter.read_fields()
+                splitters.append(splitter)
+                continue
             if "pod" in item.value:  # Cortex v0.36+: every kind is a pod of containers
                 reader: ApiReader = ContainerApiReader(
                     item, index, self.root, self.reporter, deployment, self.cortex_version
@@ -90,7 +99,10 @@ class ProjectReader:
         ]
         self._check_unique(built)
         self.container_apis = [api for _, api in built if isinstance(api, ContainerApiSpec)]
-        return [api for _, api in built if isinstance(api, ApiSpec)]
+        apis = [api for _, api in built if isinstance(api, ApiSpec)]
+        served = [api for _, api in built if api is not None]
+        self.splitters = self._splitters(splitters, readers, served)
+        return apis
 
     def _check_one_generation(self, readers: list[ApiReader]) -> None:
         """Cortex v0.36 replaced predictor code by containers: no release took both shapes, so
@@ -109,8 +121,72 @@ class ProjectReader:
                     "generations in separate files (-c FILE)",
                 )
 
+    def _splitters(
+        self,
+        splitters: list[SplitterReader],
+        readers: list[ApiReader],
+        apis: list[ApiSpec | ContainerApiSpec],
+    ) -> list[SplitterSpec]:
+        """Each splitter against the file's APIs: its name and endpoint unique among them all."""
+        realtime: dict[str, int] = {}
+        other_kinds = dict(self.skipped)
+        for reader in readers:
+            given = reader.values.get("name")
+            if given is not None and given.value == reader.label:
+                if kind_of(reader.item) == "TaskAPI":  # v0.36+'s, given as a pod
+                    other_kinds[given.value] = "TaskAPI"
+                else:
+                    realtime.setdefault(given.value, given.line)
+        named = [(splitter, splitter.name) for splitter in splitters]
+        file_apis = FileApis(
+            realtime=realtime,
+            built={api.name: api for api in apis},
+            skipped=other_kinds,
+            splitters={name: s.item.line for s, name in named if name is not None},
+        )
+        endpoints = {api.endpoint: (f"API {show(api.name)}", api.line) for api in apis}
+        names: dict[str, int] = {}
+        found: list[SplitterSpec] = []
+        for splitter, name in named:
+            if name is not None:
+                line = splitter.values["name"].line
+                if name in realtime:
+                    splitter.error(
+                        line,
+                        "name",
+                        f"{show(name)} is already the name of the API on line {realtime[name]} "
+                        "(APIs and traffic splitters need unique names: each names a service)",
+                    )
+                    name = None
+                elif name in names:
+                    splitter.error(
+                        line,
+                        "name",
+                        f"{show(name)} is already the name of the traffic splitter on line "
+                        f"{names[name]} (names must be unique)",
+                    )
+                    name = None
+                else:
+                    names[name] = line
+            spec = splitter.build(name, file_apis)
+            if spec is None:
+                continue
+            if spec.endpoint in endpoints:
+                what, other_line = endpoints[spec.endpoint]
+                line, written = splitter.where("networking.endpoint")
+                splitter.error(
+                    line,
+                    written,
+                    f"{show(spec.endpoint)} is already the endpoint of {what} (line {other_line}); "
+                    "endpoints must be unique",
+                )
+                continue
+            endpoints[spec.endpoint] = (f"traffic splitter {show(spec.name)}", spec.line)
+            found.append(spec)
+        return found
+
     def _skip(self, item: YNode, index: int) -> None:
-        """A TrafficSplitter, BatchAPI or TaskAPI: noted and left out, so that the
+        """A BatchAPI or TaskAPI of predictor code: noted and left out, so that the
         file's realtime APIs are still read."""
         kind = kind_of(item)
         name_node = item.value.get("name")

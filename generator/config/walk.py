@@ -199,6 +199,10 @@ def convert_scalar(value: Any, field: Field) -> Any:
         if field.choices and value not in field.choices:
             raise BadValue(f"invalid value (got {show(value)}, must be {choices(field.choices)})")
         return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise BadValue(f"must be true or false {got}")
+        return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise BadValue(f"must be an integer {got}")
