@@ -75,5 +75,9 @@ def unknown_api_message(project: Project, name: str) -> str:
                 f"{', '.join(container_api.images())}): there is nothing to build or serve here; "
                 "`cortex-build render` writes it into docker-compose.yaml and k8s/"
             )
-    known = ", ".join(api.name for api in project.apis) or "none"
+    names = sorted(
+        [(a.line, a.name) for a in project.apis]
+        + [(a.line, a.name) for a in project.container_apis]
+    )
+    known = ", ".join(name for _, name in names) or "none"
     return f'no API is named "{name}" (the APIs are: {known})'

@@ -461,3 +461,40 @@ def test_a_container_batch_api_is_left_out_of_the_render_with_a_note(tmp_path: P
     assert sorted(compose(tmp_path / "out")["services"]) == ["web"]
     assert manifest(tmp_path / "out", "kustomization.yaml")["resources"] == ["web"]
     assert not (tmp_path / "out" / "k8s" / "sum").exists()
+
+
+def test_one_container_realtime_apis_stay_swarm_deployable(tmp_path: Path) -> None:
+    """No network_mode, no profiles: the file declares the version docker stack deploy needs,
+    and docker-compose 1.29 checks it against that version's schema (unknown keys fail)."""
+    project = make_project(
+        tmp_path,
+        "- name: a\n  kind: RealtimeAPI\n  pod:\n    containers:\n"
+        "      - name: api\n        image: example/a:1\n        compute: {cpu: 1, mem: 1Gi}\n"
+        "        readiness_probe: {http_get: {port: 8080, path: /healthz}}\n",
+    )
+    render_project(load_project(project), tmp_path / "out")
+    document = compose(tmp_path / "out")
+    assert document["version"] == "3.8"
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed")
+    checked = subprocess.run(
+        ["docker-compose", "-f", str(tmp_path / "out" / "docker-compose.yaml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_api_selects_container_apis_too(tmp_path: Path) -> None:
+    result = cli("render", PROJECT, "-o", tmp_path / "out", "--api", "hello-world")
+    assert result.returncode == 0, result.stderr
+    assert sorted(compose(tmp_path / "out")["services"]) == ["hello-world"]
+    assert sorted(p.name for p in (tmp_path / "out" / "k8s").iterdir() if p.is_dir()) == [
+        "hello-world"
+    ]
+    unknown = cli("render", PROJECT, "-o", tmp_path / "out2", "--api", "nope")
+    assert unknown.returncode == 2
+    assert (
+        'no API is named "nope" (the APIs are: text-generator, hello-world, trainer)'
+        in unknown.stderr
+    )
