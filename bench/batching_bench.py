@@ -1,44 +1,60 @@
-"""Server-side batching on vs off for the ONNX iris example, in the same run.
+"""Server-side batching on vs off for two ONNX models, in the same run.
 
-Serves examples/onnx-iris three times through our runtime (`python -m cortex_serve`, gunicorn
-with uvicorn workers, exactly as images run it), each from a temporary copy of the project:
-- `off`: the example's cortex.yaml as it is;
+Two models, each served three times through our runtime (`python -m cortex_serve`, gunicorn with
+uvicorn workers, exactly as images run it), each from a temporary copy of its project:
+- `iris`: examples/onnx-iris (a logistic regression, 4 inputs: the model's run is cheap, so the
+  HTTP path dominates);
+- `mlp`: an MLP regressor with 256 inputs and hidden layers (1024, 1024), built here with fixed
+  weights by scikit-learn and exported with skl2onnx (never downloaded), served by the same
+  predictor shape as the iris example (one sample or a list of them).
+
+The three servers of a model:
+- `off`: its cortex.yaml as it is;
 - `on`:  the same cortex.yaml plus `server_side_batching: {max_batch_size, batch_interval}`;
-- `ceiling`: the example as it is but for a predictor that does no work (`async def predict`
-  returning the recorded answer: no model run, no thread hand-off). It is what our HTTP path
-  alone serves at each level, so ceiling/off is the most any batcher could reach there.
+- `ceiling`: a predictor that does no work (`async def predict` returning the recorded answer: no
+  model run, no thread hand-off). It is what our HTTP path alone serves at each level, so
+  ceiling/off is the most any batcher could reach there.
 
-All three use the example's `processes_per_replica` and `threads_per_process` (1 x 2); off and
-on use its own predictor, which already takes a list of samples and returns a list (what
-batching hands it).
-Before measuring, each server must answer the example's samples.yaml exactly. Then, for each
-connection count, `wrk` loads the three alternately (off, on, ceiling, off, ...) with a single
-iris sample per request, after a warm-up, and the script prints requests/s, p50 and p99 of each
-server's fastest round, the server's CPU time per request (from /proc) and the ratios on/off and
-ceiling/off. Targets (on/off): >= 0.95x at every level, >= 1.8x at 32.
+All use `processes_per_replica: 1`, `threads_per_process: 2` (the iris example's shape). Before
+measuring, each server must answer the model's samples. Then, for each connection count, `wrk`
+loads the three alternately (off, on, ceiling, off, ...) with one sample per request, after a
+warm-up, and the script prints requests/s, p50 and p99 of each server's fastest round, the
+server's CPU time per request (from /proc) and the ratios on/off, on/ceiling and ceiling/off.
+
+It also measures, in this process (one thread, pinned where the servers run), the predictor's
+CPU per sample when it is handed a batch of `--max-batch-size` samples. The `limit` of a level is
+then off's CPU per request / (ceiling's CPU per request + that per-sample cost): the on/off ratio
+that a batcher adding nothing to the HTTP path and the batched model run would reach on one core.
+
+Targets (benchmark output, never timed tests):
+- mlp: on/off >= 0.85x of the limit at 32 and 64 connections; >= 1.6x at 8; median >= 0.97x at 1;
+- iris: on/off median >= 0.95x at 1 and 8; on >= 0.85x of the ceiling at 32 and 64.
 
 `--cpus pinned` (the default) puts the servers on one core and wrk on another, so a ratio compares
 CPU cost alone; `--cpus shared` lets the scheduler place every thread, as in a container with a
 CPU quota and no cpuset.
 
-    python bench/batching_bench.py [--duration 5] [--rounds 3] [--connections 1,8,32,64] \
-        [--cpus pinned|shared]
+    python bench/batching_bench.py [--models iris,mlp] [--duration 5] [--rounds 3] \
+        [--connections 1,8,32,64] [--cpus pinned|shared]
 
-Needs `wrk` on PATH and onnxruntime installed. See bench/README.md.
+Needs `wrk` on PATH, onnxruntime, scikit-learn and skl2onnx installed. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,37 +63,173 @@ from cortex_build.config import load_project
 
 sys.path.insert(0, str(Path(__file__).parent))
 import runtime_bench  # same folder (bench/ is not a package)
-from runtime_bench import Result, best, free_port, run_wrk, serve_spec
+from runtime_bench import RUNTIME_DIR, Result, best, free_port, run_wrk, serve_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx-iris"
-SAMPLE = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
-WRK_SCRIPT = f"""
-wrk.method = "POST"
-wrk.body = {json.dumps(json.dumps(SAMPLE))}
-wrk.headers["Content-Type"] = "application/json"
+SERVERS = ("off", "on", "ceiling")
+MLP_INPUTS = 256
+MLP_HIDDEN = (1024, 1024)
+
+# The same predictor shape as the iris example's: one sample ({"x": [256 floats]}) or a list.
+MLP_PREDICTOR = """
+import numpy as np
+
+
+class ONNXPredictor:
+    def __init__(self, onnx_client, config):
+        self.client = onnx_client
+
+    def predict(self, payload):
+        samples = payload if isinstance(payload, list) else [payload]
+        (outputs,) = self.client.predict(np.array([s["x"] for s in samples], dtype=np.float32))
+        predictions = [{"y": round(float(value), 4)} for value in outputs[:, 0]]
+        return predictions if isinstance(payload, list) else predictions[0]
 """
-TARGET_ALL = 0.95
-TARGET_32 = 1.8
-SAMPLES = yaml.safe_load((EXAMPLE / "samples.yaml").read_text())
-(ANSWER,) = [each["response"]["json"] for each in SAMPLES if each["request"]["json"] == SAMPLE]
-CEILING_PREDICTOR = f"""
+PROJECT_SHAPE = {"processes_per_replica": 1, "threads_per_process": 2}
+
+# Runs in a child process pinned where the servers run: the predictor's CPU per sample on a
+# batch of N (what batching hands it), measured with the calling thread's CPU clock.
+MEASURE_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from cortex_serve.predictor import load_predictor
+
+spec, project = json.loads(sys.argv[1]), Path(sys.argv[2])
+sample, size = json.loads(sys.argv[3]), int(sys.argv[4])
+predictor = load_predictor(spec, project)
+batch, none = [sample] * size, [None] * size
+for _ in range(20):
+    predictor.predict(batch, none, none)
+calls, times = 30, []
+for _ in range(7):
+    started = time.thread_time()
+    for _ in range(calls):
+        predictor.predict(batch, none, none)
+    times.append((time.thread_time() - started) / calls / size)
+print(json.dumps(sorted(times)[len(times) // 2] * 1e6))
+"""
+
+
+@dataclass
+class Model:
+    """One model of the bench: where its project comes from, what wrk sends and what comes back."""
+
+    name: str
+    title: str
+    make_project: Callable[[Path], Path]  # writes the base project under a folder, returns it
+    sample: Any  # the body wrk sends, as JSON
+    # (request body, expected answer) pairs checked on every server before measuring; a None
+    # answer is computed by the off server (a float model's own output)
+    checks: list[tuple[Any, Any]] = field(default_factory=list)
+    # level -> (what is compared, threshold): "median" on/off median, "best" on/off best round,
+    # "limit" on/off / limit, "ceiling" on / ceiling
+    targets: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+
+def iris_project(workdir: Path) -> Path:
+    project = workdir / "iris-base"
+    shutil.copytree(EXAMPLE, project)
+    return project
+
+
+def mlp_project(workdir: Path) -> Path:
+    """A Cortex project serving an MLP regressor with fixed weights: fit for one step on a small
+    seeded data set (so scikit-learn builds it), then given seeded Glorot-scaled weights."""
+    import warnings
+
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    project = workdir / "mlp-base"
+    (project / "model" / "1").mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1, 1, (64, MLP_INPUTS)).astype(np.float32)
+    model = MLPRegressor(hidden_layer_sizes=MLP_HIDDEN, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x, x.sum(axis=1))
+    sizes = [MLP_INPUTS, *MLP_HIDDEN, 1]
+    model.coefs_ = [
+        rng.normal(0, (2 / (a + b)) ** 0.5, (a, b)) for a, b in itertools.pairwise(sizes)
+    ]
+    model.intercepts_ = [rng.normal(0, 0.01, b) for b in sizes[1:]]
+    onnx = to_onnx(model, x[:1], target_opset=15)
+    (project / "model" / "1" / "model.onnx").write_bytes(onnx.SerializeToString())
+    (project / "predictor.py").write_text(MLP_PREDICTOR)
+    api = {
+        "name": "mlp-onnx",
+        "kind": "RealtimeAPI",
+        "predictor": {"type": "onnx", "path": "predictor.py", "models": {"path": "model/"}}
+        | PROJECT_SHAPE,
+        "compute": {"cpu": 1, "mem": "1Gi"},
+    }
+    (project / "cortex.yaml").write_text(yaml.safe_dump([api], sort_keys=False))
+    return project
+
+
+def _mlp_sample(seed: int) -> dict[str, list[float]]:
+    import numpy as np
+
+    values = np.random.RandomState(seed).uniform(-1, 1, MLP_INPUTS)
+    return {"x": [round(float(v), 4) for v in values]}
+
+
+def models() -> dict[str, Model]:
+    samples = yaml.safe_load((EXAMPLE / "samples.yaml").read_text())
+    iris_sample = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
+    # Single-sample requests only: with batching on, a request whose body is a list is one batch
+    # entry, which the example's predictor (reading a list as samples) does not answer as one.
+    iris_checks = [
+        (each["request"]["json"], each["response"]["json"])
+        for each in samples
+        if not isinstance(each["request"]["json"], list)
+    ]
+    mlp_sample = _mlp_sample(1)
+    return {
+        "iris": Model(
+            "iris",
+            "ONNX iris example (logistic regression, 4 inputs)",
+            iris_project,
+            iris_sample,
+            iris_checks,
+            {
+                1: ("median", 0.95),
+                8: ("median", 0.95),
+                32: ("ceiling", 0.85),
+                64: ("ceiling", 0.85),
+            },
+        ),
+        "mlp": Model(
+            "mlp",
+            f"ONNX MLP regressor ({MLP_INPUTS} inputs, hidden layers {MLP_HIDDEN})",
+            mlp_project,
+            mlp_sample,
+            [(mlp_sample, None), (_mlp_sample(2), None)],
+            {1: ("median", 0.97), 8: ("best", 1.6), 32: ("limit", 0.85), 64: ("limit", 0.85)},
+        ),
+    }
+
+
+def ceiling_predictor(answer: Any) -> str:
+    return f"""
 class ONNXPredictor:
     def __init__(self, onnx_client, config):
         pass
 
     async def predict(self, payload):
-        return {ANSWER!r}
+        return {answer!r}
 """
-SERVERS = ("off", "on", "ceiling")
 
 
-def project_copy(workdir: Path, name: str, batching: dict | None) -> Path:
-    """A copy of the example with server_side_batching written into its cortex.yaml (or not);
-    the `ceiling` copy gets CEILING_PREDICTOR instead of the example's predictor."""
+def project_copy(base: Path, workdir: Path, name: str, batching: dict | None, answer: Any) -> Path:
+    """A copy of the base project with server_side_batching written into its cortex.yaml (or
+    not); the `ceiling` copy gets a predictor returning `answer` instead of the model's."""
     project = workdir / name
-    shutil.copytree(EXAMPLE, project)
+    shutil.copytree(base, project)
     if name == "ceiling":
-        (project / "predictor.py").write_text(CEILING_PREDICTOR)
+        (project / "predictor.py").write_text(ceiling_predictor(answer))
     config_file = project / "cortex.yaml"
     apis = yaml.safe_load(config_file.read_text())
     if batching is not None:
@@ -116,12 +268,123 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def server(workdir: Path, name: str, batching: dict | None, port: int) -> Any:
-    """Our runtime for one copy of the project (its spec loaded as `build` loads it), pinned
-    like runtime_bench's servers."""
-    project = project_copy(workdir, name, batching)
+def server(project: Path, workdir: Path, port: int) -> Any:
+    """Our runtime for one copy of a project (its spec loaded as `build` loads it), pinned like
+    runtime_bench's servers."""
     (api,) = load_project(project).apis
     return serve_spec(workdir, api, project, port)
+
+
+def model_cpu_per_sample(project: Path, sample: Any, batch_size: int) -> float:
+    """The predictor's CPU per sample (us) on a batch of `batch_size`, in one pinned thread."""
+    (api,) = load_project(project).apis
+    env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MEASURE_SCRIPT,
+            api.to_json(),
+            str(project),
+            json.dumps(sample),
+            str(batch_size),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: runtime_bench.pin(runtime_bench.SERVER_CPUS),
+    ).stdout
+    return float(output.split()[-1])
+
+
+def post(url: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def same_answer(got: Any, expected: Any) -> bool:
+    """Equal, floats within 1e-3 (a batched model run may round its last bits differently)."""
+    if isinstance(expected, float) and isinstance(got, (int, float)):
+        return abs(got - expected) <= 1e-3
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return got.keys() == expected.keys() and all(
+            same_answer(got[k], expected[k]) for k in expected
+        )
+    if isinstance(expected, list) and isinstance(got, list):
+        return len(got) == len(expected) and all(map(same_answer, got, expected))
+    return bool(got == expected)
+
+
+def check_answers(url: str, name: str, checks: list[tuple[Any, Any]], wrk_sample: Any) -> None:
+    """Each check's request gets its expected answer; the ceiling knows one answer only, that of
+    the sample wrk sends."""
+    for body, expected in checks:
+        if name == "ceiling" and body != wrk_sample:
+            continue
+        answer = post(url, body)
+        if not same_answer(answer, expected):
+            sys.exit(f"{url}: {str(body)[:60]}... got {answer}, expected {expected}")
+
+
+def best_run(runs: list[Run]) -> Run:
+    chosen = best([run.result for run in runs])
+    return next(run for run in runs if run.result is chosen)
+
+
+@dataclass
+class ModelResult:
+    model: Model
+    per_sample_us: float  # the predictor's CPU per sample in a batch of max_batch_size
+    single_us: float  # the same, on a batch of one
+    rows: list[tuple[int, dict[str, list[Run]]]]
+
+
+def bench_model(model: Model, args: argparse.Namespace, levels: list[int]) -> ModelResult:
+    batching = {"max_batch_size": args.max_batch_size, "batch_interval": args.batch_interval}
+    configs = {"off": None, "on": batching, "ceiling": None}
+    ports = {name: free_port() for name in SERVERS}
+    urls = {name: f"http://127.0.0.1:{port}/predict" for name, port in ports.items()}
+    rows: list[tuple[int, dict[str, list[Run]]]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix=f"batching-bench-{model.name}-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        workdir = Path(tmp)
+        script = workdir / "post.lua"
+        script.write_text(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(model.sample))}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        base = model.make_project(workdir)
+        per_sample = model_cpu_per_sample(base, model.sample, args.max_batch_size)
+        single = model_cpu_per_sample(base, model.sample, 1)
+        pids: dict[str, int] = {}
+        checks = list(model.checks)
+        answer = None
+        for name in SERVERS:
+            project = project_copy(base, workdir, name, configs[name], answer)
+            pids[name] = stack.enter_context(server(project, workdir, ports[name])).pid
+            if name == "off":  # the model's own answers, where the checks leave them open
+                checks = [
+                    (body, post(urls[name], body) if exp is None else exp) for body, exp in checks
+                ]
+                answer = post(urls[name], model.sample)
+            check_answers(urls[name], name, checks, model.sample)
+        for connections in levels:
+            for name in SERVERS:  # warm up each at this level (queues, allocations)
+                run_wrk(urls[name], script, args.warmup, connections)
+            runs: dict[str, list[Run]] = {name: [] for name in SERVERS}
+            for _ in range(args.rounds):  # alternate, so drifts in machine load hit all alike
+                for name in SERVERS:
+                    runs[name].append(
+                        measure(urls[name], pids[name], script, args.duration, connections)
+                    )
+            rows.append((connections, runs))
+    return ModelResult(model, per_sample, single, rows)
 
 
 def measure(url: str, pid: int, script: Path, duration: float, connections: int) -> Run:
@@ -130,34 +393,65 @@ def measure(url: str, pid: int, script: Path, duration: float, connections: int)
     return Run(result, (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6)
 
 
-def check_samples(url: str, name: str) -> None:
-    """Requests of the example's samples.yaml get exactly their recorded responses. With batching
-    on, predict gets one list entry per request, so the example's predictor (which reads a list as
-    samples) answers single-sample requests only: the list-bodied sample is left out there. The
-    ceiling knows one answer: that of the sample wrk sends."""
-    for sample in SAMPLES:
-        if name == "on" and isinstance(sample["request"]["json"], list):
-            continue
-        if name == "ceiling" and sample["request"]["json"] != SAMPLE:
-            continue
-        request = urllib.request.Request(
-            url,
-            data=json.dumps(sample["request"]["json"]).encode(),
-            headers={"Content-Type": "application/json"},
+def _median_rate(runs: list[Run]) -> float:
+    return statistics.median(run.result.requests_per_second for run in runs)
+
+
+def report(result: ModelResult, args: argparse.Namespace) -> list[bool]:
+    """Prints one model's table; returns whether each target was met."""
+    model = result.model
+    print(
+        f"{model.title}; 1 process x 2 threads in every run; batching on: max_batch_size "
+        f"{args.max_batch_size}, batch_interval {args.batch_interval}"
+    )
+    print(
+        f"predictor CPU per sample, in process: {result.per_sample_us:.1f} us in a batch of "
+        f"{args.max_batch_size}, {result.single_us:.1f} us alone"
+    )
+    print(
+        f"{'conns':>5} {'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU us/req':>10}   rounds (req/s)"
+    )
+    verdicts = []
+    for connections, runs in result.rows:
+        for name in SERVERS:
+            run = best_run(runs[name])
+            spread = ", ".join(f"{each.result.requests_per_second:.0f}" for each in runs[name])
+            print(
+                f"{connections:5} {name:8} {run.result.requests_per_second:9.0f} "
+                f"{run.result.p50_ms:8.3f} {run.result.p99_ms:8.3f} "
+                f"{run.cpu_us_per_request:10.0f}   {spread}"
+            )
+        off, on, ceiling = (best_run(runs[name]) for name in SERVERS)
+        ratio = on.result.requests_per_second / off.result.requests_per_second
+        median = _median_rate(runs["on"]) / _median_rate(runs["off"])
+        limit = off.cpu_us_per_request / (ceiling.cpu_us_per_request + result.per_sample_us)
+        of_ceiling = on.result.requests_per_second / ceiling.result.requests_per_second
+        kind, threshold = model.targets.get(connections, ("", 0.0))
+        figure = {"median": median, "best": ratio, "limit": ratio / limit, "ceiling": of_ceiling}
+        target = ""
+        if kind:
+            met = figure[kind] >= threshold
+            verdicts.append(met)
+            what = {"median": "median", "best": "on/off", "limit": "of limit", "ceiling": "on/ceil"}
+            target = f"; target {what[kind]} >= {threshold}x: {'meets' if met else 'BELOW'}"
+        print(
+            f"{connections:5} {'on/off':8} {ratio:9.3f}x (median {median:.3f}x; p50 "
+            f"{on.result.p50_ms / off.result.p50_ms:.2f}x; CPU/req "
+            f"{on.cpu_us_per_request / off.cpu_us_per_request:.2f}x; of limit "
+            f"{ratio / limit:.2f}x; on/ceil {of_ceiling:.2f}x{target})"
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer = json.loads(response.read())
-        if answer != sample["response"]["json"]:
-            sys.exit(f"{url}: sample {sample['name']!r} got {answer}, expected the recorded one")
-
-
-def best_run(runs: list[Run]) -> Run:
-    chosen = best([run.result for run in runs])
-    return next(run for run in runs if run.result is chosen)
+        print(
+            f"{connections:5} {'limit':8} {limit:9.3f}x (off {off.cpu_us_per_request:.0f} us/req "
+            f"/ (ceiling {ceiling.cpu_us_per_request:.0f} + model {result.per_sample_us:.1f}); "
+            f"ceil/off {ceiling.result.requests_per_second / off.result.requests_per_second:.3f}x)"
+        )
+    return verdicts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="iris,mlp", help="comma-separated: iris, mlp")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk before each level")
     parser.add_argument("--rounds", type=int, default=3, help="runs per server and level")
@@ -176,78 +470,16 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     levels = [int(level) for level in args.connections.split(",")]
-    batching = {"max_batch_size": args.max_batch_size, "batch_interval": args.batch_interval}
-
-    ports = {name: free_port() for name in SERVERS}
-    configs = {"off": None, "on": batching, "ceiling": None}
-    urls = {name: f"http://127.0.0.1:{port}/predict" for name, port in ports.items()}
-    rows: list[tuple[int, dict[str, list[Run]]]] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="batching-bench-") as tmp,
-        contextlib.ExitStack() as stack,
-    ):
-        workdir = Path(tmp)
-        script = workdir / "post.lua"
-        script.write_text(WRK_SCRIPT)
-        pids = {}
-        for name, config in configs.items():
-            pids[name] = stack.enter_context(server(workdir, name, config, ports[name])).pid
-            check_samples(urls[name], name)
-        for connections in levels:
-            for name in SERVERS:  # warm up each at this level (queues, allocations)
-                run_wrk(urls[name], script, args.warmup, connections)
-            runs: dict[str, list[Run]] = {name: [] for name in SERVERS}
-            for _ in range(args.rounds):  # alternate, so drifts in machine load hit all alike
-                for name in SERVERS:
-                    runs[name].append(
-                        measure(urls[name], pids[name], script, args.duration, connections)
-                    )
-            rows.append((connections, runs))
-
-    (api,) = load_project(EXAMPLE).apis  # every server has the example's shape
-    processes, threads = api.predictor.processes_per_replica, api.predictor.threads_per_process
-    print(
-        f"ONNX iris example, {processes} process x {threads} threads in every run; batching on: "
-        f"max_batch_size {args.max_batch_size}, batch_interval {args.batch_interval}"
-    )
+    known = models()
+    chosen = [known[name] for name in args.models.split(",")]
+    results = [bench_model(model, args, levels) for model in chosen]
     print(
         f"wrk: 1 thread, {args.warmup}s warm-up + {args.duration}s x {args.rounds} rounds per "
         f"level; {runtime_bench.placement()}"
     )
-    print(
-        f"{'conns':>5} {'batching':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'CPU us/req':>10}   rounds (req/s)"
-    )
     verdicts = []
-    for connections, runs in rows:
-        for name in SERVERS:
-            run = best_run(runs[name])
-            spread = ", ".join(f"{each.result.requests_per_second:.0f}" for each in runs[name])
-            print(
-                f"{connections:5} {name:8} {run.result.requests_per_second:9.0f} "
-                f"{run.result.p50_ms:8.3f} {run.result.p99_ms:8.3f} "
-                f"{run.cpu_us_per_request:10.0f}   {spread}"
-            )
-        on, off = best_run(runs["on"]), best_run(runs["off"])
-        ratio = on.result.requests_per_second / off.result.requests_per_second
-        median = statistics.median(
-            r.result.requests_per_second for r in runs["on"]
-        ) / statistics.median(r.result.requests_per_second for r in runs["off"])
-        ceiling = best_run(runs["ceiling"]).result.requests_per_second
-        target = TARGET_32 if connections == 32 else TARGET_ALL
-        verdict = "meets" if ratio >= target else "BELOW"
-        verdicts.append(verdict == "meets")
-        print(
-            f"{connections:5} {'on/off':8} {ratio:9.3f}x (median {median:.3f}x; p50 "
-            f"{on.result.p50_ms / off.result.p50_ms:.2f}x; p99 "
-            f"{on.result.p99_ms / off.result.p99_ms:.2f}x; CPU/req "
-            f"{on.cpu_us_per_request / off.cpu_us_per_request:.2f}x; target >= {target}x: "
-            f"{verdict})"
-        )
-        print(
-            f"{connections:5} {'ceil/off':8} {ceiling / off.result.requests_per_second:9.3f}x "
-            "(the most any batching could reach at this level)"
-        )
+    for result in results:
+        verdicts += report(result, args)
     print("all targets met" if all(verdicts) else "some targets missed")
 
 

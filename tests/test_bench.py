@@ -25,13 +25,21 @@ def run_bench(script: str, *args: str) -> str:
 
 
 def test_runtime_bench_prints_both_ratios():
-    output = run_bench("runtime_bench.py", "--duration", "1", "--rounds", "1")
+    args = ["--duration", "1", "--rounds", "1", "--iris-rounds", "1", "--iris-connections", "8"]
+    output = run_bench("runtime_bench.py", *args)
     assert "sync     ratio" in output
     assert "async    ratio" in output
+    # the unbatched iris comparison against both bare servers
+    assert "    8 bare-thread/async" in output
+    assert "    8 cortex/async" in output
 
 
-def test_batching_bench_prints_on_off_and_the_ceiling():
+def test_batching_bench_prints_on_off_and_the_limit_for_both_models():
     args = ["--connections", "8", "--rounds", "1", "--duration", "1", "--warmup", "1"]
     output = run_bench("batching_bench.py", *args)
-    assert "    8 on/off" in output
-    assert "    8 ceil/off" in output
+    tables = output.split("ONNX ")[1:]
+    assert [table.split(" ", 1)[0] for table in tables] == ["iris", "MLP"]
+    for table in tables:
+        assert "in a batch of 32" in table  # the model's batched cost, measured in process
+        assert "    8 on/off" in table
+        assert "    8 limit" in table
