@@ -150,6 +150,14 @@ def validate(
     help="Restart the server's processes when a Python file they imported changes "
     "(development; cortex.yaml changes need a new serve).",
 )
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="API=URL",
+    help="With --api naming a traffic splitter: where each of its APIs is served "
+    "(http://127.0.0.1:PORT; repeatable, one per API).",
+)
 def serve(
     project: Path,
     config_file: Path | None,
@@ -158,11 +166,15 @@ def serve(
     host: str,
     port: int,
     reload: bool,
+    backends: tuple[str, ...],
 ) -> None:
-    """Serve one API on this host without Docker, in the current Python environment."""
+    """Serve one API (or a traffic splitter) on this host without Docker, in the current Python
+    environment."""
     from .serve import serve_natively
 
-    sys.exit(serve_natively(project, config_file, api_name, host, port, reload, cortex_version))
+    sys.exit(
+        serve_natively(project, config_file, api_name, host, port, reload, cortex_version, backends)
+    )
 
 
 @main.command()

@@ -34,7 +34,14 @@ from .images import (
     tf_serving_image_for,
 )
 from .schema import BadValue, cpu_millicores, quantity_bytes
-from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, ContainerApiSpec, Project
+from .spec import (
+    SERVER_PORT,
+    TF_SERVING_GRPC_PORT,
+    ApiSpec,
+    ContainerApiSpec,
+    Project,
+    SplitterSpec,
+)
 
 AUTOSCALERS = ("hpa", "keda")
 
@@ -88,10 +95,12 @@ def render_k8s(
     image_refs: Mapping[str, str],
     autoscaler: str = "hpa",
     container_apis: Sequence[ContainerApiSpec] = (),
+    splitters: Sequence[SplitterSpec] = (),
 ) -> dict[str, str]:
-    """{path relative to OUT/k8s: content} for `apis` and `container_apis` (container_k8s.py);
-    raises UserError naming API and field."""
+    """{path relative to OUT/k8s: content} for `apis`, `container_apis` (container_k8s.py) and
+    traffic `splitters` (splitters.py); raises UserError naming API and field."""
     from .container_k8s import in_top_kustomization, render_container_api
+    from .splitters import k8s_manifests
 
     config_name = project.config_file.name
     if autoscaler not in AUTOSCALERS:
@@ -117,9 +126,23 @@ def render_k8s(
             problems.extend(err.problems)
     if problems:
         raise UserError(problems)
+    for splitter in splitters:
+        header = HEADER.format(config=config_name, api=splitter.name)
+        resources = k8s_manifests(splitter, image_refs[splitter.name])
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": list(resources),
+        }
+        for path, doc in [*resources.items(), ("kustomization.yaml", kustomization)]:
+            files[f"{splitter.name}/{path}"] = _dump(header, doc)
     top = _top_kustomization(apis, has_dotenv)
     top["resources"] = sorted(
-        [*top["resources"], *(a.name for a in container_apis if in_top_kustomization(a))]
+        [
+            *top["resources"],
+            *(a.name for a in container_apis if in_top_kustomization(a)),
+            *(s.name for s in splitters),
+        ]
     )
     files["kustomization.yaml"] = _dump(TOP_HEADER.format(config=config_name), top)
     # The .env copied here for kustomize must never be committed with the manifests.

@@ -48,12 +48,20 @@ from . import (
     k8s,
     runtime_files,
     runtime_lock,
+    splitters,
 )
 from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
 from .preinstalled import check_imports, import_notes
 from .project_files import RENDER_MARKER_FILE, ProjectEntry, ProjectFiles, collect_project_files
 from .schema import TAG, BadValue, cpu_millicores, is_api_name, is_image_ref, quantity_bytes
-from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, ContainerApiSpec, Project
+from .spec import (
+    SERVER_PORT,
+    TF_SERVING_GRPC_PORT,
+    ApiSpec,
+    ContainerApiSpec,
+    Project,
+    SplitterSpec,
+)
 
 # Where things live in the image (the runtime's command line is fixed by cortex_serve).
 CORTEX_DIR = "/opt/cortex"
@@ -87,6 +95,8 @@ MARKER_PROJECT = "project: "
 
 @dataclass(frozen=True)
 class RenderedApi:
+    """An image to build: an API's, or a traffic splitter's (`splitter`; splitters.py)."""
+
     name: str
     context: Path  # OUT/<api>: `docker build` this folder
     image: str  # <api>:<tag> or <registry>/<api>:<tag>
@@ -95,6 +105,7 @@ class RenderedApi:
     host_ports: tuple[int, ...]  # published in docker-compose.yaml
     # one line each: pre-installed packages added, imports that nothing installs
     notes: tuple[str, ...] = ()
+    splitter: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,8 @@ def render_project(
     if out.is_symlink():
         # render into the link's target: replacing OUT whole would replace the link by a folder
         out = out.resolve()
-    apis, pods = _select(project, api_names)
+    chosen_splitters, api_names = splitters.select(project, api_names)
+    apis, pods = _select(project, api_names or None)
     # a container BatchAPI needs a batch worker beside it (Cortex's dequeuer): not yet here
     batch_notes = tuple(
         f"{project.config_file.name}: {pod.name}: {BATCH_NOT_RENDERED}"
@@ -183,8 +195,9 @@ def render_project(
             models_at_start,
             preinstalled,
             pods,
+            chosen_splitters,
         )
-        _render_k8s(staging, project, apis, rendered, autoscaler, pods)
+        _render_k8s(staging, project, apis, rendered, autoscaler, pods, chosen_splitters)
         _write_text(
             staging / MARKER_FILE, f"{MARKER_TEXT}{MARKER_PROJECT}{_project_name(project)}\n"
         )
@@ -471,6 +484,7 @@ def _render_into(
     models_at_start: bool = False,
     preinstalled: bool = True,
     pods: Sequence[ContainerApiSpec] = (),
+    chosen_splitters: Sequence[SplitterSpec] = (),
 ) -> tuple[tuple[RenderedApi, ...], tuple[RenderedContainerApi, ...]]:
     rendered: list[RenderedApi] = []
     rendered_pods: list[RenderedContainerApi] = []
@@ -511,9 +525,72 @@ def _render_into(
                 notes=services.notes + tuple(container_k8s.autoscaling_notes(pod)),
             )
         )
-    compose = _compose_file(project, files, apis, rendered, out, rendered_pods, pod_services, pods)
+    splitter_targets = []
+    for splitter in chosen_splitters:
+        target = RenderedApi(
+            name=splitter.name,
+            context=out / splitter.name,
+            image=images.image_ref(splitter.name, registry, tag),
+            base_image=base_image or images.PYTHON_CPU_BASE,
+            tf_serving_image=None,
+            host_ports=(next_port,),
+            splitter=True,
+        )
+        next_port += 1
+        _render_splitter_context(staging / splitter.name, project, splitter, target)
+        splitter_targets.append(target)
+    compose = _compose_file(
+        project,
+        files,
+        apis,
+        rendered,
+        out,
+        rendered_pods,
+        pod_services,
+        pods,
+        list(zip(chosen_splitters, splitter_targets, strict=True)),
+    )
     _write_text(staging / "docker-compose.yaml", compose)
-    return tuple(rendered), tuple(rendered_pods)
+    return tuple(rendered + splitter_targets), tuple(rendered_pods)
+
+
+def _render_splitter_context(
+    context: Path, project: Project, splitter: SplitterSpec, target: RenderedApi
+) -> None:
+    """OUT/<splitter>: Dockerfile (templates/Dockerfile.splitter.jinja), cortex/splitter.json,
+    the runtime's requirements and lock, runtime/."""
+    context.mkdir(mode=0o755)
+    spec = splitters.spec_json(splitter, splitters.all_apis(project))
+    values = {
+        "api_name": splitter.name,
+        "config_name": project.config_file.name,
+        "image": target.image,
+        "base_image": target.base_image,
+        "description": f"Cortex traffic splitter {splitter.name}, built by cortex-build",
+        "version": __version__,
+        "project_name": _project_name(project),
+        "spec_label": json.dumps(json.loads(spec), sort_keys=True, separators=(",", ":")),
+        "framework_packages": (),
+        "cortex_dir": CORTEX_DIR,
+        "runtime_dir": RUNTIME_DIR,
+        "project_dir": PROJECT_DIR,
+        "user_dir": USER_DIR,
+        "model_cache_dir": MODEL_CACHE_DIR,
+        "uid": images.USER_ID,
+        "port": SERVER_PORT,
+        "healthcheck": HEALTHCHECK,
+        "lock_python": runtime_lock.load_lock().python,
+    }
+    _write_text(context / "Dockerfile", _render_template("Dockerfile.splitter.jinja", values))
+    _write_text(context / "cortex" / splitters.SPEC_FILE, spec)
+    requirements = runtime_files.REQUIREMENTS_FILE.read_text(encoding="utf-8")
+    _write_text(context / "cortex" / "runtime-requirements.txt", requirements)
+    _write_text(
+        context / "cortex" / "runtime-requirements.lock",
+        runtime_lock.load_lock().render(requirements.splitlines()),
+    )
+    for package, folder in runtime_files.package_dirs().items():
+        _copy_tree(folder, context / "runtime" / package)
 
 
 def _render_context(
@@ -708,6 +785,7 @@ def _compose_file(
     rendered_pods: Sequence[RenderedContainerApi] = (),
     pod_services: Sequence[container_compose.ContainerServices] = (),
     pods: Sequence[ContainerApiSpec] = (),
+    splitter_targets: Sequence[tuple[SplitterSpec, RenderedApi]] = (),
 ) -> str:
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
@@ -730,6 +808,15 @@ def _compose_file(
         services.update(pod.services)
         volumes.update(pod.volumes)
         not_for_swarm += [item for item in pod.not_for_swarm if item not in not_for_swarm]
+    for splitter, target in splitter_targets:
+        services[splitter.name] = splitters.compose_service(
+            splitter,
+            splitters.all_apis(project),
+            target.image,
+            target.host_ports[0],
+            _healthcheck(start_period=30),
+            STOP_GRACE_PERIOD,
+        )
     document: dict[str, Any] = {}
     if not not_for_swarm:
         # Docker 20.10's `docker stack deploy` reads no file without a version ("unsupported
@@ -744,6 +831,18 @@ def _compose_file(
             "config_name": project.config_file.name,
             "first_host_port": FIRST_HOST_PORT,
             "apis": [{"name": t.name, "host_ports": _port_range(t.host_ports)} for t in rendered],
+            "splitters": [
+                {
+                    "name": splitter.name,
+                    "endpoint": splitter.endpoint,
+                    "host_port": target.host_ports[0],
+                    "routes": ", ".join(
+                        f"{b.api} {b.weight}%{' (shadow)' if b.shadow else ''}"
+                        for b in splitter.backends
+                    ),
+                }
+                for splitter, target in splitter_targets
+            ],
             "pods": [
                 {
                     "name": p.name,
@@ -787,19 +886,23 @@ def _compose_services(
         service["shm_size"] = _docker_bytes(
             project, api, "predictor.shm_size", api.predictor.shm_size
         )
-    # No start_interval: docker-compose 1.29 refuses the key (and Engine < 25 the setting).
-    service["healthcheck"] = {
-        "test": ["CMD", *HEALTHCHECK],
-        "interval": "10s",
-        "timeout": "5s",
-        "retries": 3,
-        "start_period": f"{HEALTHCHECK_START_PERIOD}s",
-    }
+    service["healthcheck"] = _healthcheck(HEALTHCHECK_START_PERIOD)
     service["stop_grace_period"] = STOP_GRACE_PERIOD
     services = {api.name: service}
     if tensorflow:
         services.update(_tf_serving_services(api, target))
     return services
+
+
+def _healthcheck(start_period: int) -> dict[str, Any]:
+    # No start_interval: docker-compose 1.29 refuses the key (and Engine < 25 the setting).
+    return {
+        "test": ["CMD", *HEALTHCHECK],
+        "interval": "10s",
+        "timeout": "5s",
+        "retries": 3,
+        "start_period": f"{start_period}s",
+    }
 
 
 def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
@@ -899,10 +1002,16 @@ def _render_k8s(
     rendered: Sequence[RenderedApi],
     autoscaler: str,
     pods: Sequence[ContainerApiSpec] = (),
+    chosen_splitters: Sequence[SplitterSpec] = (),
 ) -> None:
     """OUT/k8s: the manifests of cortex_build.k8s."""
     manifests = k8s.render_k8s(
-        project, apis, {r.name: r.image for r in rendered}, autoscaler, container_apis=pods
+        project,
+        apis,
+        {r.name: r.image for r in rendered},
+        autoscaler,
+        container_apis=pods,
+        splitters=chosen_splitters,
     )
     for relative, content in sorted(manifests.items()):
         _write_text(staging / "k8s" / relative, content)

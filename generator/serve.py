@@ -1,5 +1,8 @@
 """`cortex-build serve`: one API on this host, without Docker, in the current Python environment.
 
+A traffic splitter is served the same way, alone (`--api SPLITTER`): its APIs are served by
+other `cortex-build serve` commands, and `--backend API=URL` says where each one listens.
+
 It runs exactly what images run (`python -m cortex_serve`, the same gunicorn processes and
 threads, from the runtime this package ships), so the native dev loop answers as the image will.
 Before starting it checks that the user's requirements.txt is installed here and names every
@@ -25,7 +28,7 @@ from . import runtime_files
 from .config import load_project
 from .errors import Problem, UserError, option_problem, unknown_api_message
 from .project_files import DOTENV_FILE, read_dotenv, requirement_lines
-from .spec import ApiSpec, Project
+from .spec import ApiSpec, Project, SplitterSpec
 
 
 def pick_api(project: Project, api_name: str | None) -> ApiSpec:
@@ -169,9 +172,17 @@ def serve_natively(
     port: int,
     reload: bool = False,
     cortex_version: str | None = None,
+    backends: tuple[str, ...] = (),
 ) -> int:
     """Validates, checks requirements, then runs the runtime until it stops; its exit status."""
     project = load_project(project_dir, config_file, cortex_version)
+    splitter = next((s for s in project.splitters if s.name == api_name), None)
+    if splitter is not None:
+        return serve_splitter(project, splitter, host, port, backends)
+    if backends:
+        raise UserError(
+            option_problem("--backend", "is for --api naming a traffic splitter of the project")
+        )
     api = pick_api(project, api_name)
     root = project.root.resolve()
     check_native_requirements(project, api)
@@ -207,6 +218,77 @@ def serve_natively(
     finally:
         os.close(write_end)
         shutil.rmtree(workdir, ignore_errors=True)  # if the server never read it
+
+
+def backend_urls(splitter: SplitterSpec, given: tuple[str, ...], port: int) -> dict[str, str]:
+    """--backend API=URL for each of the splitter's APIs, checked; UserError naming what is
+    wrong, with the commands that would serve the missing APIs."""
+    urls: dict[str, str] = {}
+    problems: list[Problem] = []
+    apis = [backend.api for backend in splitter.backends]
+    for item in given:
+        api, sep, url = item.partition("=")
+        if not sep or api not in apis:
+            problems.append(
+                option_problem(
+                    "--backend",
+                    f"must be API=URL with API one of {', '.join(apis)} (got {item!r})",
+                )
+            )
+        elif not url.startswith("http://") or len(url) <= len("http://"):
+            problems.append(
+                option_problem(
+                    "--backend", f"{api}: the URL must be http://HOST:PORT (got {url!r})"
+                )
+            )
+        else:
+            urls[api] = url
+    missing = [api for api in apis if api not in urls]
+    if missing and not problems:
+        starts = "; ".join(
+            f"cortex-build serve PROJECT --api {api} --port {port + 1 + i}"
+            for i, api in enumerate(missing)
+        )
+        problems.append(
+            option_problem(
+                "--backend",
+                f"traffic splitter {splitter.name} needs the URL of {', '.join(missing)}: serve "
+                f"each ({starts}) and pass --backend API=http://127.0.0.1:PORT for each",
+            )
+        )
+    if problems:
+        raise UserError(problems)
+    return urls
+
+
+def serve_splitter(
+    project: Project, splitter: SplitterSpec, host: str, port: int, given: tuple[str, ...]
+) -> int:
+    """`python -m cortex_serve.splitter` in front of APIs served elsewhere on this host."""
+    from .splitters import all_apis
+
+    urls = backend_urls(splitter, given, port)
+    routes = ", ".join(
+        f"{b.api} {b.weight}%{' (shadow)' if b.shadow else ''}" for b in splitter.backends
+    )
+    click.echo(
+        f"serving traffic splitter {splitter.name} at http://{host}:{port}{splitter.endpoint} "
+        f"(and /predict): {routes}; Ctrl-C stops",
+        err=True,
+    )
+    workdir = tempfile.mkdtemp(prefix="cortex-build-serve-")
+    read_end, write_end = os.pipe()
+    try:
+        spec_file = Path(workdir) / "splitter.json"
+        spec_file.write_text(splitter.runtime_json(all_apis(project), urls))
+        command = [sys.executable, "-m", "cortex_serve.splitter", "--spec", str(spec_file)]
+        command += ["--host", host, "--port", str(port), "--parent-fd", str(read_end)]
+        return _run_forwarding_signals(
+            command, native_environment(project.root.resolve()), read_end
+        )
+    finally:
+        os.close(write_end)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str], pass_fd: int) -> int:

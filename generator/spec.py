@@ -311,7 +311,12 @@ class SplitterSpec:
                     "weight": backend.weight,
                     "shadow": backend.shadow,
                     "url": urls[backend.api],
-                    "endpoint": apis[backend.api].endpoint,
+                    # APIs given as containers take requests at their port's root
+                    "endpoint": (
+                        apis[backend.api].endpoint
+                        if isinstance(apis[backend.api], ApiSpec)
+                        else "/"
+                    ),
                 }
                 for backend in self.backends
             ],

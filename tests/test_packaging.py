@@ -61,7 +61,13 @@ def test_the_installed_command_validates_and_renders_every_example(example: Path
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
     table = validated.stdout.splitlines()
     header = next(index for index, line in enumerate(table) if line.startswith("API "))
-    rows = [line.split() for line in table[header + 1 :]]
+    # the APIs' table ends at a blank line; the traffic splitters' table follows, if any
+    end = table.index("", header) if "" in table[header:] else len(table)
+    rows = [line.split() for line in table[header + 1 : end]]
+    splitters = [line.split()[0] for line in table[end + 2 :] if line.strip()]
+    for name in splitters:
+        assert (out / name / "cortex" / "splitter.json").is_file()
+        assert (out / "k8s" / name / "deployment.yaml").is_file()
     # APIs given as containers (v0.36+) have no build context: their images are the user's
     api_names = [row[0] for row in rows if "(containers)" not in row]
     assert rows, validated.stdout

@@ -10,10 +10,12 @@ import pytest
 from e2e import EXAMPLES, check_sample, load_samples
 
 # Not alone in a container: chaining's APIs call each other, so they run together
-# (test_compose.py); the TensorFlow example needs its TF Serving sidecar, so it runs through its
+# (test_compose.py), as traffic-splitter's splitter and its APIs do (test_traffic_splitter.py);
+# the TensorFlow example needs its TF Serving sidecar, so it runs through its
 # docker-compose.yaml with the TF Serving stand-in (test_tensorflow_example.py).
 RUN_ELSEWHERE = {
     "chaining": "test_compose.py",
+    "traffic-splitter": "test_traffic_splitter.py",
     "v0.15-tensorflow": "test_tensorflow_example.py",
     "v0.42-containers": "test_containers_compose.py",  # images built by the user, not here
 }
