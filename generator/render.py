@@ -167,7 +167,7 @@ def render_project(
     )
     pods = [pod for pod in pods if pod.kind != "BatchAPI"]
     _check_options(project, apis, base_image, registry, tag, autoscaler, tf_serving_image)
-    _check_container_services(project, apis, pods)
+    _check_container_services(project, apis, pods, chosen_splitters)
     try:
         _check_out(project, out)
     except OSError as err:
@@ -251,11 +251,13 @@ def _registry_notes(rendered: Sequence[RenderedApi]) -> tuple[str, ...]:
 def image_refs(
     project: Project, api_names: list[str] | None, registry: str | None, tag: str
 ) -> list[str]:
-    """The images `build` would name for the selected APIs, with the same checks of the names,
-    registry and tag; nothing is written (for `push`)."""
-    apis = _select_apis(project, api_names)
+    """The images `build` would name for the selected APIs and traffic splitters, with the same
+    checks of the names, registry and tag; nothing is written (for `push`)."""
+    chosen_splitters, api_names = splitters.select(project, api_names)
+    apis = _select_apis(project, api_names or None)
     _check_options(project, apis, None, registry, tag, "hpa")
-    return [images.image_ref(api.name, registry, tag) for api in apis]
+    names = [api.name for api in apis] + [s.name for s in chosen_splitters]
+    return [images.image_ref(name, registry, tag) for name in names]
 
 
 def _select(
@@ -359,9 +361,13 @@ def _check_options(
 
 
 def _check_container_services(
-    project: Project, apis: Sequence[ApiSpec], pods: Sequence[ContainerApiSpec]
+    project: Project,
+    apis: Sequence[ApiSpec],
+    pods: Sequence[ContainerApiSpec],
+    chosen_splitters: Sequence[SplitterSpec] = (),
 ) -> None:
-    """Compose service names of container APIs (`<api>-<container>`) must not collide."""
+    """Compose service names of container APIs (`<api>-<container>`), of TF Serving sidecars
+    (`<api>-serving`, `<api>-models`) and of traffic splitters must not collide."""
     problems: list[Problem] = []
     taken = {service: api.name for api in apis for service in _service_names(api)}
     for pod in pods:
@@ -378,6 +384,18 @@ def _check_container_services(
                     )
                 )
             taken[service] = pod.name
+    for splitter in chosen_splitters:  # its service is named after it
+        if splitter.name in taken:
+            problems.append(
+                Problem(
+                    project.config_file.name,
+                    splitter.line or None,
+                    splitter.name,
+                    "name",
+                    f'the compose service "{splitter.name}" of this traffic splitter collides '
+                    f'with one of the API "{taken[splitter.name]}"; rename one of them',
+                )
+            )
     if problems:
         raise UserError(problems)
 

@@ -13,7 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from cortex_build.config import load_project
-from cortex_build.render import render_project
+from cortex_build.errors import UserError
+from cortex_build.render import image_refs, render_project
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "traffic-splitter"
@@ -106,3 +107,37 @@ def test_api_option_takes_a_splitter_with_its_apis(tmp_path: Path) -> None:
         "iris"
         not in yaml.safe_load((tmp_path / "alone" / "docker-compose.yaml").read_text())["services"]
     )
+
+
+def test_a_splitter_whose_service_name_collides_is_refused(tmp_path: Path) -> None:
+    project_dir = tmp_path / "p"
+    project_dir.mkdir()
+    (project_dir / "cortex.yaml").write_text(
+        "- name: a\n  kind: RealtimeAPI\n  pod:\n    port: 8080\n    containers:\n"
+        "      - {name: api, image: example/a:1}\n      - {name: side, image: example/side:1}\n"
+        "- name: a-side\n  kind: TrafficSplitter\n  apis: [{name: a, weight: 100}]\n"
+    )
+    project = load_project(project_dir)
+    (splitter,) = project.splitters
+    assert (
+        json.loads(splitter.runtime_json({"a": project.container_apis[0]}, {"a": "x"}))["backends"][
+            0
+        ]["endpoint"]
+        == "/"
+    )
+    with pytest.raises(UserError) as caught:
+        render_project(project, tmp_path / "out")
+    assert [str(p) for p in caught.value.problems] == [
+        'cortex.yaml:8: a-side: name: the compose service "a-side" of this traffic splitter '
+        'collides with one of the API "a"; rename one of them'
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_push_names_the_splitters_image_too() -> None:
+    project = load_project(EXAMPLE)
+    assert image_refs(project, ["iris"], "registry.example.com/team", "v1") == [
+        f"registry.example.com/team/{name}:v1"
+        for name in ("iris-v1", "iris-v2", "iris-shadow", "iris")
+    ]
+    assert image_refs(project, ["iris-v2"], "r.example.com", "v1") == ["r.example.com/iris-v2:v1"]

@@ -17,7 +17,8 @@ uses it for APIs it started on other ports).
   copy is dropped and counted, so a slow shadow cannot pile up memory. Its answers and errors
   are logged, never returned.
 - An API that cannot be reached answers 503 (502 for a broken answer, 504 for a timeout), JSON
-  naming the API and the error; GET /healthz reports each API's last state and counts.
+  naming the API and the error; GET /healthz reports each API's last state and counts. A body
+  larger than `--max-body-bytes` (32 MiB, as the API servers) is answered 413.
 
 HTTP to the APIs is h11 (uvicorn's own HTTP/1.1 parser, so in every image) over asyncio streams,
 with a few kept-alive connections per API.
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -268,11 +270,13 @@ class Splitter:
         urls: dict[str, str] | None = None,
         timeout: float = 300.0,
         max_shadow: int = 64,
+        max_body_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.name: str = spec["name"]
         self.endpoint: str = spec["endpoint"]
         self.timeout = timeout
         self.max_shadow = max_shadow
+        self.max_body_bytes = max_body_bytes
         urls = urls or {}
         self.backends = [
             Backend(
@@ -308,10 +312,14 @@ class Splitter:
                 {"error": f"not found: traffic splitter {self.name} serves {self.endpoint}"},
                 404,
             )
+        body = await self._body(request)
+        if body is None:
+            return JSONResponse(
+                {"error": f"the request body is larger than {self.max_body_bytes} bytes"}, 413
+            )
         backend = self.router.pick()
         target = self.target(request.url.path, request.scope.get("query_string", b""), backend)
         assert target is not None
-        body = await request.body()
         forwarded = _forward_headers(request)
         if self.shadow is not None and self.copies.take():
             self._copy(request.method, request.url.path, request.scope, forwarded, body)
@@ -336,6 +344,20 @@ class Splitter:
             response.headers.append(name, value.decode("latin-1"))
         response.headers[BACKEND_HEADER] = backend.api
         return response
+
+    async def _body(self, request: Request) -> bytes | None:
+        """The whole body, or None past `max_body_bytes` (as the API servers' 413)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _copy(
         self,
@@ -461,6 +483,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=64,
         help="copies in flight to the shadow API; more are dropped (default %(default)s)",
     )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=int(os.environ.get("CORTEX_SERVE_MAX_BODY_BYTES") or 32 * 1024 * 1024),
+        help="larger request bodies get 413 (env CORTEX_SERVE_MAX_BODY_BYTES; default %(default)s)",
+    )
     parser.add_argument("--parent-fd", type=int, metavar="FD", help="stop when this pipe closes")
     parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
@@ -486,7 +514,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"cortex_serve.splitter: --backend must be API=URL (got {item!r})")
         urls[api] = url
     try:
-        splitter = Splitter(spec, urls, timeout=args.timeout, max_shadow=args.max_shadow)
+        splitter = Splitter(
+            spec,
+            urls,
+            timeout=args.timeout,
+            max_shadow=args.max_shadow,
+            max_body_bytes=args.max_body_bytes,
+        )
     except (KeyError, ValueError) as error:
         sys.exit(f"cortex_serve.splitter: {args.spec}: {error}")
     configure_logging(args.log_level)

@@ -140,14 +140,19 @@ def test_requests_split_by_weight_and_the_shadow_gets_bounded_copies_without_del
         assert health["backends"]["iris-b"]["endpoint"] == "/models/b"
 
 
-def test_a_down_api_is_answered_503_naming_it_and_reported_by_healthz(backends) -> None:
+def test_a_down_api_is_answered_503_naming_it_and_reported_by_healthz_and_bodies_are_bounded(
+    backends,
+) -> None:
     apis, urls, _ = backends
     closed = free_port()  # nothing listens there
     splitter = SplitterSpec("half", "/half", (BackendSpec("iris-a", 50), BackendSpec("iris-b", 50)))
     down = {**urls, "iris-b": f"http://127.0.0.1:{closed}"}
-    with running_splitter(splitter, apis, down) as server:
+    with running_splitter(splitter, apis, down, ("--max-body-bytes", "1000")) as server:
         statuses: Counter[tuple[int, str]] = Counter()
         with httpx.Client(timeout=10) as client:
+            # a body past the limit is refused before it takes a turn of the round-robin
+            large = client.post(server.url("/half"), content=b"x" * 2000)
+            assert large.status_code == 413 and "1000 bytes" in large.json()["error"]
             for _ in range(10):
                 response = client.post(server.url("/half"), json={})
                 statuses[(response.status_code, response.headers["x-cortex-backend"])] += 1
