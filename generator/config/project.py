@@ -140,7 +140,6 @@ class ProjectReader:
         named = [(splitter, splitter.name) for splitter in splitters]
         file_apis = FileApis(
             realtime=realtime,
-            built={api.name: api for api in apis},
             skipped=other_kinds,
             splitters={name: s.item.line for s, name in named if name is not None},
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import schema
-from ..spec import ApiSpec, BackendSpec, ContainerApiSpec, SplitterSpec
+from ..spec import BackendSpec, SplitterSpec
 from .reader import ReaderBase
 from .reporting import show
 from .walk import Located, check_dns_name, walk_table
@@ -24,7 +24,6 @@ class FileApis:
     """What a splitter's `apis` may name, and what it may not: the file's other entries."""
 
     realtime: dict[str, int]  # realtime API name -> line, built or not (its problems are its own)
-    built: dict[str, ApiSpec | ContainerApiSpec]  # the APIs read without a problem
     skipped: dict[str, str]  # name -> kind, for the kinds a splitter cannot route to
     splitters: dict[str, int]  # splitter name -> line
 
