@@ -380,7 +380,7 @@ def predict(
     from .serve import pick_api
 
     loaded = load_project(project, config_file, cortex_version)
-    api = pick_api(loaded, api_name)
+    api = pick_api(loaded, api_name, realtime=True)
     if samples_file is not None or url is not None:
         if samples_file is None or url is None or data is not None or sample_file is not None:
             raise UserError(
@@ -389,6 +389,100 @@ def predict(
         sys.exit(replay_samples(load_samples(samples_file), api, url, click.echo))
     body, content_type = request_body(data, sample_file)
     sys.exit(predict_once(loaded, api, body, content_type, sys.stdout.buffer.write))
+
+
+@main.command()
+@project_argument
+@config_option
+@cortex_version_option
+@click.option("--api", "api_name", metavar="NAME", help="The job API (if there are several).")
+@click.option(
+    "--job-config",
+    "job_config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="The job's config (JSON or YAML map), merged over the API's.",
+)
+@click.option(
+    "--items",
+    "items_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="BatchAPI: the items, a JSON list or one JSON value a line (NDJSON).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Items per batch.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Workers."
+)
+@click.option(
+    "--max-receive-count",
+    type=click.IntRange(min=1),
+    help="Tries per batch before it counts as failed (default 1, as Cortex without a "
+    "dead-letter queue).",
+)
+@click.option(
+    "--timeout", type=click.IntRange(min=1), metavar="SECONDS", help="Stop the job after this."
+)
+@click.option("--image", metavar="IMAGE", help="Run the workers as containers of this image.")
+@click.option(
+    "-v",
+    "--volume",
+    "volumes",
+    multiple=True,
+    metavar="HOST:CONTAINER[:ro]",
+    help="With --image: a folder mounted into every container (repeatable).",
+)
+@click.option(
+    "--summary",
+    "summary_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the summary as JSON (failed batches with their items).",
+)
+def run(
+    project: Path,
+    config_file: Path | None,
+    cortex_version: str | None,
+    api_name: str | None,
+    job_config: Path | None,
+    items_file: Path | None,
+    batch_size: int,
+    workers: int,
+    max_receive_count: int | None,
+    timeout: int | None,
+    image: str | None,
+    volumes: tuple[str, ...],
+    summary_file: Path | None,
+) -> None:
+    """Run one job of a BatchAPI or TaskAPI to its end, natively or in containers (--image).
+
+    Exit 0 when every batch (or the task) succeeded, 1 when one failed after its last try (or
+    on_job_complete or the task failed), 2 for bad input, 3 when the predictor failed to load."""
+    from .run_job import run_job
+
+    sys.exit(
+        run_job(
+            project,
+            config_file,
+            cortex_version,
+            api_name,
+            job_config,
+            items_file,
+            batch_size,
+            workers,
+            max_receive_count,
+            timeout,
+            image,
+            volumes,
+            summary_file,
+        )
+    )
 
 
 @main.command()

@@ -27,8 +27,9 @@ def config_schema() -> dict[str, Any]:
     api = _table(schema.API)
     api["required"] = ["name"]
     api["properties"]["kind"] = {
-        "enum": [*schema.REALTIME_KINDS, "api"],
-        "description": "RealtimeAPI (v0.19+), api (v0.9-v0.12); none in v0.13-v0.18",
+        "enum": [*schema.REALTIME_KINDS, *schema.JOB_KINDS, "api"],
+        "description": "RealtimeAPI (v0.19+), BatchAPI (v0.19+), TaskAPI (v0.27+), api "
+        "(v0.9-v0.12); none in v0.13-v0.18",
     }
     deployment = {
         "type": "object",
@@ -62,7 +63,12 @@ def config_schema() -> dict[str, Any]:
                 "else": {
                     "if": {"type": "object", "required": ["pod"]},
                     "then": pod,
-                    "else": {"if": skipped, "then": skipped, "else": api},
+                    # kinds skipped with a note, while there are any
+                    "else": (
+                        {"if": skipped, "then": skipped, "else": api}
+                        if schema.UNSUPPORTED_KINDS
+                        else api
+                    ),
                 },
             },
         },

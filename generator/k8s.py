@@ -116,7 +116,12 @@ def render_k8s(
             problems.append(api_problem(project, api, None, "no image reference was given for it"))
             continue
         try:
-            files.update(_render_api(project, api, image, autoscaler, has_dotenv))
+            if api.is_job:
+                from .job_k8s import render_job_api
+
+                files.update(render_job_api(project, api, image, has_dotenv))
+            else:
+                files.update(_render_api(project, api, image, autoscaler, has_dotenv))
         except UserError as err:
             problems.extend(err.problems)
     for container_api in sorted(container_apis, key=lambda a: a.name):
@@ -147,12 +152,12 @@ def render_k8s(
     files["kustomization.yaml"] = _dump(TOP_HEADER.format(config=config_name), top)
     # The .env copied here for kustomize must never be committed with the manifests.
     files[".gitignore"] = ".env\n"
-    if autoscaler == "hpa" and any(_uses_concurrency(api) for api in apis):
+    if autoscaler == "hpa" and any(_uses_concurrency(api) for api in apis if not api.is_job):
         files["prometheus-adapter-values.yaml"] = _dump(
             TOP_HEADER.format(config=config_name)
             + "# Helm values for prometheus-community/prometheus-adapter: the custom metrics\n"
             + "# the HorizontalPodAutoscalers read (see docs/kubernetes.md).\n",
-            _adapter_values(apis),
+            _adapter_values([api for api in apis if not api.is_job]),
         )
     return dict(sorted(files.items()))
 
@@ -581,13 +586,19 @@ def _top_kustomization(apis: Sequence[ApiSpec], has_dotenv: bool) -> dict[str, A
     doc: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": sorted(api.name for api in apis),
+        # a job API's folder runs a job when applied: it is applied on its own (job_k8s.py)
+        "resources": sorted(api.name for api in apis if not api.is_job),
     }
     if has_dotenv:
         # Read at `kubectl apply -k` time from OUT/k8s/.env (kustomize loads no file outside its
-        # root): the user copies the project's .env there; see docs/kubernetes.md.
+        # root): the user copies the project's .env there; see docs/kubernetes.md. A job API's
+        # Secret keeps its plain name: its Job, applied from its own folder, names it so.
         doc["secretGenerator"] = [
-            {"name": dotenv_secret_name(api), "envs": [".env"]}
+            {
+                "name": dotenv_secret_name(api),
+                "envs": [".env"],
+                **({"options": {"disableNameSuffixHash": True}} if api.is_job else {}),
+            }
             for api in sorted(apis, key=lambda a: a.name)
         ]
     return doc

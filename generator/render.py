@@ -45,6 +45,7 @@ from . import (
     container_compose,
     container_k8s,
     images,
+    jobs,
     k8s,
     runtime_files,
     runtime_lock,
@@ -73,6 +74,7 @@ USER_DIR = "/mnt/user"
 
 # Compose: API number i (in config order) publishes from FIRST_HOST_PORT + (replicas before it).
 FIRST_HOST_PORT = 8890
+JOB_FOLDER = "job"  # OUT/<api>/job/job.json: a job API's job, mounted at /cortex/spec
 # The compose file format a file that `docker stack deploy` takes declares (render.md).
 SWARM_COMPOSE_VERSION = "3.8"
 # Health: /healthz answers 503 while predictors initialise; a model may take minutes to load.
@@ -508,7 +510,7 @@ def _render_into(
     rendered_pods: list[RenderedContainerApi] = []
     next_port = FIRST_HOST_PORT
     for api in apis:
-        replicas = max(api.autoscaling.init_replicas, 1)
+        replicas = 0 if api.is_job else max(api.autoscaling.init_replicas, 1)
         ports = tuple(range(next_port, next_port + replicas))
         next_port += replicas
         imports = check_imports(api, files)
@@ -654,11 +656,16 @@ def _render_context(
         "port": SERVER_PORT,
         "healthcheck": HEALTHCHECK,
         "start_period": HEALTHCHECK_START_PERIOD,
+        "kind": api.kind,
+        "is_job": api.is_job,
+        "job_spec": f"{jobs.JOB_SPEC_DIR}/{jobs.JOB_FILE}",
         "lock_python": runtime_lock.load_lock().python,
     }
     _write_text(context / "Dockerfile", _render_template("Dockerfile.jinja", values))
     _write_text(cortex / "api.json", models.spec.to_json())
     _write_text(cortex / "entrypoint.sh", _render_template("entrypoint.sh.jinja", values), 0o755)
+    if api.is_job:  # a job to start from, which compose mounts at /cortex/spec (jobs.py)
+        _write_text(context / JOB_FOLDER / jobs.JOB_FILE, jobs.job_text(jobs.sample_job(api)))
     runtime_requirements = runtime_files.REQUIREMENTS_FILE.read_text(encoding="utf-8")
     if framework:
         runtime_requirements += f"# the {api.predictor.type} client\n" + "".join(
@@ -821,6 +828,7 @@ def _compose_file(
         not_for_swarm.append("GPU reservations (compute.gpu)")
     if volumes:
         not_for_swarm.append("the TF Serving sidecars' depends_on conditions")
+    not_for_swarm += [f"the {api.kind} {api.name} (profiles)" for api in apis if api.is_job]
     tensorflow = bool(volumes)
     for pod in pod_services:
         services.update(pod.services)
@@ -848,7 +856,12 @@ def _compose_file(
         {
             "config_name": project.config_file.name,
             "first_host_port": FIRST_HOST_PORT,
-            "apis": [{"name": t.name, "host_ports": _port_range(t.host_ports)} for t in rendered],
+            "apis": [
+                {"name": t.name, "host_ports": _port_range(t.host_ports)}
+                for t in rendered
+                if t.host_ports
+            ],
+            "jobs": [{"name": api.name, "kind": api.kind} for api in apis if api.is_job],
             "splitters": [
                 {
                     "name": splitter.name,
@@ -884,6 +897,8 @@ def _compose_file(
 def _compose_services(
     project: Project, api: ApiSpec, target: RenderedApi, env_file: str | None
 ) -> dict[str, Any]:
+    if api.is_job:
+        return _compose_job_services(project, api, target, env_file)
     tensorflow = api.predictor.type == "tensorflow"
     service: dict[str, Any] = {
         "image": target.image,
@@ -921,6 +936,41 @@ def _healthcheck(start_period: int) -> dict[str, Any]:
         "retries": 3,
         "start_period": f"{start_period}s",
     }
+
+
+def _compose_job_services(
+    project: Project, api: ApiSpec, target: RenderedApi, env_file: str | None
+) -> dict[str, Any]:
+    """A job API: a one-shot service `job-<api>` in the profile `jobs`, which `up` leaves and
+    `docker-compose run --rm job-<api>` runs (the job in ./<api>/job/job.json, its workers as
+    processes of the one container); no port, no healthcheck."""
+    tensorflow = api.predictor.type == "tensorflow"
+    service: dict[str, Any] = {
+        "image": target.image,
+        "build": {"context": f"./{api.name}"},
+        "profiles": [container_compose.JOBS_PROFILE],
+        "volumes": [f"./{api.name}/{JOB_FOLDER}:{jobs.JOB_SPEC_DIR}:ro"],
+        "restart": "no",
+    }
+    if tensorflow:
+        service["environment"] = {
+            "CORTEX_TF_SERVING_ADDRESS": f"{api.name}-serving:{TF_SERVING_GRPC_PORT}"
+        }
+        service["depends_on"] = {f"{api.name}-serving": {"condition": "service_started"}}
+    if env_file is not None:
+        service["env_file"] = [env_file]
+    deploy = _deploy(project, api, gpu=0 if tensorflow else api.compute.gpu)
+    deploy.pop("replicas", None)
+    if deploy:
+        service["deploy"] = deploy
+    if api.predictor.shm_size:
+        service["shm_size"] = _docker_bytes(
+            project, api, "predictor.shm_size", api.predictor.shm_size
+        )
+    services = {f"job-{api.name}": service}
+    if tensorflow:
+        services.update(_tf_serving_services(api, target))
+    return services
 
 
 def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:

@@ -45,13 +45,19 @@ def api_rows(project: Project) -> list[tuple[str, ...]]:
 
 
 def predictor_row(api: ApiSpec) -> tuple[str, ...]:
+    """A job kind's PREDICTOR starts with its kind; its workers, one process each, come with
+    each job (`cortex-build run --workers`), hence no PROCESSES x THREADS."""
+    predictor = f"{api.predictor.type}/{api.predictor.interface}"
+    processes = f"{api.predictor.processes_per_replica} x {api.predictor.threads_per_process}"
+    if api.is_job:
+        predictor, processes = f"{api.kind} {predictor}", "-"
     return (
         api.name,
         release_column(api),
         api.generation,
-        f"{api.predictor.type}/{api.predictor.interface}",
+        predictor,
         base_image_for(api),
-        f"{api.predictor.processes_per_replica} x {api.predictor.threads_per_process}",
+        processes,
         api.endpoint,
     )
 

@@ -51,11 +51,12 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 MODEL_TYPES = ("classification", "regression")
 REALTIME_KINDS = ("RealtimeAPI", "SyncAPI")  # SyncAPI: v0.18-v0.24's name for RealtimeAPI
 OLD_KINDS = ("api", "deployment")  # v0.9-v0.11
-# Kinds that cortex-build does not serve yet: which Cortex releases had them and what they are.
-UNSUPPORTED_KINDS = {
-    "BatchAPI": "Cortex v0.19+ batch jobs",
-    "TaskAPI": "Cortex v0.27+ task jobs",
-}
+# Jobs of predictor code: BatchAPI (v0.19-v0.35), TaskAPI (v0.27-v0.35); config/kinds.py holds
+# what differs for them.
+JOB_KINDS = ("BatchAPI", "TaskAPI")
+# Kinds that cortex-build does not serve yet (skipped with a note): which Cortex releases had
+# them and what they are. None is left: every kind is read, served, or refused (AsyncAPI).
+UNSUPPORTED_KINDS: dict[str, str] = {}
 # AsyncAPI (v0.31-v0.35 of predictor code, v0.36+ of containers) is refused, not skipped: a file
 # of them has nothing cortex-build could run in their place.
 ASYNC_API_MESSAGE = (
@@ -63,7 +64,7 @@ ASYNC_API_MESSAGE = (
     "result store that keeps each answer for GET /<id>, which cortex-build does not provide; "
     "the same code or containers can be deployed as a RealtimeAPI"
 )
-API_KINDS = REALTIME_KINDS + OLD_KINDS
+API_KINDS = REALTIME_KINDS + JOB_KINDS + OLD_KINDS
 SPLITTER_KIND = "TrafficSplitter"  # Cortex v0.19+: one endpoint over several realtime APIs
 
 MODEL_PATH_ITEM: dict[str, Field] = {
@@ -170,6 +171,16 @@ HANDLER: dict[str, Field] = {
     **{key: f for key, f in PREDICTOR.items() if not f.old},
     "type": Field("string", "handler type", choices=("python", "tensorflow")),
     "path": Field("string", "Python file of class Handler, relative to the project"),
+}
+
+# A TaskAPI's `definition:` (v0.27-v0.35): the Task's file and what a Python predictor had, read
+# into the predictor spec (type python, interface "task").
+DEFINITION: dict[str, Field] = {
+    "path": Field("string", "Python file of class Task, relative to the project", required=True),
+    **{
+        key: PREDICTOR[key]
+        for key in ("config", "python_path", "image", "env", "log_level", "dependencies")
+    },
 }
 
 # v0.9's `tensorflow:` / `onnx:` sections of a `kind: api`: a model plus optional request handlers.
@@ -353,7 +364,10 @@ API: dict[str, Field] = {
         "string", "signature def (v0.9)", target="predictor.models.signature_key"
     ),
     # checked by config.py, which tells unsupported kinds from misspelled ones
-    "kind": Field("string", "RealtimeAPI (v0.19+), api (v0.9-v0.11)"),
+    "kind": Field(
+        "string",
+        "RealtimeAPI (v0.19+), BatchAPI (v0.19+), TaskAPI (v0.27+), api (v0.9-v0.11)",
+    ),
     "local_port": Field(
         "int",
         "port of `cortex deploy --env local` (v0.16-v0.17)",
@@ -373,6 +387,7 @@ API: dict[str, Field] = {
     "handler": _section(
         "the handler (v0.34-v0.35's name for predictor)", HANDLER, target="predictor"
     ),
+    "definition": _section("the task of a TaskAPI (v0.27-v0.35)", DEFINITION, target="predictor"),
     "tensorflow": _section(
         "a TensorFlow model with request handlers (v0.9)",
         HANDLER_TENSORFLOW,

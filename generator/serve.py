@@ -31,7 +31,21 @@ from .project_files import DOTENV_FILE, read_dotenv, requirement_lines
 from .spec import ApiSpec, Project, SplitterSpec
 
 
-def pick_api(project: Project, api_name: str | None) -> ApiSpec:
+def pick_api(project: Project, api_name: str | None, realtime: bool = False) -> ApiSpec:
+    """The API named (or the only one); with `realtime`, a job kind is refused, saying to run it."""
+    api = _pick_api(project, api_name)
+    if realtime and api.is_job:
+        raise UserError(
+            option_problem(
+                "--api",
+                f"API {api.name} is a {api.kind}: a job that takes no requests; run one with "
+                f"cortex-build run {project.root} --api {api.name}",
+            )
+        )
+    return api
+
+
+def _pick_api(project: Project, api_name: str | None) -> ApiSpec:
     names = [api.name for api in project.apis]
     config = project.config_file.name
     if api_name is None and not names and project.container_apis:
@@ -183,7 +197,7 @@ def serve_natively(
         raise UserError(
             option_problem("--backend", "is for --api naming a traffic splitter of the project")
         )
-    api = pick_api(project, api_name)
+    api = pick_api(project, api_name, realtime=True)
     root = project.root.resolve()
     check_native_requirements(project, api)
     dependencies = api.predictor.dependencies

@@ -213,7 +213,9 @@ class _Builder:
             self.loader.flatten_mapping(node)
             merged = len(node.value) - explicit
         except yaml.YAMLError as err:
-            self.problems.append(YamlProblem(line, f"invalid merge key: {err}"))
+            # the error's own problem text, without the marks that span several lines
+            what = getattr(err, "problem", None) or "not a mapping"
+            self.problems.append(YamlProblem(line, f"invalid merge key: {what}"))
             merged = 0
         mapping = YNode({}, line)
         # Keys written in this mapping override merged ones (YAML's merge rule); among several

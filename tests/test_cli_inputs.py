@@ -99,18 +99,23 @@ def test_validate_json_is_one_document_for_machines(tmp_path: Path) -> None:
         tmp_path / "ok",
         API
         + "- name: split\n  kind: TrafficSplitter\n  apis: [{name: iris, weight: 100}]\n"
-        + "- name: jobs\n  kind: BatchAPI\n",
+        + "- name: jobs\n  kind: BatchAPI\n  predictor: {type: python, path: predictor.py}\n",
     )
     result = cli("validate", project, "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["ok"] is True
-    (api,) = document["apis"]
+    (api, job) = document["apis"]
     assert (api["name"], api["generation"], api["line"]) == ("iris", "v0.12", 1)
     assert api["cortex"]["releases"] == "v0.13-v0.18"
     assert api["table"]["CORTEX"] == "v0.13-v0.18 as v0.13"
-    assert document["skipped"] == {"jobs": "BatchAPI"}
-    assert any("BatchAPI" in note for note in document["notes"])
+    assert "kind" not in api  # a realtime API's spec names no kind
+    assert (job["name"], job["kind"], job["table"]["PREDICTOR"]) == (
+        "jobs",
+        "BatchAPI",
+        "BatchAPI python/class",
+    )
+    assert document["skipped"] == {}
     assert document["splitters"] == [
         {
             "name": "split",

@@ -54,9 +54,12 @@ def test_the_schema_flags_what_validate_refuses() -> None:
     assert list(check.iter_errors(bad_type))
     too_many = [{"name": "iris", "predictor": {"type": "python", "processes_per_replica": 101}}]
     assert list(check.iter_errors(too_many))
-    # kinds cortex-build skips, and v0.9-v0.12's deployment, are entries of their own shape
-    skipped = [{"name": "j", "kind": "BatchAPI", "anything": {"goes": 1}}]
-    assert not list(check.iter_errors([{"kind": "deployment", "name": "iris"}, *skipped]))
+    # v0.9-v0.12's deployment is an entry of its own shape; job kinds are APIs
+    batch = {"name": "j", "kind": "BatchAPI", "predictor": {"type": "python", "path": "p.py"}}
+    task = {"name": "t", "kind": "TaskAPI", "definition": {"path": "t.py", "config": {"a": 1}}}
+    assert not list(check.iter_errors([{"kind": "deployment", "name": "iris"}, batch, task]))
+    assert list(check.iter_errors([{**batch, "anything": {"goes": 1}}]))
+    assert list(check.iter_errors([{**task, "definition": {"pth": "t.py"}}]))
     # a traffic splitter's fields are checked like an API's
     splitter = {"name": "s", "kind": "TrafficSplitter", "apis": [{"name": "a", "weight": 100}]}
     shadow = {"name": "b", "weight": 100, "shadow": True}

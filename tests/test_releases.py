@@ -38,14 +38,27 @@ def test_a_traffic_splitter_is_read_with_the_files_realtime_apis(tmp_path: Path)
     assert (tmp_path / "out" / "iris" / "Dockerfile").is_file()
 
 
-def test_a_file_of_only_batch_apis_is_refused_naming_the_kind(tmp_path: Path) -> None:
+def test_job_kinds_are_read_with_their_releases(tmp_path: Path) -> None:
     project = make_project(
-        tmp_path, "- name: job\n  kind: BatchAPI\n  predictor: {type: python, path: predictor.py}\n"
+        tmp_path,
+        "- name: job\n  kind: BatchAPI\n  predictor: {type: python, path: predictor.py}\n"
+        "- name: job2\n  kind: BatchAPI\n  handler: {type: python, path: batch_handler.py}\n"
+        "- name: chore\n  kind: TaskAPI\n  definition: {path: task.py}\n",
+    )
+    (project / "task.py").write_text("class Task:\n    def __call__(self, config):\n        pass\n")
+    (project / "batch_handler.py").write_text(
+        "class Handler:\n    def handle_batch(self, payload):\n        pass\n"
     )
     result = cli("validate", project)
-    assert result.returncode == 2
-    assert "holds no API that cortex-build serves (only BatchAPI: Cortex v0.19+ batch jobs)" in (
-        result.stderr
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "v0.19-v0.33 as v0.26" in rows["job"] and "BatchAPI python/class" in rows["job"]
+    assert "v0.34-v0.35 as v0.35" in rows["job2"] and "BatchAPI python/handler" in rows["job2"]
+    assert "v0.27-v0.35 as v0.30" in rows["chore"] and "TaskAPI python/task" in rows["chore"]
+    refused = cli("validate", project, "--cortex-version", "0.26")
+    assert refused.returncode == 2
+    assert "chore: --cortex-version 0.26: the API has the config shape of Cortex v0.27-v0.35" in (
+        refused.stderr
     )
 
 

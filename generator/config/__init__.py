@@ -72,7 +72,7 @@ def load_project(
             None,
             None,
             f"holds no API that cortex-build serves (only {kinds}); it builds realtime APIs "
-            "(kind: RealtimeAPI, SyncAPI, api, or no kind)",
+            "(kind: RealtimeAPI, SyncAPI, api, or no kind), BatchAPI and TaskAPI jobs",
         )
     if reporter.problems:
         raise UserError(reporter.problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 
@@ -41,6 +42,7 @@ class ApiReader(PredictorReading, ScalingReading):
         if self._refuse_unsupported_shape():
             return None
         kind = self._kind()
+        self.kind = kind if kind in schema.JOB_KINDS else "RealtimeAPI"
         walk_table(
             self.item, schema.API, "", "", self.values, self.reporter, self.label, self.rejected
         )
@@ -51,7 +53,10 @@ class ApiReader(PredictorReading, ScalingReading):
         release = self._release(family)
         self.release_minor = int(release.assumed.removeprefix("v0."))
         name = self._name()
+        self._check_kind_fields()
         predictor = self._predictor(kind)
+        if predictor is not None and self.kind != "RealtimeAPI":
+            predictor = dataclasses.replace(predictor, server_side_batching=None)  # see kinds.py
         compute = self._compute()
         if predictor is not None and compute is not None:
             self._check_shm(predictor, compute)
@@ -72,6 +77,7 @@ class ApiReader(PredictorReading, ScalingReading):
             return None
         return ApiSpec(
             name=name,
+            kind=self.kind,  # type: ignore[arg-type]
             generation=self.generation,
             endpoint=endpoint,
             predictor=predictor,
@@ -110,7 +116,7 @@ class ApiReader(PredictorReading, ScalingReading):
         if kind == "SyncAPI":
             self.note(line, "kind", "old name, read as RealtimeAPI")
             return "RealtimeAPI"
-        elif kind in ("RealtimeAPI", "api"):
+        elif kind in ("RealtimeAPI", "api", *schema.JOB_KINDS):
             return kind
         elif isinstance(kind, str):
             message = f"invalid value (got {show(kind)}, must be {choices(schema.API_KINDS)})"
@@ -123,6 +129,10 @@ class ApiReader(PredictorReading, ScalingReading):
     def _family(self, kind: str | None) -> releases.Family:
         """The releases whose config shape this API has (see releases.py)."""
         top = self.item.value
+        if kind == "TaskAPI":
+            return releases.TASK_V0_27
+        if kind == "BatchAPI":
+            return releases.BATCH_V0_34 if "handler" in top else releases.BATCH_V0_19
         if "handler" in top:
             return releases.V0_34
         if kind == "api" or "tensorflow" in top or "onnx" in top:
@@ -149,7 +159,7 @@ class ApiReader(PredictorReading, ScalingReading):
         file is read: init(metadata) is v0.9's, init(model_path, metadata) v0.10's)."""
         if family in (releases.V0_9, releases.V0_10):
             return "v0.9" if "predictor" not in self.item.value else "v0.10"
-        if family == releases.V0_34:
+        if family in (releases.V0_34, releases.BATCH_V0_34):
             return "v0.34"
         if family in (releases.V0_12, releases.V0_13, releases.V0_15):
             written = {loc.written for loc in self.values.values()}

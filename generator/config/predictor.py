@@ -8,6 +8,7 @@ from typing import Any
 from .. import schema
 from ..spec import BatchingSpec, DependenciesSpec, PredictorSpec
 from . import releases
+from .kinds import code_section_problem
 from .models import ModelReading
 from .predictor_file import PredictorFileRules
 from .reporting import choices, show
@@ -15,9 +16,13 @@ from .reporting import choices, show
 
 class PredictorReading(ModelReading, PredictorFileRules):
     def _predictor(self, kind: str | None) -> PredictorSpec | None:
-        given = [
-            key for key in ("predictor", "handler", "tensorflow", "onnx") if key in self.item.value
-        ]
+        sections = ("predictor", "handler", "definition", "tensorflow", "onnx")
+        given = [key for key in sections if key in self.item.value]
+        problem = code_section_problem(kind, given)
+        if problem is not None:
+            line = self.item.key_lines[given[0]] if given else self.item.line
+            self.error(line, given[0] if given else "definition", problem)
+            return None
         v09 = [key for key in schema.V09_API_KEYS if key in self.item.value]
         if v09 and given:
             self.error(
@@ -80,6 +85,8 @@ class PredictorReading(ModelReading, PredictorFileRules):
     def _type_and_interface(self, source: str, kind: str | None) -> tuple[Any, Any]:
         if source in ("tensorflow", "onnx"):
             return source, "handlers"
+        if source == "definition":
+            return "python", "task"  # a TaskAPI's Task
         ptype = self.get("predictor.type")
         if source == "v0.9":
             return self._v09_model_format(ptype), "handlers"

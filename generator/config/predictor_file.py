@@ -13,14 +13,18 @@ from cortex_serve.contract import (
 )
 
 from ..spec import ModelsSpec
-from .reader import ReaderBase
+from .kinds import KindRules
 
 
-class PredictorFileRules(ReaderBase):
+class PredictorFileRules(KindRules):
     def _check_predictor_file(
         self, path: str, ptype: str, interface: str, models: ModelsSpec | None
     ) -> None:
-        if interface == "class":
+        if self.kind != "RealtimeAPI":
+
+            def rule(names: dict[str, ast.AST]) -> str | None:
+                return self._job_file_rule(names, path, ptype, interface)
+        elif interface == "class":
 
             def rule(names: dict[str, ast.AST]) -> str | None:
                 return self._class_rule(names, path, ptype, models)

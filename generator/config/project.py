@@ -133,8 +133,9 @@ class ProjectReader:
         for reader in readers:
             given = reader.values.get("name")
             if given is not None and given.value == reader.label:
-                if kind_of(reader.item) == "TaskAPI":  # v0.36+'s, given as a pod
-                    other_kinds[given.value] = "TaskAPI"
+                kind = kind_of(reader.item)
+                if kind in schema.JOB_KINDS:  # a job takes no requests
+                    other_kinds[given.value] = kind
                 else:
                     realtime.setdefault(given.value, given.line)
         named = [(splitter, splitter.name) for splitter in splitters]

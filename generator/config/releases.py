@@ -44,6 +44,9 @@ V0_17 = Family(17, 18, 17, "no kind; with monitoring")
 V0_18 = Family(18, 18, 18, "no kind; with fields of v0.18 (model_path, processes_per_replica, ...)")
 V0_19 = Family(19, 33, 26, "kind: RealtimeAPI (SyncAPI accepted too) with predictor:")
 V0_34 = Family(34, 35, 35, "kind: RealtimeAPI with handler:")
+BATCH_V0_19 = Family(19, 33, 26, "kind: BatchAPI with predictor:")
+BATCH_V0_34 = Family(34, 35, 35, "kind: BatchAPI with handler:")
+TASK_V0_27 = Family(27, 35, 30, "kind: TaskAPI with definition:")
 V0_36 = Family(36, 42, 42, "pod: with containers (images the user built)")
 
 

@@ -9,8 +9,8 @@ calls the user's predict/handle_batch once with it. Three ways to run:
   worker that dies is not replaced, the batch it held counts as handled once. After every batch
   succeeded or failed, worker 0 (or the lowest one still alive) runs `on_job_complete` once.
 - `--worker-index I --worker-count N`: this process is worker I of N separate ones (containers,
-  a Kubernetes Indexed Job): it takes batches I, I+N, I+2N, ..., retrying a failing batch at once,
-  and does not run on_job_complete.
+  a Kubernetes Indexed Job, whose JOB_COMPLETION_INDEX is I and the job's `workers` N): it takes
+  batches I, I+N, I+2N, ..., retrying a failing batch at once, and does not run on_job_complete.
 - `--on-job-complete`: only builds the predictor and runs its on_job_complete (after the N
   separate workers ended).
 TaskAPI: the Task is built and called once with the API's config merged with the job's.
@@ -531,10 +531,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if os.environ.get("JOB_COMPLETION_INDEX") and args.worker_index is None:
         args.worker_index = int(os.environ["JOB_COMPLETION_INDEX"])  # a Kubernetes Indexed Job
-    if (args.worker_index is None) != (args.worker_count is None):
-        parser.error("--worker-index and --worker-count go together")
-    if args.worker_count is not None and not 0 <= args.worker_index < args.worker_count:
-        parser.error("--worker-index must be at least 0 and less than --worker-count")
+    if args.worker_count is not None and args.worker_index is None:
+        parser.error("--worker-count needs --worker-index")
+    if args.worker_index is not None and args.worker_index < 0:
+        parser.error("--worker-index must be at least 0")
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
     return args
@@ -564,9 +564,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.on_job_complete:
             outcome = run_on_job_complete(factory)
             _log(f"job {job.job_id}: on_job_complete: {outcome}")
+            if args.summary_file is not None:
+                args.summary_file.write_text(json.dumps({"on_job_complete": outcome}) + "\n")
             return FAILED if outcome.startswith("failed") else OK
-        if args.worker_count is not None:
-            summary = run_partition(factory, job, args.worker_index, args.worker_count)
+        if args.worker_index is not None:
+            # a Kubernetes Indexed Job passes no count: its completions are the job's workers
+            count = args.worker_count or job.workers
+            if args.worker_index >= count:
+                _log(f"worker index {args.worker_index} is not below the {count} workers")
+                return BAD_JOB
+            summary = run_partition(factory, job, args.worker_index, count)
         else:
             workers = args.workers or job.workers
             _log(

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cortex_serve.job_file import parse_job
+from cortex_serve.job_file import JobFileError, parse_job
 from cortex_serve.jobs import HttpCaller, run_local
 from servers import PROJECTS, api_spec
 
@@ -258,3 +258,32 @@ def test_batches_can_go_to_a_server_over_http(tmp_path: Path) -> None:
     batch_posts = [(bid, body) for path, bid, body in received if path == "/"]
     assert sorted(bid for bid, _ in batch_posts) == ["w-0", "w-1", "w-2", "w-2"]
     assert [path for path, _, _ in received].count("/on-job-complete") == 1
+
+
+def test_delimited_files_give_their_lines_as_items(tmp_path: Path) -> None:
+    """Cortex's delimited_files (NDJSON files), here local ones, filtered by glob patterns."""
+    (tmp_path / "a.ndjson").write_text('{"n": 1}\n\n{"n": 2}\n')
+    (tmp_path / "b.ndjson").write_text('{"n": 3}\n')
+    (tmp_path / "skip.txt").write_text("not json\n")
+    job = parse_job(
+        {
+            "delimited_files": {
+                "s3_paths": [str(tmp_path)],
+                "includes": ["*.ndjson"],
+                "batch_size": 2,
+            }
+        },
+        "BatchAPI",
+    )
+    assert job.items == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert [b.items for b in job.batches()] == [[{"n": 1}, {"n": 2}], [{"n": 3}]]
+    (tmp_path / "b.ndjson").write_text('{"n": 3}\n{"n": \n')
+    try:
+        parse_job(
+            {"delimited_files": {"s3_paths": [str(tmp_path / "b.ndjson")], "batch_size": 1}},
+            "BatchAPI",
+        )
+    except JobFileError as error:
+        assert str(error).startswith(f"{tmp_path / 'b.ndjson'}:2: not JSON")
+    else:
+        raise AssertionError("a bad line was accepted")

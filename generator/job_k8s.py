@@ -1,0 +1,172 @@
+"""Kubernetes manifests for the job kinds of predictor code (BatchAPI, TaskAPI), with k8s.py's
+conventions (names, labels, headers, requests, security contexts).
+
+Per API (folder `<name>/`, left out of the top kustomization: applying it runs a job, as
+submitting one did in Cortex; applying the project only deploys what serves):
+- a ConfigMap `api-<name>-job` holding job.json (the job: items, config, workers; Kubernetes
+  keeps a ConfigMap under 1 MiB, so larger item sets go as `delimited_files` with s3:// paths),
+  mounted at /cortex/spec as Cortex's job spec was;
+- TaskAPI: a Job `api-<name>` running the task once (backoffLimit 0: a retry is a new job);
+- BatchAPI: an Indexed Job `api-<name>`, completions = parallelism = the job's workers: pod i
+  (JOB_COMPLETION_INDEX) takes batches i, i+N, ... and retries each failing one itself up to
+  max_receive_count; backoffLimitPerIndex 0, so a worker that failed is not run again (its
+  batches would run twice) and the others go on;
+- BatchAPI: `on-job-complete.yaml`, a second Job that builds the predictor once and runs its
+  on_job_complete. Indexed pods cannot wait for each other, so this runs when applied, after the
+  workers' Job completed: `kubectl wait --for=condition=complete job/api-<name>` first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import jobs
+from .errors import UserError, api_problem
+from .images import COPY_MODELS_SCRIPT, MODEL_DIR, MODEL_STORE
+from .k8s import (
+    HEADER,
+    RESTRICTED_SECURITY_CONTEXT,
+    _base_requests,
+    _dump,
+    _env_config_map,
+    _labels,
+    _metadata,
+    _resources,
+    _security_context,
+    _split_requests,
+    _tf_serving_container,
+    dotenv_secret_name,
+    k8s_name,
+)
+from .spec import TF_SERVING_GRPC_PORT, ApiSpec, Project
+
+JOB_VOLUME = "job-spec"
+
+
+def job_config_map_name(api: ApiSpec) -> str:
+    return f"api-{api.name}-job"
+
+
+def render_job_api(project: Project, api: ApiSpec, image: str, has_dotenv: bool) -> dict[str, str]:
+    """{path relative to OUT/k8s: content} for one job API."""
+    job = jobs.sample_job(api)
+    text = jobs.job_text(job)
+    if len(text.encode()) > jobs.CONFIGMAP_LIMIT_BYTES:  # pragma: no cover - the sample is small
+        raise UserError(api_problem(project, api, None, "the job file is over 1 MiB"))
+    resources: dict[str, dict[str, Any]] = {}
+    env_config = _env_config_map(api)
+    if env_config is not None:
+        resources["configmap.yaml"] = env_config
+    resources["job-configmap.yaml"] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(api, job_config_map_name(api)),
+        "data": {jobs.JOB_FILE: text},
+    }
+    workers = int(job.get("workers", 1))
+    resources["job.yaml"] = _job(project, api, image, env_config, has_dotenv, workers)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": list(resources),
+    }
+    header = HEADER.format(config=project.config_file.name, api=api.name)
+    files = {f"{api.name}/{path}": _dump(header, doc) for path, doc in resources.items()}
+    files[f"{api.name}/kustomization.yaml"] = _dump(header, kustomization)
+    if api.kind == "BatchAPI":
+        complete = _job(project, api, image, env_config, has_dotenv, 1, on_job_complete=True)
+        files[f"{api.name}/on-job-complete.yaml"] = _dump(
+            header
+            + f"# Apply after the workers' Job completed: kubectl wait --for=condition=complete "
+            f"job/{k8s_name(api)} --timeout=-1s\n",
+            complete,
+        )
+    return files
+
+
+def _job(
+    project: Project,
+    api: ApiSpec,
+    image: str,
+    env_config: dict[str, Any] | None,
+    has_dotenv: bool,
+    workers: int,
+    on_job_complete: bool = False,
+) -> dict[str, Any]:
+    is_tensorflow = api.predictor.type == "tensorflow"
+    requests = _base_requests(project, api)
+    api_requests, tf_requests = _split_requests(requests) if is_tensorflow else (requests, {})
+    gpu = {"nvidia.com/gpu": str(api.compute.gpu)} if api.compute.gpu > 0 else {}
+    if is_tensorflow:
+        tf_requests = {**tf_requests, **gpu}
+    else:
+        api_requests = {**api_requests, **gpu}
+    env: list[dict[str, Any]] = []
+    if is_tensorflow:
+        env.append(
+            {"name": "CORTEX_TF_SERVING_ADDRESS", "value": f"localhost:{TF_SERVING_GRPC_PORT}"}
+        )
+    env_from: list[dict[str, Any]] = []
+    if env_config is not None:
+        env_from.append({"configMapRef": {"name": env_config["metadata"]["name"]}})
+    if has_dotenv:
+        env_from.append({"secretRef": {"name": dotenv_secret_name(api)}})
+    volumes: list[dict[str, Any]] = [
+        {"name": JOB_VOLUME, "configMap": {"name": job_config_map_name(api)}}
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": JOB_VOLUME, "mountPath": jobs.JOB_SPEC_DIR, "readOnly": True}
+    ]
+    if api.predictor.shm_size:
+        volumes.append(
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": api.predictor.shm_size}}
+        )
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    if is_tensorflow:
+        volumes.append({"name": "models", "emptyDir": {}})
+        mounts.append({"name": "models", "mountPath": MODEL_DIR})
+    container: dict[str, Any] = {
+        "name": "api",
+        "image": image,
+        **({"args": ["--on-job-complete"]} if on_job_complete else {}),
+        **({"env": env} if env else {}),
+        **({"envFrom": env_from} if env_from else {}),
+        "resources": _resources(api_requests),
+        "volumeMounts": mounts,
+        "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
+    }
+    pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if is_tensorflow:
+        # TF Serving as a native sidecar (an init container that keeps running, Kubernetes
+        # 1.29+): it is stopped once the worker ended, so the Job can complete.
+        serving = _tf_serving_container(api, tf_requests)
+        serving["restartPolicy"] = "Always"
+        serving.pop("lifecycle", None)
+        serving["startupProbe"] = {
+            "tcpSocket": {"port": "grpc"},
+            "periodSeconds": 5,
+            "failureThreshold": 120,
+        }
+        pod_spec["initContainers"] = [
+            {
+                "name": "copy-models",
+                "image": image,
+                "command": ["sh", "-c", COPY_MODELS_SCRIPT],
+                "resources": _resources(api_requests),
+                "volumeMounts": [{"name": "models", "mountPath": MODEL_STORE}],
+                "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
+            },
+            serving,
+        ]
+    pod_spec["volumes"] = volumes
+    spec: dict[str, Any] = {"backoffLimit": 0}
+    if api.kind == "BatchAPI" and not on_job_complete:
+        spec = {
+            "completionMode": "Indexed",
+            "completions": workers,
+            "parallelism": workers,
+            "backoffLimitPerIndex": 0,
+        }
+    spec["template"] = {"metadata": {"labels": _labels(api)}, "spec": pod_spec}
+    name = k8s_name(api) + ("-on-job-complete" if on_job_complete else "")
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _metadata(api, name), "spec": spec}

@@ -1,0 +1,294 @@
+"""`cortex-build run`: one job of a BatchAPI or TaskAPI, to its end.
+
+The job file (jobs.py) is built from the options. Natively the runtime's job runner runs in a
+child process of this Python (as `serve` runs the server: the project's code, .env, the
+requirements checked first) with `--workers` processes. With `--image`, the workers are
+containers of the API's built image on the Docker engine: worker i of N takes batches i, i+N, ...;
+after all of them ended, one more container runs on_job_complete; the summaries of the workers
+are added up here.
+
+Exit status: the runner's (cortex_serve/jobs.py): 0 all batches (or the task) succeeded, 1 a
+batch, on_job_complete or the task failed, 2 the job or its options are wrong, 3 the predictor
+failed to load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import jobs
+from .config import load_project
+from .errors import UserError, option_problem
+from .project_files import DOTENV_FILE, read_dotenv
+from .serve import check_native_requirements, native_environment, pick_api
+from .spec import ApiSpec, Project
+
+OUT_DIR = "/cortex/out"  # where --image workers write their summaries
+
+
+def run_job(
+    project_dir: Path,
+    config_file: Path | None,
+    cortex_version: str | None,
+    api_name: str | None,
+    job_config: Path | None,
+    items_file: Path | None,
+    batch_size: int | None,
+    workers: int,
+    max_receive_count: int | None,
+    timeout: int | None,
+    image: str | None,
+    volumes: tuple[str, ...],
+    summary_file: Path | None,
+) -> int:
+    project = load_project(project_dir, config_file, cortex_version)
+    api = pick_api(project, api_name)
+    if not api.is_job:
+        raise UserError(
+            option_problem(
+                "--api",
+                f"API {api.name} is a RealtimeAPI, not a job: serve it (cortex-build serve) "
+                "instead of running it",
+            )
+        )
+    items = jobs.read_items(items_file) if items_file is not None else None
+    config = jobs.read_config(job_config) if job_config is not None else {}
+    job = jobs.build_job(api, items, batch_size, workers, config, max_receive_count, timeout)
+    if image is not None:
+        return _run_in_containers(project, api, job, image, volumes, summary_file)
+    if volumes:
+        raise UserError(option_problem("-v/--volume", "mounts apply only with --image"))
+    return _run_natively(project, api, job, summary_file)
+
+
+def _run_natively(
+    project: Project, api: ApiSpec, job: dict[str, Any], summary_file: Path | None
+) -> int:
+    root = project.root.resolve()
+    check_native_requirements(project, api)
+    with tempfile.TemporaryDirectory(prefix="cortex-build-run-") as workdir:
+        spec_file = Path(workdir) / "api.json"
+        spec_file.write_text(api.to_json(), encoding="utf-8")
+        job_file = Path(workdir) / jobs.JOB_FILE
+        job_file.write_text(jobs.job_text(job), encoding="utf-8")
+        command = [sys.executable, "-m", "cortex_serve.jobs", "--spec", str(spec_file)]
+        command += ["--project", str(root), "--job", str(job_file)]
+        if summary_file is not None:
+            command += ["--summary-file", str(summary_file.resolve())]
+        process = subprocess.Popen(command, env=native_environment(root))
+        # Ctrl-C reaches the runner too (same process group); it stops its workers itself
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        forward = signal.signal(signal.SIGTERM, lambda signum, _: process.send_signal(signum))
+        try:
+            return process.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, forward)
+
+
+# -- containers --------------------------------------------------------------------------------
+
+
+def _run_in_containers(
+    project: Project,
+    api: ApiSpec,
+    job: dict[str, Any],
+    image: str,
+    volumes: tuple[str, ...],
+    summary_file: Path | None,
+) -> int:
+    from .build import connect_engine
+
+    if api.predictor.type == "tensorflow":
+        raise UserError(
+            option_problem(
+                "--image",
+                "a tensorflow job needs its TF Serving sidecar beside each worker: run it with "
+                f"docker-compose run --rm job-{api.name} (cortex-build render), or natively",
+            )
+        )
+    binds = _binds(volumes)
+    client = connect_engine()
+    environment = {}
+    dotenv = project.root / DOTENV_FILE
+    if dotenv.is_file():
+        environment.update(read_dotenv(dotenv))
+    workdir = Path(tempfile.mkdtemp(prefix="cortex-build-run-"))
+    try:
+        (workdir / "spec").mkdir()
+        (workdir / "spec" / jobs.JOB_FILE).write_text(jobs.job_text(job), encoding="utf-8")
+        (workdir / "out").mkdir()
+        for folder in (workdir, workdir / "spec", workdir / "out"):
+            folder.chmod(0o777)  # the image's user (not this one) reads and writes them
+        (workdir / "spec" / jobs.JOB_FILE).chmod(0o644)
+        binds[str(workdir / "spec")] = {"bind": jobs.JOB_SPEC_DIR, "mode": "ro"}
+        binds[str(workdir / "out")] = {"bind": OUT_DIR, "mode": "rw"}
+        runner = _Containers(client, image, api, binds, environment)
+        if api.kind == "TaskAPI":
+            return runner.run_all([[]])[0]
+        count = int(job["workers"])
+        statuses = runner.run_all(
+            [
+                [
+                    *("--worker-index", str(i), "--worker-count", str(count)),
+                    *("--summary-file", f"{OUT_DIR}/worker-{i}.json"),
+                ]
+                for i in range(count)
+            ]
+        )
+        if any(status in (2, 3) for status in statuses):
+            return max(status for status in statuses if status in (2, 3))
+        summaries = [
+            json.loads((workdir / "out" / f"worker-{i}.json").read_text()) for i in range(count)
+        ]
+        complete_file = f"{OUT_DIR}/on-job-complete.json"
+        [status] = runner.run_all(
+            [["--on-job-complete", "--summary-file", complete_file]], label="on_job_complete"
+        )
+        written = workdir / "out" / "on-job-complete.json"
+        outcome = json.loads(written.read_text())["on_job_complete"] if written.exists() else None
+        total = _add_up(summaries, outcome or f"failed: exit status {status}")
+        click.echo(_summary_line(total), err=True)
+        for failed in total["failed_batches"]:
+            click.echo(
+                f"  failed batch {failed['batch_id']} ({len(failed['items'])} items, handled "
+                f"{failed['receive_count']} time(s)): {failed['error']}",
+                err=True,
+            )
+        if summary_file is not None:
+            summary_file.write_text(json.dumps(total, indent=2) + "\n", encoding="utf-8")
+        return int(total["exit_status"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _binds(volumes: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """`-v HOST:CONTAINER[:ro]` as the Docker SDK's binds."""
+    binds: dict[str, dict[str, str]] = {}
+    for volume in volumes:
+        parts = volume.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
+            raise UserError(
+                option_problem(
+                    "-v/--volume",
+                    f"must be HOST:CONTAINER or HOST:CONTAINER:ro, CONTAINER absolute (got "
+                    f"{json.dumps(volume)})",
+                )
+            )
+        mode = "ro" if len(parts) == 3 and parts[2] == "ro" else "rw"
+        binds[str(Path(parts[0]).resolve())] = {"bind": parts[1], "mode": mode}
+    return binds
+
+
+class _Containers:
+    """Runs containers of the image at once, their output prefixed on stderr; removes them."""
+
+    def __init__(
+        self,
+        client: Any,
+        image: str,
+        api: ApiSpec,
+        binds: dict[str, dict[str, str]],
+        environment: dict[str, str],
+    ) -> None:
+        self.client = client
+        self.image = image
+        self.api = api
+        self.binds = binds
+        self.environment = environment
+
+    def run_all(self, commands: list[list[str]], label: str = "worker") -> list[int]:
+        from docker.errors import DockerException
+
+        created: list[str] = []
+        try:
+            for command in commands:
+                host_config = self.client.create_host_config(
+                    binds=self.binds, shm_size=self.api.predictor.shm_size or None
+                )
+                container = self.client.create_container(
+                    self.image,
+                    command=command,
+                    environment=self.environment,
+                    host_config=host_config,
+                    labels={"dev.cortex-build.job-of": self.api.name},
+                    name=None,
+                )
+                created.append(container["Id"])
+            for container_id in created:
+                self.client.start(container_id)
+            threads = [
+                threading.Thread(
+                    target=self._stream,
+                    args=(container_id, label if len(created) == 1 else f"{label} {i}"),
+                    daemon=True,
+                )
+                for i, container_id in enumerate(created)
+            ]
+            for thread in threads:
+                thread.start()
+            statuses = [int(self.client.wait(cid)["StatusCode"]) for cid in created]
+            for thread in threads:
+                thread.join(10)
+            return statuses
+        except DockerException as error:
+            raise UserError(f"running {self.image}: {error}") from None
+        finally:
+            for container_id in created:
+                with contextlib.suppress(Exception):
+                    self.client.remove_container(container_id, force=True)
+
+    def _stream(self, container_id: str, label: str) -> None:
+        with contextlib.suppress(Exception):
+            pending = b""
+            for chunk in self.client.logs(container_id, stream=True, follow=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    sys.stderr.write(f"[{label}] {line.decode('utf-8', 'replace')}\n")
+            if pending:
+                sys.stderr.write(f"[{label}] {pending.decode('utf-8', 'replace')}\n")
+            sys.stderr.flush()
+
+
+def _add_up(summaries: list[dict[str, Any]], on_job_complete: str) -> dict[str, Any]:
+    total: dict[str, Any] = {
+        "job_id": summaries[0]["job_id"] if summaries else "",
+        "workers": len(summaries),
+        "batches": sum(s["batches"] for s in summaries),
+        "items": sum(s["items"] for s in summaries),
+        "succeeded": sum(s["succeeded"] for s in summaries),
+        "items_succeeded": sum(s["items_succeeded"] for s in summaries),
+        "failed_batches": sorted(
+            (f for s in summaries for f in s["failed_batches"]), key=lambda f: f["index"]
+        ),
+        "seconds": max((s["seconds"] for s in summaries), default=0.0),
+        "timed_out": any(s["timed_out"] for s in summaries),
+        "on_job_complete": on_job_complete,
+    }
+    total["failed"] = len(total["failed_batches"])
+    seconds = total["seconds"]
+    total["items_per_second"] = round(total["items_succeeded"] / seconds, 3) if seconds else 0.0
+    bad = total["failed"] or total["timed_out"] or on_job_complete.startswith("failed")
+    total["exit_status"] = 1 if bad else 0
+    return total
+
+
+def _summary_line(total: dict[str, Any]) -> str:
+    return (
+        f"job {total['job_id']}: {total['succeeded']} of {total['batches']} batches succeeded, "
+        f"{total['failed']} failed; {total['items_succeeded']} of {total['items']} items in "
+        f"{total['seconds']:.2f}s ({total['items_per_second']:.1f} items/s) on "
+        f"{total['workers']} container(s); on_job_complete: {total['on_job_complete']}"
+    )
