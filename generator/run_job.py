@@ -108,7 +108,7 @@ def _run_in_containers(
     volumes: tuple[str, ...],
     summary_file: Path | None,
 ) -> int:
-    from .build import connect_engine
+    from .engine import connect_engine
 
     if api.predictor.type == "tensorflow":
         raise UserError(
