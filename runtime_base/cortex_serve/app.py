@@ -34,7 +34,6 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ from starlette.types import Message, Receive, Scope, Send
 from . import docs, metrics
 from .batching import AdaptiveBatcher
 from .contract import HANDLER_CLASS
+from .handoff import PredictThreads
 from .predictor import Predictor, PredictorError, VerbMethod, load_predictor
 from .protocol import READ_TIMED_OUT
 from .scoreboard import Scoreboard
@@ -309,7 +309,7 @@ class Worker:
             # v0.34-v0.35 batched a tensorflow Handler's requests inside TensorFlow Serving:
             # handle_post still received one payload per request.
             self.batching = None
-        self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="predict")
+        self.pool = PredictThreads(self.threads)
         self.predictor: Predictor | None = None
         self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None
         self.post_predict_is_async = False
@@ -392,7 +392,7 @@ class Worker:
 
     def stop(self) -> None:
         # In-flight requests are done by now (uvicorn waits for them before lifespan shutdown).
-        self.executor.shutdown(wait=True)
+        self.pool.shutdown()
 
     # -- prediction ------------------------------------------------------------------------------
 
@@ -400,17 +400,16 @@ class Worker:
         """server_side_batching: predict receives lists (one entry per request) and must return a
         list of the same length; the batcher hands each request its own entry. A plain function,
         not a coroutine function, returning one of two awaitables: for a synchronous predictor the
-        executor's future, which the batcher waits on directly (no task per batch); for an async
-        predictor the coroutine of its predict, which the batcher's `_start` wraps in a task."""
+        predict threads' future (handoff.py), which the batcher waits on directly (no task per
+        batch); for an async predictor the coroutine of its predict, which the batcher's `_start`
+        wraps in a task."""
         assert self.predictor is not None
         payloads = [item[0] for item in items]
         query_params = [item[1] for item in items]
         headers = [item[2] for item in items]
         if self.predictor.is_async:
             return self.predictor.predict(payloads, query_params, headers)
-        return asyncio.get_running_loop().run_in_executor(
-            self.executor, self.predictor.predict, payloads, query_params, headers
-        )
+        return self.pool.run(self.predictor.predict, payloads, query_params, headers)
 
     async def predict(
         self, payload: Any, query_params: Any, headers: Any, verb: str = "POST"
@@ -421,16 +420,12 @@ class Worker:
             method: VerbMethod = predictor.verbs[verb]
             if method.is_async:
                 return await method.call(payload, query_params, headers)
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor, method.call, payload, query_params, headers
-            )
+            return await self.pool.run(method.call, payload, query_params, headers)
         if self.batcher is not None:
             return await self.batcher.submit((payload, query_params, headers))
         if predictor.is_async:
             return await predictor.predict(payload, query_params, headers)
-        return await asyncio.get_running_loop().run_in_executor(
-            self.executor, predictor.predict, payload, query_params, headers
-        )
+        return await self.pool.run(predictor.predict, payload, query_params, headers)
 
     async def post_predict(
         self, prediction: Any, payload: Any, query_params: Any, headers: Any
@@ -459,9 +454,7 @@ class Worker:
             if is_async:
                 await func(*args)
             else:
-                result = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, func, *args
-                )
+                result = await self.pool.run(func, *args)
                 if inspect.isawaitable(result):  # a wrapper around the user's async def
                     await result
         except asyncio.CancelledError:
