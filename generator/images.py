@@ -37,6 +37,34 @@ model_version_policy {{ all {{}} }} }}"
   echo '}}'
 }} > {MODEL_STORE}/models.config
 """
+# With server_side_batching TF Serving batches (`--enable_batching`), as in Cortex: the predictor
+# gets one payload per request and its requests to TF Serving are what gets batched.
+TF_BATCHING_CONFIG = f"{MODEL_DIR}/batching.config"
+
+
+def tf_batching_config(api: ApiSpec) -> str | None:
+    """TF Serving's batching parameters from `server_side_batching`, as Cortex set them: at most
+    `max_batch_size` requests a batch, `batch_interval` the longest the first waits for others,
+    one batch thread per predictor process. None without batching."""
+    batching = api.predictor.server_side_batching
+    if batching is None:
+        return None
+    micros = max(1, round(batching.batch_interval * 1_000_000))
+    return (
+        f"max_batch_size {{ value: {batching.max_batch_size} }}\n"
+        f"batch_timeout_micros {{ value: {micros} }}\n"
+        f"num_batch_threads {{ value: {api.predictor.processes_per_replica} }}\n"
+    )
+
+
+def copy_models_script(api: ApiSpec) -> str:
+    """COPY_MODELS_SCRIPT, then the API's TF Serving batching parameters, if any, beside
+    models.config."""
+    config = tf_batching_config(api)
+    if config is None:
+        return COPY_MODELS_SCRIPT
+    return f"{COPY_MODELS_SCRIPT}printf '%s' '{config}' > {MODEL_STORE}/batching.config\n"
+
 
 # A base image must be Debian or Ubuntu with python3 >= 3.10 and its venv module, or with apt able
 # to install them (the Dockerfile installs them when missing, as on the CUDA images).
@@ -76,13 +104,16 @@ def tf_serving_image_for(api: ApiSpec) -> str | None:
 def tf_serving_args(api: ApiSpec) -> list[str]:
     """Arguments of `tensorflow_model_server` in the sidecar (gRPC only, as Cortex ran it)."""
     concurrency = api.predictor.processes_per_replica * api.predictor.threads_per_process
-    return [
+    args = [
         f"--port={TF_SERVING_GRPC_PORT}",
         "--rest_api_port=0",
         f"--model_config_file={TF_MODEL_CONFIG}",
         # Cortex's setting: one stream per predictor thread, plus headroom.
         f"--grpc_channel_arguments=grpc.max_concurrent_streams={concurrency + 10}",
     ]
+    if api.predictor.server_side_batching is not None:
+        args += ["--enable_batching=true", f"--batching_parameters_file={TF_BATCHING_CONFIG}"]
+    return args
 
 
 def image_ref(api_name: str, registry: str | None = None, tag: str = "latest") -> str:

@@ -26,10 +26,10 @@ import yaml
 
 from .errors import Problem, UserError, api_problem, option_problem
 from .images import (
-    COPY_MODELS_SCRIPT,
     MODEL_DIR,
     MODEL_STORE,
     USER_ID,
+    copy_models_script,
     tf_serving_args,
     tf_serving_image_for,
 )
@@ -291,7 +291,7 @@ def _deployment(
             {
                 "name": "copy-models",
                 "image": image,
-                "command": ["sh", "-c", COPY_MODELS_SCRIPT],
+                "command": ["sh", "-c", copy_models_script(api)],
                 "resources": _resources(api_requests),
                 "volumeMounts": [{"name": "models", "mountPath": MODEL_STORE}],
                 # the emptyDir is world-writable; the image's models are world-readable

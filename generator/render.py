@@ -998,7 +998,7 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
             "entrypoint": [
                 "sh",
                 "-c",
-                f"find {images.MODEL_STORE} -mindepth 1 -delete\n{images.COPY_MODELS_SCRIPT}",
+                f"find {images.MODEL_STORE} -mindepth 1 -delete\n{images.copy_models_script(api)}",
             ],
             "volumes": [f"{volume}:{images.MODEL_STORE}"],
             "restart": "no",

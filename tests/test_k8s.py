@@ -29,6 +29,7 @@ from cortex_build.k8s import (
 from cortex_build.spec import (
     ApiSpec,
     AutoscalingSpec,
+    BatchingSpec,
     ComputeSpec,
     ModelRef,
     ModelsSpec,
@@ -563,6 +564,41 @@ def test_tf_copy_models_script_builds_the_model_config(tmp_path: Path) -> None:
     assert "name: 'other' base_path: '/mnt/model/other'" in config
     assert "name: 'flat' base_path: '/mnt/model/flat'" in config
     assert config.startswith("model_config_list {") and config.rstrip().endswith("}")
+
+
+def test_tf_serving_batches_with_server_side_batching(tmp_path: Path) -> None:
+    """As in Cortex: TF Serving runs with --enable_batching and parameters from the same fields
+    (the init container writes them beside models.config); without batching, neither."""
+    plain = tensorflow_api("tf-cpu")
+    batched = replace(
+        plain,
+        name="tf-batch",
+        predictor=replace(
+            plain.predictor,
+            server_side_batching=BatchingSpec(max_batch_size=16, batch_interval=0.0025),
+        ),
+    )
+    files = render(tmp_path, plain, batched)
+    assert not any(
+        "batching" in arg for arg in container(files, "tf-cpu", "tensorflow-serving")["args"]
+    )
+    args = container(files, "tf-batch", "tensorflow-serving")["args"]
+    assert "--enable_batching=true" in args
+    assert "--batching_parameters_file=/mnt/model/batching.config" in args
+    (init,) = pod_spec(files, "tf-batch")["initContainers"]
+    store = tmp_path / "store"
+    store.mkdir()
+    script = init["command"][-1].replace("/mnt/model-store", str(store))
+    script = script.replace("/mnt/model/.", f"{tmp_path / 'no-models'}/.")
+    (tmp_path / "no-models").mkdir()
+    subprocess.run(["sh", "-c", script], check=True)
+    assert (store / "batching.config").read_text().splitlines() == [
+        "max_batch_size { value: 16 }",
+        "batch_timeout_micros { value: 2500 }",
+        "num_batch_threads { value: 2 }",  # one per predictor process, as Cortex set it
+    ]
+    (plain_init,) = pod_spec(files, "tf-cpu")["initContainers"]
+    assert "batching.config" not in plain_init["command"][-1]
 
 
 def test_probes_and_graceful_shutdown(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from . import docs, metrics
-from .batching import AdaptiveBatcher
+from .batching import AdaptiveBatcher, runtime_batching
 from .contract import HANDLER_CLASS
 from .handoff import PredictThreads
 from .predictor import Predictor, PredictorError, VerbMethod, load_predictor
@@ -303,12 +303,8 @@ class Worker:
         self.max_body_bytes = max_body_bytes
         predictor_spec = spec["predictor"]
         self.threads = int(predictor_spec.get("threads_per_process") or 1)
-        self.batching = predictor_spec.get("server_side_batching")
+        self.batching = runtime_batching(predictor_spec)
         self.handler_interface = predictor_spec.get("interface") == "handler"
-        if self.handler_interface and predictor_spec["type"] != "python":
-            # v0.34-v0.35 batched a tensorflow Handler's requests inside TensorFlow Serving:
-            # handle_post still received one payload per request.
-            self.batching = None
         self.pool = PredictThreads(self.threads)
         self.predictor: Predictor | None = None
         self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None

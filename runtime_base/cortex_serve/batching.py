@@ -15,7 +15,8 @@ costs less per request. `batch_interval` is thus the longest a request waits bey
 
 It runs on the worker's event loop, so its bookkeeping needs no locks; the predictor itself runs
 wherever `run_batch` puts it (the worker's thread pool for a synchronous predict, waited on through
-the executor's future with a callback, not a task per batch). bench/batching_bench.py measures it.
+the predict threads' future (handoff.py) with a callback, not a task per batch).
+bench/batching_bench.py measures it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,20 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
+
+
+def runtime_batching(predictor_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The `server_side_batching` that this runtime's batcher applies. None for a tensorflow
+    predictor (a v0.34-v0.35 Handler too): Cortex batched its requests inside TensorFlow Serving,
+    as the sidecar does here (`--enable_batching`, set from the same fields), and its predict
+    receives one payload per request."""
+    if predictor_spec.get("type") == "tensorflow":
+        return None
+    return predictor_spec.get("server_side_batching") or None
 
 
 class BatchResultError(Exception):
@@ -44,7 +55,7 @@ class AdaptiveBatcher(Generic[Item]):
         """`run_batch` gets a list of items and must return one result per item, in order; a
         result that is an exception instance fails only its own request. `slots` is how many
         batches may run at once (the worker's predict threads). `run_batch` may be a coroutine
-        function or a plain function returning a future (e.g. `loop.run_in_executor(...)`): a
+        function or a plain function returning a future (e.g. `PredictThreads.run(...)`): a
         future is waited on as it is, without a task around it.
 
         While no batch runs, a request leaves at once. While one runs, requests queue and a free
@@ -98,7 +109,7 @@ class AdaptiveBatcher(Generic[Item]):
     def _lone_done(self, _running: asyncio.Future[Any]) -> None:
         # The caller reads its own result; its slot takes whatever queued meanwhile. (If the
         # caller was cancelled, the predict thread may still be busy: the next batch then waits
-        # in the executor's queue, which is still correct.)
+        # in the predict threads' queue, which is still correct.)
         self._free_slots += 1
         self._dispatch(freed=True)
 

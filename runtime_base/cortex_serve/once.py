@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from .__main__ import prepare_process
 from .app import render_response, split_callback
+from .batching import runtime_batching
 from .predictor import PredictorError, load_predictor
 
 INIT_FAILED = 3  # the server's exit status when a predictor fails to initialise
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except PredictorError as error:
         print(f"{error}", file=sys.stderr)
         return INIT_FAILED
-    batched = bool(spec["predictor"].get("server_side_batching"))
+    batched = runtime_batching(spec["predictor"]) is not None
     headers = Headers({"content-type": args.content_type})
     try:
         result = predictor.predict([payload] if batched else payload, QueryParams(""), headers)

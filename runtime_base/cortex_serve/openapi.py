@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .batching import runtime_batching
 from .contract import HANDLER_CLASS, HANDLER_METHODS, PREDICTOR_CLASSES
 from .predictor import REQUEST_ARGS
 
@@ -89,12 +90,7 @@ class _Api:
         self.handler = self.interface == "handler"
         self.cortex: Mapping[str, Any] = spec.get("cortex") or {}
         self.strings_as_json = self.cortex.get("string_response") == "json"
-        batching = self.predictor_spec.get("server_side_batching")
-        # As app.Worker: a tensorflow Handler's requests were batched inside TensorFlow Serving,
-        # handle_post still receiving one payload per request.
-        self.batching: Mapping[str, Any] | None = (
-            None if self.handler and self.type != "python" else batching or None
-        )
+        self.batching: Mapping[str, Any] | None = runtime_batching(self.predictor_spec)
         self.verbs: Mapping[str, Any] = getattr(predictor, "verbs", None) or {}
         self.prediction_paths = ["/predict"]
         if self.endpoint not in self.prediction_paths:

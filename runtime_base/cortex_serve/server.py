@@ -37,6 +37,7 @@ from gunicorn.arbiter import Arbiter as GunicornArbiter
 from gunicorn.errors import HaltServer
 
 from .app import WORKER_BOOT_ERROR, create_app
+from .batching import runtime_batching
 from .scoreboard import Scoreboard
 
 WORKER_CLASS = "cortex_serve.protocol.CortexWorker"  # uvicorn-worker's, with protocol.py's limits
@@ -176,7 +177,7 @@ class CortexServer(BaseApplication):
         # Requests a process takes while another has room (balancing.py): one per thread, or a
         # batch's worth per thread with server-side batching.
         self.capacity = int(predictor.get("threads_per_process") or 1)
-        batching = predictor.get("server_side_batching")
+        batching = runtime_batching(predictor)
         if batching:
             self.capacity *= int(batching["max_batch_size"])
         self.worker_notify: Callable[[], None] | None = None  # set in each worker by post_fork

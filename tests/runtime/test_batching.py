@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from cortex_serve.batching import AdaptiveBatcher, BatchResultError
+from cortex_serve.batching import AdaptiveBatcher, BatchResultError, runtime_batching
 
 
 class SlowDoubler:
@@ -366,3 +366,13 @@ def test_an_extra_slot_never_takes_a_partial_batch_before_batch_interval():
     assert batches[1][0] == 1 and len(batches[1]) >= 5  # 1..6 had come by 1's 0.31 s deadline
     assert sorted(x for batch in batches[1:] for x in batch) == list(range(1, 9))
     assert predictor.started_at(batches[1]) >= 0.3
+
+
+def test_the_runtime_batches_python_and_onnx_predictors_and_leaves_tensorflow_to_tf_serving():
+    batching = {"max_batch_size": 8, "batch_interval": 0.01}
+    for kind in ("python", "onnx"):
+        assert runtime_batching({"type": kind, "server_side_batching": batching}) == batching
+        assert runtime_batching({"type": kind, "server_side_batching": None}) is None
+    # Cortex: "No modifications to your TensorFlowPredictor implementation are required"; the
+    # sidecar batches (generator/images.py), predict gets one payload per request
+    assert runtime_batching({"type": "tensorflow", "server_side_batching": batching}) is None
