@@ -80,4 +80,6 @@ def unknown_api_message(project: Project, name: str) -> str:
         + [(a.line, a.name) for a in project.container_apis]
     )
     known = ", ".join(name for _, name in names) or "none"
-    return f'no API is named "{name}" (the APIs are: {known})'
+    splitters = ", ".join(s.name for s in project.splitters)
+    also = f"; the traffic splitters: {splitters}" if splitters else ""
+    return f'no API is named "{name}" (the APIs are: {known}{also})'

@@ -69,8 +69,9 @@ def _pick_api(project: Project, api_name: str | None) -> ApiSpec:
                 line=None,
                 api=None,
                 field=None,
-                message=f"the project has {len(names)} APIs ({', '.join(names)}): "
-                "choose one with --api NAME",
+                message=f"the project has {len(names)} APIs ({', '.join(names)}"
+                + "".join(f"; traffic splitter {s.name}" for s in project.splitters)
+                + "): choose one with --api NAME",
             )
         )
     try:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from config_fixtures import make_project
 from cortex_build.config import load_project
+from cortex_build.errors import UserError, unknown_api_message
+from cortex_build.serve import pick_api
 from cortex_build.spec import BackendSpec
 from cortex_build.splitters import backend_urls
 
@@ -102,3 +105,18 @@ def test_a_splitter_over_apis_given_as_containers(tmp_path: Path) -> None:
         "hello-a": "http://api-hello-a:8080",
         "hello-b": "http://api-hello-b:9000",
     }
+
+
+def test_messages_choosing_an_api_name_the_splitters_too() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "traffic-splitter"
+    project = load_project(example)
+    assert unknown_api_message(project, "irs") == (
+        'no API is named "irs" (the APIs are: iris-v1, iris-v2, iris-shadow; the traffic '
+        "splitters: iris)"
+    )
+    with pytest.raises(UserError) as caught:
+        pick_api(project, None)
+    assert str(caught.value.problems[0]) == (
+        "cortex.yaml: the project has 3 APIs (iris-v1, iris-v2, iris-shadow; traffic splitter "
+        "iris): choose one with --api NAME"
+    )
