@@ -339,7 +339,12 @@ class Splitter:
         response = Response(content, status)
         for key, value in headers:
             name = key.decode("latin-1").lower()
-            if name in HOP_BY_HOP or name in ("content-length", "date", "server"):
+            if name in HOP_BY_HOP or name in ("date", "server"):
+                continue
+            if name == "content-length":
+                # the length of `content`, set above; a HEAD answer keeps the API's
+                if request.method == "HEAD":
+                    response.headers[name] = value.decode("latin-1")
                 continue
             response.headers.append(name, value.decode("latin-1"))
         response.headers[BACKEND_HEADER] = backend.api

@@ -160,11 +160,19 @@ def test_a_down_api_is_answered_503_naming_it_and_reported_by_healthz_and_bodies
                     body = response.json()
                     assert body["backend"] == "iris-b"
                     assert "iris-b" in body["error"] and f":{closed}" in body["error"], body
+            # turns alternate: a GET to iris-a (its summary), iris-b's turn, a HEAD to iris-a
+            got = client.get(server.url("/half"))
+            assert client.post(server.url("/half"), json={}).status_code == 503
+            head = client.head(server.url("/predict"))
+            assert head.status_code == got.status_code == 200, (head, got.text)
+            assert got.headers["x-cortex-backend"] == "iris-a", got.headers
+            assert head.content == b""
+            assert head.headers["content-length"] == str(len(got.content))
             health = client.get(server.url("/healthz")).json()
             missing = client.post(server.url("/elsewhere"), json={})
         assert statuses == {(200, "iris-a"): 5, (503, "iris-b"): 5}, statuses
         assert health["backends"]["iris-b"]["state"] == "down"
-        assert health["backends"]["iris-b"]["failures"] == 5
+        assert health["backends"]["iris-b"]["failures"] == 6
         assert "cannot connect" in health["backends"]["iris-b"]["last_error"]
         assert health["backends"]["iris-a"]["state"] == "up"
         assert missing.status_code == 404 and "/half" in missing.json()["error"]
