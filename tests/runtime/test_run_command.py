@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from e2e import cortex_build as cli
@@ -116,3 +118,61 @@ def test_job_apis_are_not_served_and_realtime_apis_not_run(tmp_path: Path) -> No
     assert done.returncode == 2 and "is a BatchAPI" in done.stderr
     done = cli("run", EXAMPLES / "v0.2x-realtime")
     assert done.returncode == 2 and "is a RealtimeAPI, not a job" in done.stderr
+
+
+def test_the_jobs_bench_still_runs() -> None:
+    """bench/jobs_bench.py reaches into the example and the CLI: one short round (no figure is
+    checked; bench/README.md has those of full runs)."""
+    bench = Path(__file__).resolve().parents[2] / "bench" / "jobs_bench.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--items", "300", "--rounds", "1", "--work-ms", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 worker :" in done.stdout and "2 workers:" in done.stdout
+
+
+ONNX_BATCH_PREDICTOR = """
+import json, os
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+class ONNXPredictor:
+    def __init__(self, onnx_client, config, job_spec):
+        self.client = onnx_client
+        self.out = os.path.join(config["out"], job_spec["job_id"])
+        os.makedirs(self.out, exist_ok=True)
+
+    def predict(self, payload, batch_id):
+        class_ids, _ = self.client.predict([[float(s[n]) for n in FEATURES] for s in payload])
+        with open(os.path.join(self.out, batch_id + ".json"), "w") as out:
+            json.dump([int(c) for c in class_ids], out)
+"""
+
+
+def test_an_onnx_batch_predictor_gets_its_client(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copytree(EXAMPLES / "onnx-iris" / "model", project / "model")
+    (project / "predictor.py").write_text(ONNX_BATCH_PREDICTOR)
+    (project / "cortex.yaml").write_text(
+        "- name: onnx-batch\n  kind: BatchAPI\n  predictor:\n    type: onnx\n"
+        f"    path: predictor.py\n    models: {{path: model/}}\n    config: {{out: {tmp_path}}}\n"
+    )
+    summary = tmp_path / "summary.json"
+    items = EXAMPLES / "batch" / "items.ndjson"
+    done = cli("run", project, "--items", items, "--batch-size", "50", "--summary", summary)
+    assert done.returncode == 0, done.stderr
+    job_id = json.loads(summary.read_text())["job_id"]
+    labels = [
+        label
+        for i in range(3)
+        for label in json.loads((tmp_path / job_id / f"{job_id}-{i}.json").read_text())
+    ]
+    # the iris samples are in class order, 50 of each: the model gets nearly all of them right
+    assert len(labels) == 150
+    assert sum(label == i // 50 for i, label in enumerate(labels)) >= 140
