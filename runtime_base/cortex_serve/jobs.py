@@ -18,9 +18,12 @@ TaskAPI: the Task is built and called once with the API's config merged with the
 Progress lines and a summary (succeeded, failed, items/s) go to stderr; `--summary-file` gets
 the summary as JSON, failed batches with their items, so that none is lost silently.
 
+SIGTERM or Ctrl-C stops the workers at once; the batches not done are reported failed.
+
 Exit status: 0 when every batch (or the task) succeeded and on_job_complete did; 1 when a batch
-failed after its last try, on_job_complete or the task raised, or the job's timeout passed; 2 when
-the job file is not a job; 3 when a worker's predictor failed to load (the job stops there).
+failed after its last try, on_job_complete or the task raised, the job's timeout passed or the job
+was stopped; 2 when the job file is not a job; 3 when a worker's predictor failed to load (the
+job stops there).
 
 The step "handle one batch" is the `BatchCaller` a worker builds from a picklable factory:
 `PredictorCaller` calls the user's class in process, `HttpCaller` POSTs the batch to a URL (for
@@ -260,6 +263,19 @@ class _Stop(Exception):
     pass
 
 
+class Stopped(_Stop):
+    """SIGTERM (`docker stop`, a deleted pod) or Ctrl-C reached the runner: the batches not done
+    are reported failed, the workers stopped at once."""
+
+
+def _stop_on_signals() -> None:
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def run_local(
     factory: CallerFactory,
     job: Job,
@@ -389,6 +405,9 @@ def run_local(
     except _Stop as stop:
         summary.seconds = time.monotonic() - (first_dispatch or started)
         emit(f"stopping: {stop}")
+        if isinstance(stop, Stopped):
+            for process in processes:  # mid-batch: what they hold is reported failed below
+                process.terminate()
         for batch_id in [*holding.values(), *(b.id for b in pending)]:
             batch = by_id[batch_id]
             summary.failed.append(
@@ -560,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     if kind == "TaskAPI":
         return run_task(spec, project_dir, job)
     factory = PredictorCaller(spec, str(project_dir), job.job_spec(spec["name"], kind))
+    _stop_on_signals()
     try:
         if args.on_job_complete:
             outcome = run_on_job_complete(factory)
@@ -585,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
     except InitFailed as error:
         _log(f"job {job.job_id}: the predictor did not load: {error}")
         return INIT_FAILED
+    except Stopped as stop:  # a separate worker: its batches not done are not reported here
+        _log(f"job {job.job_id}: {stop}")
+        return FAILED
     for line in summary.lines():
         _log(line)
     if args.summary_file is not None:

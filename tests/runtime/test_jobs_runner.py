@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -287,3 +289,35 @@ def test_delimited_files_give_their_lines_as_items(tmp_path: Path) -> None:
         assert str(error).startswith(f"{tmp_path / 'b.ndjson'}:2: not JSON")
     else:
         raise AssertionError("a bad line was accepted")
+
+
+def test_sigterm_stops_the_job_reporting_what_was_not_done(tmp_path: Path) -> None:
+    out = out_folder(tmp_path)
+    spec = api_spec("job", kind="BatchAPI", path="predictor.py", config={"out": str(out)})
+    (tmp_path / "api.json").write_text(spec.to_json())
+    job = {
+        "job_id": "s",
+        "workers": 2,
+        "item_list": {"items": ["slow", "slow", 1], "batch_size": 1},
+    }
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    summary = tmp_path / "summary.json"
+    command = [sys.executable, "-m", "cortex_serve.jobs", "--spec", str(tmp_path / "api.json")]
+    command += ["--project", str(BATCH), "--job", str(tmp_path / "job.json")]
+    command += ["--summary-file", str(summary)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    attempts = out / "attempts.ndjson"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # both workers are inside a slow batch
+        if attempts.exists() and len(attempts.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.1)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 10  # not the 60 s of the batches
+    assert process.returncode == 1, stderr
+    found = json.loads(summary.read_text())
+    assert {f["batch_id"] for f in found["failed_batches"]} == {"s-0", "s-1", "s-2"}
+    assert all(f["error"] == "stopped by SIGTERM" for f in found["failed_batches"])
+    assert "stopping: stopped by SIGTERM" in stderr

@@ -3,6 +3,7 @@ per batch call under config["out"], one line per on_job_complete call."""
 
 import json
 import os
+import time
 from pathlib import Path
 
 
@@ -24,6 +25,8 @@ class PythonPredictor:
         }
         with open(self.out / "attempts.ndjson", "a") as attempts:
             attempts.write(json.dumps({"batch_id": batch_id, "pid": os.getpid()}) + "\n")
+        if "slow" in payload:
+            time.sleep(60)
         if "crash" in payload:
             os._exit(7)  # the worker process dies
         if "fail" in payload:
