@@ -317,12 +317,16 @@ def build_project(
 
     pods = [a for a in project.container_apis if not api_names or a.name in api_names]
     for pod in pods:
-        emit(f"{project.config_file.name}: {pod.name}: {given_images_line(pod.images())}")
+        emit(f"{project.config_file.name}: {pod.name}: {given_images_line(pod.images(), pod.kind)}")
     pod_names = {p.name for p in pods}
     # every API selected is given as containers (a file holds one generation): nothing to build
-    # unless a traffic splitter is selected
+    # unless a traffic splitter or a BatchAPI (its batch worker) is selected
     only_pods = pods and (not project.apis or all(name in pod_names for name in api_names))
-    if only_pods and not any(not api_names or s.name in api_names for s in project.splitters):
+    if (
+        only_pods
+        and not any(not api_names or s.name in api_names for s in project.splitters)
+        and not any(pod.kind == "BatchAPI" for pod in pods)
+    ):
         return 0
     if push:
         require_registry(registry)

@@ -245,7 +245,7 @@ def render(
     for api in result.apis:
         click.echo(f"{api.name}: docker build -t {api.image} {api.context}")
     for pod in result.container_apis:
-        click.echo(f"{pod.name}: {given_images_line(pod.images)}")
+        click.echo(f"{pod.name}: {given_images_line(pod.images, pod.kind)}")
     click.echo(f"compose: {result.compose_file}")
     click.echo(f"kubernetes: {result.k8s_dir}")
 

@@ -7,7 +7,8 @@ and publishes the port; the other containers join its namespace (`network_mode: 
 so they reach each other on localhost as in a pod, and share a volume at /mnt as Cortex's
 containers did. Kubernetes' `command` is Docker's entrypoint and `args` its command, and
 `$(VAR)` in them is expanded from the container's environment as Kubernetes does. Health checks
-follow the readiness probe (docs/render.md says what an image needs for them).
+follow the readiness probe (docs/containers.md says what an image needs for them). A BatchAPI
+gets its batch worker too, `job-<api>-dequeuer`, in the same network.
 """
 
 from __future__ import annotations
@@ -41,13 +42,21 @@ def anchor_service(api: ContainerApiSpec) -> str:
     return f"job-{api.name}" if api.kind != "RealtimeAPI" else api.name
 
 
+# The key of a BatchAPI's batch worker in service_names (never a container's name: those are
+# DNS labels)
+WORKER = "(batch worker)"
+
+
 def service_names(api: ContainerApiSpec) -> dict[str, str]:
-    """{container name: compose service name}, the anchor first."""
+    """{container name: compose service name}, the anchor first; a BatchAPI's batch worker
+    (cortex_serve.dequeuer) last, as `job-<api>-dequeuer`."""
     anchor = _anchor_container(api)
     names = {anchor.name: anchor_service(api)}
     for container in api.containers:
         if container is not anchor:
             names[container.name] = f"{anchor_service(api)}-{container.name}"
+    if api.kind == "BatchAPI":
+        names[WORKER] = f"{anchor_service(api)}-dequeuer"
     return names
 
 
@@ -64,7 +73,10 @@ def replicas(api: ContainerApiSpec) -> int:
 
 
 def container_services(
-    project: Project, api: ContainerApiSpec, host_ports: tuple[int, ...]
+    project: Project,
+    api: ContainerApiSpec,
+    host_ports: tuple[int, ...],
+    worker_image: str | None = None,
 ) -> ContainerServices:
     names = service_names(api)
     anchor = _anchor_container(api)
@@ -98,7 +110,7 @@ def container_services(
         if container.compute.shm:
             service["shm_size"] = f"{_bytes(project, api, container.compute.shm)}b"
         probe = container.readiness_probe
-        if probe is None and container is anchor and api.kind == "RealtimeAPI":
+        if probe is None and container is anchor and api.kind != "TaskAPI":
             # Cortex sent traffic once the port was bound: the same check by default
             probe = ProbeSpec(handler="tcp_socket", port=api.port)
         if probe is not None:
@@ -106,6 +118,8 @@ def container_services(
         if api.kind != "RealtimeAPI":
             service["restart"] = "no"
         services[names[container.name]] = service
+    if api.kind == "BatchAPI" and worker_image is not None:
+        services[names[WORKER]] = _worker_service(api, names, worker_image)
     if api.kind == "RealtimeAPI" and len(api.containers) > 1 and replicas_wanted(api) > 1:
         notes.append(
             f"a pod of several containers runs as one replica in docker-compose.yaml (its "
@@ -124,6 +138,23 @@ def container_services(
         notes=tuple(notes),
         not_for_swarm=tuple(not_for_swarm),
     )
+
+
+def _worker_service(
+    api: ContainerApiSpec, names: dict[str, str], worker_image: str
+) -> dict[str, Any]:
+    """The batch worker: in the pod's network, started once the API's container is healthy; the
+    job file is given at run time (docs/containers.md)."""
+    anchor = names[_anchor_container(api).name]
+    return {
+        "image": worker_image,
+        "build": {"context": f"./{api.name}"},
+        "profiles": [JOBS_PROFILE],
+        "command": ["--url", f"http://localhost:{api.port}/"],
+        "network_mode": f"service:{anchor}",
+        "depends_on": {anchor: {"condition": "service_healthy"}},
+        "restart": "no",
+    }
 
 
 def replicas_wanted(api: ContainerApiSpec) -> int:

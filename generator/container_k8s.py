@@ -3,10 +3,12 @@ as the user gave them: k8s.py's conventions (names, labels, headers, value forma
 whose images cortex-build does not build.
 
 RealtimeAPI -> a Deployment `api-<name>` (probes 1:1, requests from compute, rollingUpdate from
-update_strategy) and a Service `api-<name>` on pod.port. TaskAPI -> a Job `api-<name>`, in its
-folder but left out of the top kustomization: applying the project deploys what serves, applying
-`k8s/<name>` runs the task once (deploying a TaskAPI in Cortex ran nothing until a job was
-submitted). Every container mounts a shared emptyDir at /mnt, as in Cortex. docs/kubernetes.md
+update_strategy) and a Service `api-<name>` on pod.port. TaskAPI -> a Job `api-<name>`; BatchAPI
+-> a Job whose main container is the batch worker (cortex_serve.dequeuer), the user's containers
+its native sidecars, the job file a ConfigMap kustomize makes from `job.json`. Jobs sit in their
+folder but out of the top kustomization: applying the project deploys what serves, applying
+`k8s/<name>` runs the job once (deploying a TaskAPI or BatchAPI in Cortex ran nothing until a job
+was submitted). Every container mounts a shared emptyDir at /mnt, as in Cortex. docs/kubernetes.md
 has the table of fields.
 """
 
@@ -46,29 +48,37 @@ def in_top_kustomization(api: ContainerApiSpec) -> bool:
     return api.kind == "RealtimeAPI"
 
 
-def render_container_api(project: Project, api: ContainerApiSpec) -> dict[str, str]:
-    """{path relative to OUT/k8s: content} for one API."""
+def render_container_api(
+    project: Project, api: ContainerApiSpec, worker_image: str | None = None
+) -> dict[str, str]:
+    """{path relative to OUT/k8s: content} for one API (`worker_image`: a BatchAPI's batch
+    worker)."""
     resources: dict[str, dict[str, Any]] = {}
+    kustomization: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+    }
     if api.kind == "RealtimeAPI":
         resources["deployment.yaml"] = _deployment(project, api)
         resources["service.yaml"] = _service(api)
     elif api.kind == "TaskAPI":
         resources["job.yaml"] = _job(project, api)
     else:
-        raise UserError(
-            Problem(
-                project.config_file.name,
-                api.line or None,
-                api.name,
-                "kind",
-                f"{api.kind} given as containers is not rendered yet",
+        if worker_image is None:
+            raise UserError(
+                Problem(
+                    project.config_file.name,
+                    api.line or None,
+                    api.name,
+                    "kind",
+                    "a BatchAPI needs its batch worker's image",
+                )
             )
-        )
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": list(resources),
-    }
+        resources["job.yaml"] = _batch_job(project, api, worker_image)
+        # the job's submission, read from OUT/k8s/<api>/job.json when applied (the user puts
+        # it there, as Cortex took it per job: docs/containers.md)
+        kustomization["configMapGenerator"] = [{"name": job_config_map(api), "files": ["job.json"]}]
+    kustomization["resources"] = list(resources)
     header = HEADER.format(config=project.config_file.name, api=api.name)
     files = {f"{api.name}/{path}": _dump(header, doc) for path, doc in resources.items()}
     files[f"{api.name}/kustomization.yaml"] = _dump(header, kustomization)
@@ -113,7 +123,7 @@ def _container(
         spec["env"] = env
     spec["resources"] = _resources(project, api, container)
     readiness = container.readiness_probe
-    if readiness is None and serving and api.kind == "RealtimeAPI":
+    if readiness is None and serving and api.kind != "TaskAPI":
         # Cortex sent traffic once the port was bound
         readiness = ProbeSpec(handler="tcp_socket", port=api.port)
     if readiness is not None:
@@ -225,6 +235,55 @@ def _job(project: Project, api: ContainerApiSpec) -> dict[str, Any]:
         "spec": {
             # Cortex ran a task once and reported it failed; a retry is a new run
             "backoffLimit": 0,
+            "template": {"metadata": {"labels": _labels(api)}, "spec": spec},
+        },
+    }
+
+
+def _ready_args(api: ContainerApiSpec) -> list[str]:
+    """The serving container's http_get readiness probe, for the worker to wait on (a native
+    sidecar's readiness does not hold back the main container)."""
+    serving = api.serving_container
+    probe = serving.readiness_probe if serving else None
+    if probe is None or probe.handler != "http_get":
+        return []
+    return ["--ready-url", f"http://localhost:{probe.port}{probe.path}"]
+
+
+def job_config_map(api: ContainerApiSpec) -> str:
+    return f"api-{api.name}-job"
+
+
+def _batch_job(project: Project, api: ContainerApiSpec, worker_image: str) -> dict[str, Any]:
+    """The user's containers as native sidecars (initContainers with restartPolicy Always,
+    Kubernetes 1.29+), so the pod ends when the batch worker, its one main container, does."""
+    spec = pod_spec(project, api)
+    job_mount = {"name": "job", "mountPath": "/cortex/spec", "readOnly": True}
+    sidecars = []
+    for container in spec.pop("containers"):
+        container["restartPolicy"] = "Always"
+        container["volumeMounts"].append(dict(job_mount))
+        sidecars.append(container)
+    spec["initContainers"] = sidecars
+    spec["containers"] = [
+        {
+            "name": "dequeuer",
+            "image": worker_image,
+            "args": ["--url", f"http://localhost:{api.port}/", *_ready_args(api)],
+            "env": [{"name": "CORTEX_JOB_SPEC", "value": "/cortex/spec/job.json"}],
+            "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}},
+            "volumeMounts": [dict(job_mount)],
+            "securityContext": _security_context(SIDECAR_SECURITY_CONTEXT),
+        }
+    ]
+    spec["volumes"].append({"name": "job", "configMap": {"name": job_config_map(api)}})
+    spec["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(api),
+        "spec": {
+            "backoffLimit": 0,  # a failed batch is retried by the worker, not by a new pod
             "template": {"metadata": {"labels": _labels(api)}, "spec": spec},
         },
     }

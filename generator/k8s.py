@@ -126,7 +126,9 @@ def render_k8s(
             problems.extend(err.problems)
     for container_api in sorted(container_apis, key=lambda a: a.name):
         try:
-            files.update(render_container_api(project, container_api))
+            files.update(
+                render_container_api(project, container_api, image_refs.get(container_api.name))
+            )
         except UserError as err:
             problems.extend(err.problems)
     if problems:

@@ -119,6 +119,8 @@ class RenderedContainerApi:
     images: tuple[str, ...]
     host_ports: tuple[int, ...]  # published in docker-compose.yaml (none for a TaskAPI)
     notes: tuple[str, ...] = ()
+    # a BatchAPI's batch worker (cortex_serve.dequeuer), the one image cortex-build builds for it
+    worker: RenderedApi | None = None
 
 
 @dataclass(frozen=True)
@@ -161,13 +163,6 @@ def render_project(
         out = out.resolve()
     chosen_splitters, api_names = splitters.select(project, api_names)
     apis, pods = _select(project, api_names or None)
-    # a container BatchAPI needs a batch worker beside it (Cortex's dequeuer): not yet here
-    batch_notes = tuple(
-        f"{project.config_file.name}: {pod.name}: {BATCH_NOT_RENDERED}"
-        for pod in pods
-        if pod.kind == "BatchAPI"
-    )
-    pods = [pod for pod in pods if pod.kind != "BatchAPI"]
     _check_options(project, apis, base_image, registry, tag, autoscaler, tf_serving_image)
     _check_container_services(project, apis, pods, chosen_splitters)
     try:
@@ -199,7 +194,10 @@ def render_project(
             pods,
             chosen_splitters,
         )
-        _render_k8s(staging, project, apis, rendered, autoscaler, pods, chosen_splitters)
+        workers = [p.worker for p in rendered_pods if p.worker is not None]
+        _render_k8s(
+            staging, project, apis, [*rendered, *workers], autoscaler, pods, chosen_splitters
+        )
         _write_text(
             staging / MARKER_FILE, f"{MARKER_TEXT}{MARKER_PROJECT}{_project_name(project)}\n"
         )
@@ -213,25 +211,21 @@ def render_project(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    built = rendered + tuple(p.worker for p in rendered_pods if p.worker is not None)
     return RenderResult(
         out=out,
-        apis=rendered,
+        apis=built,
         compose_file=out / "docker-compose.yaml",
         k8s_dir=out / "k8s",
-        notes=batch_notes + (_registry_notes(rendered) if registry is None and rendered else ()),
+        notes=_registry_notes(built) if registry is None and built else (),
         container_apis=rendered_pods,
     )
 
 
-BATCH_NOT_RENDERED = (
-    "a BatchAPI given as containers is not rendered yet: it needs a batch worker beside the "
-    "container that POSTs each batch to localhost:<pod.port> as Cortex's dequeuer did, which "
-    "cortex-build does not have yet; the other APIs are rendered"
-)
-
-
-def given_images_line(images: Sequence[str]) -> str:
+def given_images_line(images: Sequence[str], kind: str = "RealtimeAPI") -> str:
     """What build and render say of an API given as containers (Cortex v0.36+)."""
+    if kind == "BatchAPI":
+        return f"images are given: {', '.join(images)}; only the batch worker's is built"
     return f"images are given: {', '.join(images)}; nothing to build"
 
 
@@ -534,7 +528,20 @@ def _render_into(
         count = container_compose.replicas(pod) if pod.kind == "RealtimeAPI" else 0
         ports = tuple(range(next_port, next_port + count))
         next_port += count
-        services = container_compose.container_services(project, pod, ports)
+        worker = None
+        if pod.kind == "BatchAPI":
+            worker = RenderedApi(
+                name=pod.name,
+                context=out / pod.name,
+                image=images.image_ref(pod.name, registry, tag),
+                base_image=base_image or images.PYTHON_CPU_BASE,
+                tf_serving_image=None,
+                host_ports=(),
+            )
+            _render_worker_context(staging / pod.name, project, worker)
+        services = container_compose.container_services(
+            project, pod, ports, worker.image if worker else None
+        )
         pod_services.append(services)
         rendered_pods.append(
             RenderedContainerApi(
@@ -543,6 +550,7 @@ def _render_into(
                 images=pod.images(),
                 host_ports=ports,
                 notes=services.notes + tuple(container_k8s.autoscaling_notes(pod)),
+                worker=worker,
             )
         )
     splitter_targets = []
@@ -611,6 +619,28 @@ def _render_splitter_context(
     )
     for package, folder in runtime_files.package_dirs().items():
         _copy_tree(folder, context / "runtime" / package)
+
+
+def _render_worker_context(context: Path, project: Project, worker: RenderedApi) -> None:
+    """OUT/<api>/ of a container BatchAPI: the batch worker's image (templates/
+    dequeuer.Dockerfile.jinja), the runtime's cortex_serve package on a python3 image."""
+    context.mkdir(mode=0o755)
+    _write_text(
+        context / "Dockerfile",
+        _render_template(
+            "dequeuer.Dockerfile.jinja",
+            {
+                "api_name": worker.name,
+                "config_name": project.config_file.name,
+                "image": worker.image,
+                "base_image": worker.base_image,
+                "runtime_dir": RUNTIME_DIR,
+                "project_name": _project_name(project),
+                "uid": images.USER_ID,
+            },
+        ),
+    )
+    _copy_tree(runtime_files.package_dirs()["cortex_serve"], context / "runtime" / "cortex_serve")
 
 
 def _render_context(
@@ -878,7 +908,9 @@ def _compose_file(
                 {
                     "name": p.name,
                     "kind": p.kind,
-                    "service": container_compose.anchor_service(pod),
+                    "service": list(container_compose.service_names(pod).values())[-1]
+                    if pod.kind == "BatchAPI"
+                    else container_compose.anchor_service(pod),
                     "host_ports": _port_range(p.host_ports) if p.host_ports else None,
                     "port": pod.port,
                 }

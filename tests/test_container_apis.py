@@ -447,20 +447,53 @@ def test_kustomize_builds_the_project(rendered: Path) -> None:
     assert job.returncode == 0 and "kind: Job" in job.stdout
 
 
-def test_a_container_batch_api_is_left_out_of_the_render_with_a_note(tmp_path: Path) -> None:
+def test_a_container_batch_api_gets_a_batch_worker_beside_it(tmp_path: Path) -> None:
     project = make_project(
         tmp_path,
-        "- name: sum\n  kind: BatchAPI\n  pod:\n    containers:\n"
-        "      - {name: api, image: example/sum:1, command: [uvicorn, main:app]}\n"
-        "- name: web\n  kind: RealtimeAPI\n  pod:\n    containers:\n"
-        "      - {name: api, image: example/web:1}\n",
+        "- name: sum\n  kind: BatchAPI\n  pod:\n    port: 9000\n    containers:\n"
+        "      - name: api\n        image: example/sum:1\n        command: [uvicorn, main:app]\n"
+        "        readiness_probe: {http_get: {port: 9000, path: /healthz}}\n"
+        "      - {name: cache, image: example/cache:1, command: [cache]}\n",
     )
-    result = cli("render", project, "-o", tmp_path / "out")
+    out = tmp_path / "out"
+    result = cli("render", project, "-o", out, "--registry", "registry.example.com/t")
     assert result.returncode == 0, result.stderr
-    assert "cortex.yaml: sum: a BatchAPI given as containers is not rendered yet" in result.stderr
-    assert sorted(compose(tmp_path / "out")["services"]) == ["web"]
-    assert manifest(tmp_path / "out", "kustomization.yaml")["resources"] == ["web"]
-    assert not (tmp_path / "out" / "k8s" / "sum").exists()
+    assert "sum: docker build -t registry.example.com/t/sum:latest" in result.stdout
+    assert "only the batch worker's is built" in result.stdout
+    dockerfile = (out / "sum" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python3", "-m", "cortex_serve.dequeuer"]' in dockerfile
+    assert (out / "sum" / "runtime" / "cortex_serve" / "dequeuer.py").is_file()
+    services = compose(out)["services"]
+    assert sorted(services) == ["job-sum", "job-sum-cache", "job-sum-dequeuer"]
+    worker = services["job-sum-dequeuer"]
+    assert worker["command"] == ["--url", "http://localhost:9000/"]
+    assert worker["network_mode"] == "service:job-sum"
+    assert worker["depends_on"] == {"job-sum": {"condition": "service_healthy"}}
+    assert worker["profiles"] == ["jobs"] and "ports" not in services["job-sum"]
+    job = manifest(out, "sum/job.yaml")
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    pod = job["spec"]["template"]["spec"]
+    # the user's containers are native sidecars: the pod ends when the worker does
+    assert [(c["name"], c["restartPolicy"]) for c in pod["initContainers"]] == [
+        ("api", "Always"),
+        ("cache", "Always"),
+    ]
+    (dequeuer,) = pod["containers"]
+    assert dequeuer["image"] == "registry.example.com/t/sum:latest"
+    assert dequeuer["args"] == [
+        "--url",
+        "http://localhost:9000/",
+        "--ready-url",
+        "http://localhost:9000/healthz",
+    ]
+    assert {"name": "job", "configMap": {"name": "api-sum-job"}} in pod["volumes"]
+    assert all(
+        {"name": "job", "mountPath": "/cortex/spec", "readOnly": True} in c["volumeMounts"]
+        for c in [*pod["initContainers"], dequeuer]
+    )
+    kustomization = manifest(out, "sum/kustomization.yaml")
+    assert kustomization["configMapGenerator"] == [{"name": "api-sum-job", "files": ["job.json"]}]
+    assert manifest(out, "kustomization.yaml")["resources"] == []  # applying runs no job
 
 
 def test_one_container_realtime_apis_stay_swarm_deployable(tmp_path: Path) -> None:

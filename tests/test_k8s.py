@@ -817,7 +817,9 @@ def test_every_example_validates(config: Path, autoscaler: str) -> None:
     from cortex_build.config import load_project
 
     project = load_project(config.parent)
-    refs = {api.name: image_ref(api.name, "registry.example.com", "v1") for api in project.apis}
+    # (a container BatchAPI's image is its batch worker's)
+    names = [api.name for api in (*project.apis, *project.container_apis)]
+    refs = {name: image_ref(name, "registry.example.com", "v1") for name in names}
     files = render_k8s(project, project.apis, refs, autoscaler, project.container_apis)
     for doc in rendered_manifests(files):
         if doc["kind"] == "ScaledObject":

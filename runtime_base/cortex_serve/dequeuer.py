@@ -86,6 +86,21 @@ def wait_until_listening(url: str, timeout: float) -> bool:
             time.sleep(0.5)
 
 
+def wait_until_ready(url: str, timeout: float) -> bool:
+    """Until GET `url` answers 2xx (the API container's readiness probe, when it is http_get)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if 200 <= answer.status < 300:
+                    return True
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cortex_serve.dequeuer", description=__doc__)
     parser.add_argument(
@@ -98,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the job file (env CORTEX_JOB_SPEC; default %(default)s)",
     )
     parser.add_argument("--workers", type=int, help="batches posted at once (default: the job's)")
+    parser.add_argument("--ready-url", help="wait until GET of this URL answers 2xx")
     parser.add_argument(
         "--ready-timeout", type=float, default=600.0, help="seconds to wait for the server"
     )
@@ -110,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return BAD_JOB
     if not wait_until_listening(args.url, args.ready_timeout):
         _log(f"job {job.job_id}: nothing listens at {args.url} after {args.ready_timeout:g}s")
+        return FAILED
+    if args.ready_url and not wait_until_ready(args.ready_url, args.ready_timeout):
+        _log(f"job {job.job_id}: {args.ready_url} was not ready after {args.ready_timeout:g}s")
         return FAILED
     workers = args.workers or job.workers
     _log(

@@ -2,7 +2,8 @@
 built with docker, `cortex-build render`, `docker-compose up`: the API answers its samples
 through its published port, its health checks (from the readiness probes, http_get and exec)
 turn healthy, the sidecar is reached on localhost, and the TaskAPI runs once with
-`docker-compose run`."""
+`docker-compose run`; the BatchAPI's batch worker, built by `cortex-build build`, POSTs a job's
+batches to the API's container on localhost."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def example_project(tmp_path, docker_client, base_image):
     shutil.copytree(EXAMPLE, project)
     image = f"cortex-build-e2e/v042-iris:{uuid.uuid4().hex[:10]}"
     config = project / "cortex.yaml"
-    assert config.read_text().count(EXAMPLE_IMAGE) == 3
+    assert config.read_text().count(EXAMPLE_IMAGE) == 4
     config.write_text(config.read_text().replace(EXAMPLE_IMAGE, image))
     built = subprocess.run(
         [
@@ -65,8 +66,8 @@ def test_the_container_example_answers_its_samples_through_compose(example_proje
     rendered = cortex_build("render", project, "-o", out)
     assert rendered.returncode == 0, rendered.stderr
     assert f"iris-rules: images are given: {image}, {image}; nothing to build" in rendered.stdout
-    built = cortex_build("build", project)
-    assert built.returncode == 0, built.stderr
+    built = cortex_build("build", project, "--api", "iris-rules", "--api", "iris-summary")
+    assert built.returncode == 0, built.stdout + built.stderr
     assert "nothing to build" in built.stdout
     compose = ComposeProject(out / "docker-compose.yaml", f"cbe2e{uuid.uuid4().hex[:8]}")
     try:
@@ -118,3 +119,49 @@ def test_a_failing_readiness_probe_keeps_the_container_unhealthy(example_project
         assert health(compose, "iris-rules") in ("starting", "unhealthy")
     finally:
         compose.run("down", "--volumes", "--remove-orphans", "--timeout", "5")
+
+
+def test_the_batch_worker_posts_a_jobs_batches_to_the_container(
+    example_project, tmp_path, base_image, docker_client
+):
+    project, _ = example_project
+    out = tmp_path / "out"
+    tag = uuid.uuid4().hex[:10]
+    built = cortex_build(
+        "build",
+        project,
+        "-o",
+        out,
+        "--base-image",
+        base_image,
+        "--registry",
+        "cortex-build-e2e",
+        "--tag",
+        tag,
+        "--api",
+        "iris-batch",
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    worker = f"cortex-build-e2e/iris-batch:{tag}"
+    compose = ComposeProject(out / "docker-compose.yaml", f"cbe2e{uuid.uuid4().hex[:8]}")
+    try:
+        ran = compose.run(
+            "run",
+            "--rm",
+            "-v",
+            f"{project / 'job.json'}:/cortex/spec/job.json:ro",
+            "job-iris-batch-dequeuer",
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        output = ran.stdout + ran.stderr
+        assert "3 of 3 batches succeeded, 0 failed; 7 of 7 items" in output, output
+        assert "on_job_complete: succeeded" in output
+        logs = compose.run("logs", "--no-color", "job-iris-batch").stdout
+        assert logs.count(": batch ") == 3, logs
+        totals = json.loads(
+            next(line.split("|", 1)[1] for line in logs.splitlines() if '"counts"' in line)
+        )
+        assert totals["counts"] == {"setosa": 3, "versicolor": 2, "virginica": 2}
+    finally:
+        compose.run("down", "--volumes", "--remove-orphans", "--timeout", "5")
+        docker_client.images.remove(worker, force=True)
