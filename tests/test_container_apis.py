@@ -531,3 +531,22 @@ def test_api_selects_container_apis_too(tmp_path: Path) -> None:
         'no API is named "nope" (the APIs are: text-generator, hello-world, trainer)'
         in unknown.stderr
     )
+
+
+def test_kustomize_makes_the_batch_jobs_config_map_from_job_json(tmp_path: Path) -> None:
+    kustomize = shutil.which("kustomize")
+    if kustomize is None:
+        pytest.skip("kustomize is not installed")
+    example = Path(__file__).parents[1] / "examples" / "v0.42-containers"
+    out = tmp_path / "out"
+    render_project(load_project(example), out)
+    folder = out / "k8s" / "iris-batch"
+    missing = subprocess.run([kustomize, "build", str(folder)], capture_output=True, text=True)
+    assert missing.returncode != 0 and "job.json" in missing.stderr  # the user copies it there
+    shutil.copy(example / "job.json", folder / "job.json")
+    built = subprocess.run([kustomize, "build", str(folder)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    config_map, job = yaml.safe_load_all(built.stdout)
+    assert json.loads(config_map["data"]["job.json"])["item_list"]["batch_size"] == 3
+    volumes = job["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "job", "configMap": {"name": config_map["metadata"]["name"]}} in volumes
