@@ -22,23 +22,21 @@ from typing import Any
 
 from . import jobs
 from .errors import UserError, api_problem
-from .images import COPY_MODELS_SCRIPT, MODEL_DIR, MODEL_STORE
+from .images import COPY_MODELS_SCRIPT, MODEL_STORE
 from .k8s import (
     HEADER,
     RESTRICTED_SECURITY_CONTEXT,
-    _base_requests,
     _dump,
     _env_config_map,
     _labels,
     _metadata,
     _resources,
     _security_context,
-    _split_requests,
     _tf_serving_container,
-    dotenv_secret_name,
     k8s_name,
+    pod_parts,
 )
-from .spec import TF_SERVING_GRPC_PORT, ApiSpec, Project
+from .spec import ApiSpec, Project
 
 JOB_VOLUME = "job-spec"
 
@@ -94,37 +92,12 @@ def _job(
     on_job_complete: bool = False,
 ) -> dict[str, Any]:
     is_tensorflow = api.predictor.type == "tensorflow"
-    requests = _base_requests(project, api)
-    api_requests, tf_requests = _split_requests(requests) if is_tensorflow else (requests, {})
-    gpu = {"nvidia.com/gpu": str(api.compute.gpu)} if api.compute.gpu > 0 else {}
-    if is_tensorflow:
-        tf_requests = {**tf_requests, **gpu}
-    else:
-        api_requests = {**api_requests, **gpu}
-    env: list[dict[str, Any]] = []
-    if is_tensorflow:
-        env.append(
-            {"name": "CORTEX_TF_SERVING_ADDRESS", "value": f"localhost:{TF_SERVING_GRPC_PORT}"}
-        )
-    env_from: list[dict[str, Any]] = []
-    if env_config is not None:
-        env_from.append({"configMapRef": {"name": env_config["metadata"]["name"]}})
-    if has_dotenv:
-        env_from.append({"secretRef": {"name": dotenv_secret_name(api)}})
-    volumes: list[dict[str, Any]] = [
-        {"name": JOB_VOLUME, "configMap": {"name": job_config_map_name(api)}}
-    ]
-    mounts: list[dict[str, Any]] = [
-        {"name": JOB_VOLUME, "mountPath": jobs.JOB_SPEC_DIR, "readOnly": True}
-    ]
-    if api.predictor.shm_size:
-        volumes.append(
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": api.predictor.shm_size}}
-        )
-        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-    if is_tensorflow:
-        volumes.append({"name": "models", "emptyDir": {}})
-        mounts.append({"name": "models", "mountPath": MODEL_DIR})
+    parts = pod_parts(project, api, env_config, has_dotenv)
+    api_requests, tf_requests = parts.api_requests, parts.tf_requests
+    env, env_from = parts.env, parts.env_from
+    job_volume = {"name": JOB_VOLUME, "configMap": {"name": job_config_map_name(api)}}
+    volumes = [job_volume, *parts.volumes]
+    mounts = [{"name": JOB_VOLUME, "mountPath": jobs.JOB_SPEC_DIR, "readOnly": True}, *parts.mounts]
     container: dict[str, Any] = {
         "name": "api",
         "image": image,

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -222,13 +223,22 @@ def _env_config_map(api: ApiSpec) -> dict[str, Any] | None:
     }
 
 
-def _deployment(
-    project: Project,
-    api: ApiSpec,
-    image: str,
-    env_config: dict[str, Any] | None,
-    has_dotenv: bool,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PodParts:
+    """What the API's container needs in any pod (a Deployment's or a Job's): resource requests
+    (split with the TF Serving sidecar), environment, and volumes with their mounts."""
+
+    api_requests: dict[str, str]
+    tf_requests: dict[str, str]
+    env: list[dict[str, Any]]
+    env_from: list[dict[str, Any]]
+    volumes: list[dict[str, Any]]
+    mounts: list[dict[str, Any]]
+
+
+def pod_parts(
+    project: Project, api: ApiSpec, env_config: dict[str, Any] | None, has_dotenv: bool
+) -> PodParts:
     is_tensorflow = api.predictor.type == "tensorflow"
     requests = _base_requests(project, api)
     # TensorFlow APIs: the TF Serving sidecar gets half of cpu and mem and every GPU, as in Cortex.
@@ -238,8 +248,7 @@ def _deployment(
         tf_requests = {**tf_requests, **gpu}
     else:
         api_requests = {**api_requests, **gpu}
-
-    env = [{"name": "CORTEX_SERVE_GRACEFUL_TIMEOUT", "value": str(DRAIN_SECONDS)}]
+    env: list[dict[str, Any]] = []
     if is_tensorflow:
         env.append(
             {"name": "CORTEX_TF_SERVING_ADDRESS", "value": f"localhost:{TF_SERVING_GRPC_PORT}"}
@@ -249,7 +258,6 @@ def _deployment(
         env_from.append({"configMapRef": {"name": env_config["metadata"]["name"]}})
     if has_dotenv:
         env_from.append({"secretRef": {"name": dotenv_secret_name(api)}})
-
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     if api.predictor.shm_size:
@@ -260,6 +268,21 @@ def _deployment(
     if is_tensorflow:
         volumes.append({"name": "models", "emptyDir": {}})
         mounts.append({"name": "models", "mountPath": MODEL_DIR})
+    return PodParts(api_requests, tf_requests, env, env_from, volumes, mounts)
+
+
+def _deployment(
+    project: Project,
+    api: ApiSpec,
+    image: str,
+    env_config: dict[str, Any] | None,
+    has_dotenv: bool,
+) -> dict[str, Any]:
+    is_tensorflow = api.predictor.type == "tensorflow"
+    parts = pod_parts(project, api, env_config, has_dotenv)
+    api_requests, tf_requests = parts.api_requests, parts.tf_requests
+    env = [{"name": "CORTEX_SERVE_GRACEFUL_TIMEOUT", "value": str(DRAIN_SECONDS)}, *parts.env]
+    env_from, volumes, mounts = parts.env_from, parts.volumes, parts.mounts
 
     health = {"httpGet": {"path": "/healthz", "port": "http"}}
     container: dict[str, Any] = {
