@@ -21,9 +21,9 @@ from .k8s import (
     HEADER,
     NAME_LABEL,
     SIDECAR_SECURITY_CONTEXT,
-    _dump,
     _int_or_percent,
     _security_context,
+    api_folder,
 )
 from .schema import cpu_millicores, quantity_bytes
 from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
@@ -54,10 +54,7 @@ def render_container_api(
     """{path relative to OUT/k8s: content} for one API (`worker_image`: a BatchAPI's batch
     worker)."""
     resources: dict[str, dict[str, Any]] = {}
-    kustomization: dict[str, Any] = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-    }
+    kustomization: dict[str, Any] = {}
     if api.kind == "RealtimeAPI":
         resources["deployment.yaml"] = _deployment(project, api)
         resources["service.yaml"] = _service(api)
@@ -78,11 +75,8 @@ def render_container_api(
         # the job's submission, read from OUT/k8s/<api>/job.json when applied (the user puts
         # it there, as Cortex took it per job: docs/containers.md)
         kustomization["configMapGenerator"] = [{"name": job_config_map(api), "files": ["job.json"]}]
-    kustomization["resources"] = list(resources)
     header = HEADER.format(config=project.config_file.name, api=api.name)
-    files = {f"{api.name}/{path}": _dump(header, doc) for path, doc in resources.items()}
-    files[f"{api.name}/kustomization.yaml"] = _dump(header, kustomization)
-    return files
+    return api_folder(header, api.name, resources, **kustomization)
 
 
 def pod_spec(project: Project, api: ContainerApiSpec) -> dict[str, Any]:

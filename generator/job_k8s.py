@@ -33,6 +33,7 @@ from .k8s import (
     _resources,
     _security_context,
     _tf_serving_container,
+    api_folder,
     k8s_name,
     pod_parts,
 )
@@ -63,14 +64,8 @@ def render_job_api(project: Project, api: ApiSpec, image: str, has_dotenv: bool)
     }
     workers = int(job.get("workers", 1))
     resources["job.yaml"] = _job(project, api, image, env_config, has_dotenv, workers)
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": list(resources),
-    }
     header = HEADER.format(config=project.config_file.name, api=api.name)
-    files = {f"{api.name}/{path}": _dump(header, doc) for path, doc in resources.items()}
-    files[f"{api.name}/kustomization.yaml"] = _dump(header, kustomization)
+    files = api_folder(header, api.name, resources)
     if api.kind == "BatchAPI":
         complete = _job(project, api, image, env_config, has_dotenv, 1, on_job_complete=True)
         files[f"{api.name}/on-job-complete.yaml"] = _dump(

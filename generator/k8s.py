@@ -137,13 +137,7 @@ def render_k8s(
     for splitter in splitters:
         header = HEADER.format(config=config_name, api=splitter.name)
         resources = k8s_manifests(splitter, image_refs[splitter.name])
-        kustomization = {
-            "apiVersion": "kustomize.config.k8s.io/v1beta1",
-            "kind": "Kustomization",
-            "resources": list(resources),
-        }
-        for path, doc in [*resources.items(), ("kustomization.yaml", kustomization)]:
-            files[f"{splitter.name}/{path}"] = _dump(header, doc)
+        files.update(api_folder(header, splitter.name, resources))
     top = _top_kustomization(apis, has_dotenv)
     top["resources"] = sorted(
         [
@@ -182,14 +176,26 @@ def _render_api(
         resources["scaledobject.yaml"] = _scaled_object(project, api)
     else:
         resources["hpa.yaml"] = _hpa(project, api)
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": list(resources),
-    }
-    header = HEADER.format(config=project.config_file.name, api=api.name)
-    files = {f"{api.name}/{path}": _dump(header, doc) for path, doc in resources.items()}
-    files[f"{api.name}/kustomization.yaml"] = _dump(header, kustomization)
+    return api_folder(
+        HEADER.format(config=project.config_file.name, api=api.name), api.name, resources
+    )
+
+
+def api_folder(
+    header: str, name: str, resources: dict[str, dict[str, Any]], **kustomization: Any
+) -> dict[str, str]:
+    """{path under k8s/: text} of one API's folder: its manifests, and a kustomization listing
+    them (with `kustomization`'s fields, such as a configMapGenerator)."""
+    files = {f"{name}/{path}": _dump(header, doc) for path, doc in resources.items()}
+    files[f"{name}/kustomization.yaml"] = _dump(
+        header,
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            **kustomization,
+            "resources": list(resources),
+        },
+    )
     return files
 
 
