@@ -15,6 +15,8 @@ Reuse it from any test (tests/runtime is on pytest's `pythonpath`):
   GET /healthz is 200 and stops it (SIGTERM, then SIGKILL) when the test ends.
   `running_server(...)` is the same as a context manager, for module-scoped fixtures that share
   one server across tests.
+- `metric(server, name)`: a value of its /metrics; `simultaneously(n, call)`: `call()` from n
+  threads released together.
 - `RunningServer` has `.url(path)`, `.log()` (stdout+stderr so far), `.process`, `.stop()`.
 """
 
@@ -28,8 +30,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,3 +179,22 @@ def running_server(
     finally:
         server.stop()
         shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+def simultaneously(count: int, call) -> list:
+    """Runs `call()` from `count` threads released at the same instant."""
+    barrier = threading.Barrier(count)
+
+    def run(_: int):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def metric(server: RunningServer, name: str) -> float:
+    for line in httpx.get(server.url("/metrics")).text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise KeyError(name)

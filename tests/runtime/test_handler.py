@@ -17,8 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from cortex_build.spec import ApiSpec, BatchingSpec, CortexRelease
-from servers import PROJECTS, RunningServer, api_spec, running_server
-from test_lifecycle import metric, simultaneously
+from servers import PROJECTS, RunningServer, api_spec, metric, running_server, simultaneously
 
 HANDLER = PROJECTS / "handler"
 

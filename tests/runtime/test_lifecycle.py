@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import signal
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cortex_build.spec import BatchingSpec
-from servers import PROJECTS, RunningServer, api_spec
+from servers import PROJECTS, RunningServer, api_spec, metric, simultaneously
 
 ECHO = PROJECTS / "echo"
 
@@ -26,18 +25,6 @@ def sleep_request(server: RunningServer, seconds: float) -> httpx.Response:
     return httpx.post(
         server.url(), params={"return": "sleep", "seconds": str(seconds)}, json={}, timeout=30
     )
-
-
-def simultaneously(count: int, call) -> list:
-    """Runs `call()` from `count` threads released at the same instant."""
-    barrier = threading.Barrier(count)
-
-    def run(_: int):
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def sleep_on_a_new_connection(server: RunningServer, seconds: float) -> tuple[int, dict, float]:
@@ -51,13 +38,6 @@ def sleep_on_a_new_connection(server: RunningServer, seconds: float) -> tuple[in
         return response.status, json.loads(response.read()), time.monotonic()
     finally:
         connection.close()
-
-
-def metric(server: RunningServer, name: str) -> float:
-    for line in httpx.get(server.url("/metrics")).text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise KeyError(name)
 
 
 def wait_in_flight(server: RunningServer, count: int, timeout: float = 10) -> None:

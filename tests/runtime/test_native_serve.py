@@ -6,40 +6,21 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from native import reloading_project, serve_process, stop, wait_healthy
 from servers import PROJECTS, free_port
 
 NATIVE = PROJECTS / "native"
 
 
-def cortex_build(*args: str, **kwargs) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "cortex_build.cli", *args]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs
-    )
-
-
-def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"cortex-build serve not healthy on port {port} after 30s")
-
-
 def test_serve_runs_the_runtime_with_dotenv_and_stops_cleanly_on_sigterm():
     port = free_port()
-    process = cortex_build("serve", str(NATIVE), "--api", "greeter", "--port", str(port))
+    process = serve_process("serve", str(NATIVE), "--api", "greeter", "--port", str(port))
     try:
         wait_healthy(process, port)
         response = httpx.post(f"http://127.0.0.1:{port}/greet", json={"name": "Ada"})
@@ -55,9 +36,7 @@ def test_serve_runs_the_runtime_with_dotenv_and_stops_cleanly_on_sigterm():
         output = process.stdout.read()
         assert f"serving API greeter at http://127.0.0.1:{port}" in output
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def children(pid: int) -> list[int]:
@@ -74,7 +53,7 @@ def alive(pid: int) -> bool:
 
 def test_the_server_does_not_outlive_a_killed_serve_command():
     port = free_port()
-    process = cortex_build(
+    process = serve_process(
         "serve", str(NATIVE), "--api", "greeter", "--port", str(port), start_new_session=True
     )
     try:
@@ -101,7 +80,7 @@ def test_the_server_does_not_outlive_a_killed_serve_command():
 
 
 def test_a_missing_requirement_is_named_before_anything_starts():
-    process = cortex_build("serve", str(PROJECTS / "native_missing_req"), "--port", "1")
+    process = serve_process("serve", str(PROJECTS / "native_missing_req"), "--port", "1")
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert output.strip().splitlines() == [
@@ -115,48 +94,21 @@ def test_a_requirements_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_p
     project = tmp_path / "project"
     shutil.copytree(PROJECTS / "native_missing_req", project)
     (project / "requirements.txt").write_bytes("caf\u00e9\n".encode("latin-1"))
-    process = cortex_build("serve", str(project), "--port", "1")
+    process = serve_process("serve", str(project), "--port", "1")
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert output.startswith("requirements.txt: cannot be read as UTF-8 text:"), output
 
 
 def test_a_project_with_several_apis_needs_api():
-    process = cortex_build("serve", str(NATIVE), "--port", "1")
+    process = serve_process("serve", str(NATIVE), "--port", "1")
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "the project has 2 APIs (greeter, other): choose one with --api NAME" in output
-    process = cortex_build("serve", str(NATIVE), "--api", "nope", "--port", "1")
+    process = serve_process("serve", str(NATIVE), "--api", "nope", "--port", "1")
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert 'cortex-build: --api: no API is named "nope" (the APIs are: greeter, other)' in output
-
-
-RELOADING_PREDICTOR = """\
-from helper import answer
-
-
-class PythonPredictor:
-    def __init__(self, config):
-        pass
-
-    def predict(self, payload):
-        return {"answer": answer()}
-"""
-
-
-def reloading_project(root, processes=1):
-    """A project whose predictor answers helper.answer() (1), for --reload tests; its helper."""
-    project = root / "project"
-    project.mkdir()
-    (project / "cortex.yaml").write_text(
-        "- name: live\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
-        f"    path: predictor.py\n    processes_per_replica: {processes}\n"
-    )
-    (project / "predictor.py").write_text(RELOADING_PREDICTOR)
-    helper = project / "helper.py"
-    helper.write_text("def answer():\n    return 1\n")
-    return project, helper
 
 
 def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path):
@@ -165,7 +117,7 @@ def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path
     second = int(time.time()) * 10**9
     os.utime(helper, ns=(second, second))
     port = free_port()
-    process = cortex_build("serve", str(project), "--port", str(port), "--reload")
+    process = serve_process("serve", str(project), "--port", str(port), "--reload")
     url = f"http://127.0.0.1:{port}/predict"
     try:
         wait_healthy(process, port)
@@ -189,12 +141,7 @@ def test_reload_serves_edited_code_without_a_restart_or_an_error_status(tmp_path
         # every process runs the new code, not only the one that answered first
         assert [httpx.post(url, json={}).json() for _ in range(10)] == [{"answer": 2}] * 10
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 PID_PREDICTOR = """
@@ -221,7 +168,7 @@ def test_reload_watches_the_projects_own_folders_not_its_virtualenvs(tmp_path):
     )
     (project / "predictor.py").write_text(PID_PREDICTOR)
     port = free_port()
-    process = cortex_build("serve", str(project), "--port", str(port), "--reload")
+    process = serve_process("serve", str(project), "--port", str(port), "--reload")
     url = f"http://127.0.0.1:{port}/predict"
 
     def pid() -> int | None:
@@ -246,10 +193,5 @@ def test_reload_watches_the_projects_own_folders_not_its_virtualenvs(tmp_path):
             time.sleep(0.1)
         assert pid() not in (first, None), "an edit in a new code folder did not reload the workers"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
+        output = stop(process)
     assert "reloading on changes to the project's Python files (OS notifications" in output

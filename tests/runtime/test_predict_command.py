@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 from e2e import cortex_build as cli
-from test_release_projects_native import RELEASE_PROJECTS, served
+from native import RELEASE_PROJECTS, served
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 

@@ -5,20 +5,13 @@ the shape leaves open."""
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from e2e import check_sample, load_samples
-from servers import free_port
+from native import RELEASE_PROJECTS, served
 
-RELEASE_PROJECTS = Path(__file__).resolve().parents[1] / "release_projects"
 # (v0.42's APIs are containers of the user's images: tests/test_container_apis.py reads them)
 FAMILIES = sorted(
     p.parent.name for p in RELEASE_PROJECTS.glob("*/cortex.yaml") if p.parent.name != "v0.42"
@@ -26,36 +19,6 @@ FAMILIES = sorted(
 # The v0.10-v0.11 shape is in the examples (tests/release_projects/README.md)
 V010_EXAMPLES = ("v0.10-deployment", "v0.9-onnx-handlers")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@contextmanager
-def served(project: Path, *args: str) -> Iterator[str]:
-    """`cortex-build serve PROJECT ARGS` on a free port until healthy; its base URL. Stopped with
-    SIGTERM (it must exit 0) when the block ends."""
-    port = free_port()
-    command = [sys.executable, "-m", "cortex_build.cli", "serve", str(project), "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"{project.name}: not healthy within 60s"
-            time.sleep(0.1)
-        yield url
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0, process.communicate()[0]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.parametrize("family", [*FAMILIES, *V010_EXAMPLES])

@@ -3,14 +3,12 @@ good code, says why it did not reload, and reloads on the next good save."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
+from native import reloading_project, serve_process, stop, wait_healthy
 from servers import free_port
-from test_native_serve import cortex_build, reloading_project, wait_healthy
 
 
 def answers_until(url: str, wanted: dict[str, int], seconds: float = 30) -> list[dict[str, int]]:
@@ -30,7 +28,7 @@ def answers_until(url: str, wanted: dict[str, int], seconds: float = 30) -> list
 def test_a_syntax_error_keeps_the_last_good_code_serving(tmp_path: Path) -> None:
     project, helper = reloading_project(tmp_path)
     port = free_port()
-    process = cortex_build("serve", str(project), "--port", str(port), "--reload")
+    process = serve_process("serve", str(project), "--port", str(port), "--reload")
     url = f"http://127.0.0.1:{port}/predict"
     try:
         wait_healthy(process, port)
@@ -44,11 +42,6 @@ def test_a_syntax_error_keeps_the_last_good_code_serving(tmp_path: Path) -> None
         helper.write_text("def answer():\n    return 3\n")  # the next good save
         assert answers_until(url, {"answer": 3})[-1] == {"answer": 3}
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
+        output = stop(process)
     assert "not reloading: helper.py:1:" in output
     assert "still serving the code before it" in output

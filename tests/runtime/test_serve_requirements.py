@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_release_projects_native import RELEASE_PROJECTS
+from native import RELEASE_PROJECTS
 
 
 def serve(project: Path) -> subprocess.CompletedProcess[str]:

@@ -13,48 +13,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from native import serve_process, stop, wait_healthy
 from servers import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "traffic-splitter"
 SAMPLE = {"sepal_length": 6.3, "sepal_width": 2.5, "petal_length": 4.9, "petal_width": 1.5}
 
 
-def cortex_build(*args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "cortex_build.cli", *args]
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"cortex-build serve not healthy on port {port}")
-
-
 @contextlib.contextmanager
 def serving(*args: str, port: int) -> Iterator[subprocess.Popen[str]]:
-    process = cortex_build("serve", str(EXAMPLE), *args, "--port", str(port))
+    process = serve_process("serve", str(EXAMPLE), *args, "--port", str(port))
     try:
         wait_healthy(process, port)
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 def test_the_example_splitter_served_natively_splits_80_20_and_copies_to_the_shadow() -> None:
