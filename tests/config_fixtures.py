@@ -108,3 +108,58 @@ def make_project(root: Path, config: str, name: str = "cortex.yaml") -> Path:
         target.write_text(text)
     (root / name).write_text(config)
     return root
+
+
+RENDER_CONFIG = """\
+- name: echo
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+    env:
+      GREETING: 'say "hi" $HOME `id`'
+  compute:
+    cpu: 1500m
+    mem: 1Gi
+    gpu: 1
+  autoscaling:
+    init_replicas: 2
+    min_replicas: 2
+
+- name: tf
+  kind: RealtimeAPI
+  predictor:
+    type: tensorflow
+    path: tf_predictor.py
+    models:
+      path: saved/
+  compute:
+    cpu: 1
+"""
+
+SECRET = "s3cr3t-value-that-must-not-leak"
+
+
+# A project of two APIs (echo: python with a GPU and autoscaling; tf), and every kind of file
+# render copies or leaves out (requirements, dependencies.sh, .env with a secret that must not
+# leak).
+def make_render_project(
+    root: Path, config: str = RENDER_CONFIG, extra: dict[str, str] | None = None
+) -> Path:
+    files = {
+        "cortex.yaml": config,
+        "predictor.py": PYTHON_PREDICTOR,
+        "tf_predictor.py": TENSORFLOW_PREDICTOR,
+        "saved/saved_model.pb": "not really a model",
+        "saved/variables/variables.index": "",
+        "requirements.txt": "six\n",
+        "dependencies.sh": "apt-get update && apt-get install -y --no-install-recommends jq\n",
+        "values.json": "{}",
+        ".env": f"API_TOKEN={SECRET}\n",
+        **(extra or {}),
+    }
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root

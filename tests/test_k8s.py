@@ -8,7 +8,6 @@ When `kubectl` is on PATH, the kustomization itself is built with its embedded k
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from dataclasses import replace
@@ -31,41 +30,21 @@ from cortex_build.spec import (
     AutoscalingSpec,
     BatchingSpec,
     ComputeSpec,
-    ModelRef,
-    ModelsSpec,
     PredictorSpec,
-    Project,
     UpdateStrategySpec,
 )
+from k8s_checks import (
+    KUSTOMIZE,
+    OLDEST_K8S_VERSION,
+    make_project,
+    python_api,
+    render,
+    tensorflow_api,
+    validate_standard,
+    write_tree,
+)
 
-# behavior.*.tolerance is on by default from 1.35 (beta); older servers: docs/kubernetes.md.
-K8S_VERSION = "1.35.0"
-# Without the tolerance lines the manifests must also suit older clusters (the documented
-# `kubectl apply --validate=warn` fallback drops just those lines).
-OLDEST_K8S_VERSION = "1.29.0"
 DOTENV_VALUES = ("s3cr3t-token-6f1d9a", "postgres://user:pw-83bc@db/prod")
-
-
-def python_api(name: str = "iris", **changes: Any) -> ApiSpec:
-    predictor = changes.pop(
-        "predictor", PredictorSpec(type="python", interface="class", path="predictor.py")
-    )
-    return ApiSpec(
-        name=name, generation="v0.26", endpoint=f"/{name}", predictor=predictor, line=3, **changes
-    )
-
-
-def tensorflow_api(name: str = "tf", **changes: Any) -> ApiSpec:
-    predictor = PredictorSpec(
-        type="tensorflow",
-        interface="class",
-        path="predictor.py",
-        models=ModelsSpec(paths=(ModelRef(name="_cortex_default", path="model"),)),
-        processes_per_replica=2,
-        threads_per_process=4,
-        log_level="warning",
-    )
-    return python_api(name, predictor=predictor, **changes)
 
 
 # Every case the issue names: defaults, GPU, shm, the TF sidecar, CPU utilization, env.
@@ -96,25 +75,6 @@ CASES: dict[str, ApiSpec] = {
 }
 
 
-def make_project(root: Path, apis: tuple[ApiSpec, ...], dotenv: str | None = None) -> Project:
-    root.mkdir(parents=True, exist_ok=True)
-    if dotenv is not None:
-        (root / ".env").write_text(dotenv)
-    return Project(root=root, config_file=root / "cortex.yaml", apis=apis)
-
-
-def render(
-    tmp_path: Path,
-    *apis: ApiSpec,
-    autoscaler: str = "hpa",
-    dotenv: str | None = None,
-    registry: str | None = "registry.example.com/team",
-) -> dict[str, str]:
-    project = make_project(tmp_path / "project", apis, dotenv)
-    refs = {api.name: image_ref(api.name, registry, "v1") for api in apis}
-    return render_k8s(project, apis, refs, autoscaler)
-
-
 def manifest(files: dict[str, str], path: str) -> dict[str, Any]:
     return yaml.safe_load(files[path])
 
@@ -128,22 +88,11 @@ def container(files: dict[str, str], api: str, name: str = "api") -> dict[str, A
     return found
 
 
-def validate_standard(doc: dict[str, Any], version: str = K8S_VERSION) -> None:
-    kubernetes_validate.validate(doc, version, strict=True)
-
-
 def validate_scaled_object(doc: dict[str, Any]) -> None:
     """A field the CRD's models do not know is dropped by pydantic, and a wrong type raises: the
     round trip must give back the document unchanged."""
     model = KedaScaledObject.model_validate(doc)
     assert model.model_dump(by_alias=True, exclude_none=True, mode="json") == doc
-
-
-def write_tree(files: dict[str, str], out: Path) -> None:
-    for path, content in files.items():
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
 
 
 def rendered_manifests(files: dict[str, str]) -> list[dict[str, Any]]:
@@ -204,25 +153,6 @@ def test_the_validator_rejects_what_kubernetes_rejects(tmp_path: Path) -> None:
     hpa = manifest(render(tmp_path, CASES["defaults"]), "defaults/hpa.yaml")
     with pytest.raises(kubernetes_validate.ValidationError):  # no tolerance before 1.33
         validate_standard(hpa, "1.32.0")
-
-
-def kustomize_command() -> list[str] | None:
-    """`kubectl kustomize` when kubectl embeds kustomize >= 4 (older ones, such as Debian
-    bookworm's kubectl 1.20 with kustomize 2.0, cannot build folder resources or `envs`), else a
-    standalone `kustomize build`; None when neither is there."""
-    if shutil.which("kubectl"):
-        version = subprocess.run(
-            ["kubectl", "version", "--client"], capture_output=True, text=True
-        ).stdout
-        embedded = re.search(r"Kustomize Version: v(\d+)", version)
-        if embedded and int(embedded.group(1)) >= 4:
-            return ["kubectl", "kustomize"]
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    return None
-
-
-KUSTOMIZE = kustomize_command()
 
 
 @pytest.mark.skipif(

@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from config_fixtures import MULTI_MODEL_PREDICTOR, PYTHON_PREDICTOR, TENSORFLOW_PREDICTOR
+from config_fixtures import (
+    MULTI_MODEL_PREDICTOR,
+    PYTHON_PREDICTOR,
+    RENDER_CONFIG,
+    SECRET,
+    make_render_project,
+)
 from cortex_build import render as render_module
 from cortex_build import runtime_files
 from cortex_build.cli import main
@@ -27,59 +33,10 @@ from cortex_build.errors import UserError
 from cortex_build.render import render_project
 from cortex_build.spec import ApiSpec, ModelRef, ModelsSpec, PredictorSpec, Project
 
-CONFIG = """\
-- name: echo
-  kind: RealtimeAPI
-  predictor:
-    type: python
-    path: predictor.py
-    env:
-      GREETING: 'say "hi" $HOME `id`'
-  compute:
-    cpu: 1500m
-    mem: 1Gi
-    gpu: 1
-  autoscaling:
-    init_replicas: 2
-    min_replicas: 2
-
-- name: tf
-  kind: RealtimeAPI
-  predictor:
-    type: tensorflow
-    path: tf_predictor.py
-    models:
-      path: saved/
-  compute:
-    cpu: 1
-"""
-
-SECRET = "s3cr3t-value-that-must-not-leak"
-
-
-def make_project(root: Path, config: str = CONFIG, extra: dict[str, str] | None = None) -> Path:
-    files = {
-        "cortex.yaml": config,
-        "predictor.py": PYTHON_PREDICTOR,
-        "tf_predictor.py": TENSORFLOW_PREDICTOR,
-        "saved/saved_model.pb": "not really a model",
-        "saved/variables/variables.index": "",
-        "requirements.txt": "six\n",
-        "dependencies.sh": "apt-get update && apt-get install -y --no-install-recommends jq\n",
-        "values.json": "{}",
-        ".env": f"API_TOKEN={SECRET}\n",
-        **(extra or {}),
-    }
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    return load_project(make_project(tmp_path / "project"))
+    return load_project(make_render_project(tmp_path / "project"))
 
 
 def tree(root: Path) -> dict[str, tuple[str, str]]:
@@ -249,8 +206,8 @@ SWARM_REFUSED_SERVICE_KEYS = {
 def test_a_compose_file_without_gpus_or_tensorflow_is_one_docker_stack_deploy_takes(
     tmp_path: Path,
 ) -> None:
-    config = CONFIG.split("\n- name: tf")[0].replace("    gpu: 1\n", "")
-    project = load_project(make_project(tmp_path / "project", config))
+    config = RENDER_CONFIG.split("\n- name: tf")[0].replace("    gpu: 1\n", "")
+    project = load_project(make_render_project(tmp_path / "project", config))
     render_project(project, tmp_path / "out")
     text = (tmp_path / "out" / "docker-compose.yaml").read_text()
     compose = yaml.safe_load(text)
@@ -281,8 +238,8 @@ def test_gpu_and_tensorflow_compose_files_say_swarm_refuses_them(
 
 @pytest.mark.parametrize("cpu", ["200m", "1", "0.25", "12345m"])
 def test_compute_cpu_is_a_reservation_of_cores(tmp_path: Path, cpu: str) -> None:
-    config = CONFIG.split("\n- name: tf")[0].replace("cpu: 1500m", f"cpu: {cpu}")
-    project = load_project(make_project(tmp_path / "project", config))
+    config = RENDER_CONFIG.split("\n- name: tf")[0].replace("cpu: 1500m", f"cpu: {cpu}")
+    project = load_project(make_render_project(tmp_path / "project", config))
     render_project(project, tmp_path / "out")
     compose = yaml.safe_load((tmp_path / "out" / "docker-compose.yaml").read_text())
     cores = compose["services"]["echo"]["deploy"]["resources"]["reservations"]["cpus"]
@@ -295,7 +252,7 @@ def test_compute_cpu_is_a_reservation_of_cores(tmp_path: Path, cpu: str) -> None
 )
 def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
     # a `$` in a path must reach Compose literally, not as a variable
-    project = load_project(make_project(tmp_path / "my $HOME project"))
+    project = load_project(make_render_project(tmp_path / "my $HOME project"))
     render_project(project, tmp_path / "out")
     checked = subprocess.run(
         ["docker-compose", "-f", str(tmp_path / "out" / "docker-compose.yaml"), "config"],
@@ -323,12 +280,12 @@ def test_dotenv_values_never_reach_the_output_through_links_or_model_folders(
     """A project symlink to .env stays a link to where .env would be: dangling in OUT and in the
     image (the values reach containers only as environment). A `.env` inside `models.dir` is a
     hidden file of the model folder, never copied."""
-    config = CONFIG.replace(
+    config = RENDER_CONFIG.replace(
         "    env:\n",
         "    multi_model_reloading:\n      dir: models\n    env:\n",
         1,
     )
-    root = make_project(
+    root = make_render_project(
         tmp_path / "project",
         config,
         {
@@ -365,8 +322,8 @@ def assert_no_secret_in(out: Path) -> None:
 
 def test_rendering_is_deterministic(tmp_path: Path) -> None:
     # two copies of one project in different places render to the same bytes
-    first = load_project(make_project(tmp_path / "a" / "project"))
-    second = load_project(make_project(tmp_path / "b" / "project"))
+    first = load_project(make_render_project(tmp_path / "a" / "project"))
+    second = load_project(make_render_project(tmp_path / "b" / "project"))
     render_project(first, tmp_path / "a" / "out")
     render_project(second, tmp_path / "b" / "out")
     render_project(second, tmp_path / "b" / "out")  # and re-rendering changes nothing
@@ -415,7 +372,7 @@ def test_out_must_be_ours_to_replace(project: Project, tmp_path: Path) -> None:
 
 
 def test_out_inside_the_project_is_not_copied_into_itself(tmp_path: Path) -> None:
-    project = load_project(make_project(tmp_path / "project"))
+    project = load_project(make_render_project(tmp_path / "project"))
     render_project(project, tmp_path / "project" / "build")
     render_project(project, tmp_path / "project" / "build")
     assert not (tmp_path / "project" / "build" / "echo" / "project" / "build").exists()
@@ -424,7 +381,7 @@ def test_out_inside_the_project_is_not_copied_into_itself(tmp_path: Path) -> Non
 def test_earlier_outputs_inside_the_project_are_not_copied(tmp_path: Path) -> None:
     """`render -o outa` then `render -o outb`: outa is output (it holds the render marker), not
     project; a folder of the project that merely looks alike is still copied."""
-    root = make_project(tmp_path / "project", extra={"nested/outc/keep.txt": "mine"})
+    root = make_render_project(tmp_path / "project", extra={"nested/outc/keep.txt": "mine"})
     project = load_project(root)
     render_project(project, root / "outa")
     render_project(project, root / "nested" / "outc" / "render")
@@ -520,11 +477,11 @@ def test_dockerfile_string_escapes_and_refuses_line_breaks() -> None:
 
 
 def test_colliding_compose_service_names_are_an_error(tmp_path: Path) -> None:
-    config = CONFIG + (
+    config = RENDER_CONFIG + (
         "\n- name: tf-serving\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
         "    path: predictor.py\n"
     )
-    project = load_project(make_project(tmp_path / "project", config))
+    project = load_project(make_render_project(tmp_path / "project", config))
     with pytest.raises(UserError, match='compose service "tf-serving" collides'):
         render_project(project, tmp_path / "out")
 
@@ -574,7 +531,7 @@ def test_models_outside_the_project_and_model_dirs(tmp_path: Path) -> None:
 
 
 def test_cli_render(tmp_path: Path) -> None:
-    make_project(tmp_path / "project")
+    make_render_project(tmp_path / "project")
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main,
@@ -665,7 +622,7 @@ def test_cli_render_reports_file_system_errors_on_out(
     tmp_path: Path, out: str, message: str
 ) -> None:
     """Real file-system refusals (even for root): one line naming the path, exit 2, no traceback."""
-    make_project(tmp_path / "project")
+    make_render_project(tmp_path / "project")
     result = CliRunner().invoke(main, ["render", str(tmp_path / "project"), "-o", out])
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"cortex-build: -o: {message}"), result.stderr
@@ -677,7 +634,7 @@ def test_cli_render_reports_file_system_errors_on_out(
 def test_a_failed_write_reports_out_and_leaves_it_as_it_was(tmp_path: Path) -> None:
     """A write that fails half-way (here: files limited to 256 KiB, a 1 MiB project file, as a
     full disk would) is a problem naming the file as it would be in OUT; OUT stays whole."""
-    root = make_project(tmp_path / "project")
+    root = make_render_project(tmp_path / "project")
     out = tmp_path / "out"
     render_project(load_project(root), out)
     before = tree(out)

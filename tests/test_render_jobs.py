@@ -13,7 +13,7 @@ import pytest
 import yaml
 from cortex_build.cli import main
 from cortex_build.spec import ComputeSpec, PredictorSpec
-from test_k8s import (
+from k8s_checks import (
     KUSTOMIZE,
     OLDEST_K8S_VERSION,
     python_api,

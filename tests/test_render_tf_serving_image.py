@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from config_fixtures import make_render_project
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
 from cortex_build.render import render_project
-from test_render import make_project
 
 MIRROR = "mirror.example.com:5000/tf/serving:2.16.1"
 
 
 def test_it_replaces_the_sidecar_image_in_compose_kubernetes_and_the_spec(tmp_path: Path) -> None:
-    project = load_project(make_project(tmp_path / "project"))
+    project = load_project(make_render_project(tmp_path / "project"))
     result = render_project(project, tmp_path / "out", tf_serving_image=MIRROR)
     assert result.api("tf").tf_serving_image == MIRROR
     assert result.api("echo").tf_serving_image is None  # python APIs have no sidecar
@@ -39,7 +39,7 @@ def test_it_replaces_the_sidecar_image_in_compose_kubernetes_and_the_spec(tmp_pa
 
 
 def test_it_beats_the_configs_own_sidecar_image(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "project")
+    root = make_render_project(tmp_path / "project")
     config = (root / "cortex.yaml").read_text()
     (root / "cortex.yaml").write_text(
         config.replace(
@@ -57,14 +57,14 @@ def test_it_beats_the_configs_own_sidecar_image(tmp_path: Path) -> None:
 def test_a_bad_image_reference_is_refused_before_anything_is_written(
     tmp_path: Path, bad: str
 ) -> None:
-    project = load_project(make_project(tmp_path / "project"))
+    project = load_project(make_render_project(tmp_path / "project"))
     with pytest.raises(UserError, match=r"--tf-serving-image: must be an image reference"):
         render_project(project, tmp_path / "out", tf_serving_image=bad)
     assert not (tmp_path / "out").exists()
 
 
 def test_render_takes_the_option(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "project")
+    root = make_render_project(tmp_path / "project")
     rendered = CliRunner().invoke(
         main, ["render", str(root), "-o", str(tmp_path / "out"), "--tf-serving-image", MIRROR]
     )
@@ -77,7 +77,7 @@ def test_render_takes_the_option(tmp_path: Path) -> None:
 def test_build_passes_the_option_to_render(docker_client, tmp_path: Path) -> None:
     # `build` connects to the engine first, then renders: a bad value is refused there, before
     # anything is built (a good one is used by tests/docker/test_tensorflow_example.py's render)
-    root = make_project(tmp_path / "project")
+    root = make_render_project(tmp_path / "project")
     refused = CliRunner().invoke(main, ["build", str(root), "--tf-serving-image", "bad image"])
     assert refused.exit_code == 2, refused.output
     assert "--tf-serving-image: must be an image reference" in refused.output

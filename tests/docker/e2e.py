@@ -116,3 +116,31 @@ def check_sample(base_url: str, sample: Sample, client: object = None) -> None:
     of `cortex-build predict --samples` (the client is not needed: one connection a sample)."""
     problem = sample_problem(sample, base_url)
     assert problem is None, f"{sample.api}/{sample.name}: {problem}"
+
+
+# A small project of python APIs (echo predictors), for tests that build images of their own.
+PREDICTOR = """\
+class PythonPredictor:
+    def __init__(self, config):
+        pass
+
+    def predict(self, payload):
+        return payload
+"""
+
+
+def make_project(root: Path, config: str, requirements: str | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "cortex.yaml").write_text(config)
+    (root / "predictor.py").write_text(PREDICTOR)
+    if requirements is not None:
+        (root / "requirements.txt").write_text(requirements)
+    return root
+
+
+def api_config(name: str, image: str | None = None) -> str:
+    image_line = f"\n    image: {image}" if image else ""
+    return (
+        f"- name: {name}\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
+        f"    path: predictor.py{image_line}\n"
+    )

@@ -10,39 +10,12 @@ import socket
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 from cortex_build.build import BuildTarget, build_images
 from cortex_build.engine import connect_engine
-from e2e import cortex_build
-
-PREDICTOR = """\
-class PythonPredictor:
-    def __init__(self, config):
-        pass
-
-    def predict(self, payload):
-        return payload
-"""
-
-
-def make_project(root: Path, config: str, requirements: str | None = None) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "cortex.yaml").write_text(config)
-    (root / "predictor.py").write_text(PREDICTOR)
-    if requirements is not None:
-        (root / "requirements.txt").write_text(requirements)
-    return root
-
-
-def api_config(name: str, image: str | None = None) -> str:
-    image_line = f"\n    image: {image}" if image else ""
-    return (
-        f"- name: {name}\n  kind: RealtimeAPI\n  predictor:\n    type: python\n"
-        f"    path: predictor.py{image_line}\n"
-    )
+from e2e import api_config, cortex_build, make_project
 
 
 @pytest.fixture

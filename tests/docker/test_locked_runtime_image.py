@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cortex_build.runtime_lock import load_lock, parse_lock
-from test_build_command import api_config, make_project  # the same small project
+from e2e import api_config, make_project
 
 # within the runtime's range (starlette>=0.27), and older than what the lock pins
 USER_STARLETTE = "0.40.0"
