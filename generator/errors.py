@@ -53,6 +53,11 @@ def option_problem(option: str, message: str) -> Problem:
     return Problem(file="cortex-build", line=None, api=None, field=option, message=message)
 
 
+def project_problem(project: Project, message: str) -> Problem:
+    """A problem with the project as a whole, located at its config file."""
+    return Problem(file=project.config_file.name, line=None, api=None, field=None, message=message)
+
+
 def api_problem(project: Project, api: ApiSpec, field: str | None, message: str) -> Problem:
     """A problem with one API, located at its entry in the project's config file."""
     return Problem(

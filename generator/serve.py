@@ -26,7 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from . import runtime_files
 from .config import load_project
-from .errors import Problem, UserError, option_problem, unknown_api_message
+from .errors import Problem, UserError, option_problem, project_problem, unknown_api_message
 from .project_files import DOTENV_FILE, read_dotenv, requirement_lines
 from .spec import ApiSpec, Project, SplitterSpec
 
@@ -47,31 +47,24 @@ def pick_api(project: Project, api_name: str | None, realtime: bool = False) -> 
 
 def _pick_api(project: Project, api_name: str | None) -> ApiSpec:
     names = [api.name for api in project.apis]
-    config = project.config_file.name
     if api_name is None and not names and project.container_apis:
         raise UserError(
-            Problem(
-                file=config,
-                line=None,
-                api=None,
-                field=None,
-                message="every API here is given as containers (Cortex v0.36+): there is no "
-                "predictor code to serve natively; `cortex-build render` writes them into "
+            project_problem(
+                project,
+                "every API here is given as containers (Cortex v0.36+): there is no predictor "
+                "code to serve natively; `cortex-build render` writes them into "
                 "docker-compose.yaml and k8s/",
             )
         )
     if api_name is None:
         if len(names) == 1:
             return project.apis[0]
+        splitters = "".join(f"; traffic splitter {s.name}" for s in project.splitters)
         raise UserError(
-            Problem(
-                file=config,
-                line=None,
-                api=None,
-                field=None,
-                message=f"the project has {len(names)} APIs ({', '.join(names)}"
-                + "".join(f"; traffic splitter {s.name}" for s in project.splitters)
-                + "): choose one with --api NAME",
+            project_problem(
+                project,
+                f"the project has {len(names)} APIs ({', '.join(names)}{splitters}): "
+                "choose one with --api NAME",
             )
         )
     try:
