@@ -229,7 +229,7 @@ def tcp_check(port: int, timeout: int) -> str:
 
 
 def _deploy(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
-    """Requests as reservations under deploy:, like predictor APIs' (render.py's _deploy)."""
+    """Requests as reservations under deploy:, like predictor APIs' (compose.py's _deploy)."""
     reservations: dict[str, Any] = {}
     compute = container.compute
     if compute.cpu is not None:

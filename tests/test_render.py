@@ -25,8 +25,7 @@ from config_fixtures import (
     SECRET,
     make_render_project,
 )
-from cortex_build import render as render_module
-from cortex_build import runtime_files
+from cortex_build import runtime_files, templating
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
@@ -470,7 +469,7 @@ def test_injection_through_spec_values_is_refused_or_quoted(tmp_path: Path) -> N
 
 
 def test_dockerfile_string_escapes_and_refuses_line_breaks() -> None:
-    quote = render_module._dockerfile_string
+    quote = templating.dockerfile_string
     assert quote('a "b" $HOME \\x') == '"a \\"b\\" \\$HOME \\\\x"'
     with pytest.raises(ValueError):
         quote("a\nRUN id")
@@ -689,7 +688,7 @@ def test_labels_carry_the_normalized_spec_and_the_project(project: Project, tmp_
     assert spec["predictor"]["env"]["GREETING"] == 'say "hi" $HOME `id`'
     assert SECRET not in json.dumps(spec)
     # a project folder name with a line break stays on the label's line
-    assert render_module._printable("a\nb\x7f") == "a\\u000ab\\u007f"
+    assert templating.printable("a\nb\x7f") == "a\\u000ab\\u007f"
 
 
 def test_healthcheck_uses_only_what_docker_20_10_and_compose_1_29_accept(
