@@ -104,7 +104,7 @@ def compose_file(
             "config_name": project.config_file.name,
             "first_host_port": FIRST_HOST_PORT,
             "apis": [
-                {"name": t.name, "host_ports": _port_range(t.host_ports)}
+                {"name": t.name, "host_ports": port_range(t.host_ports)}
                 for t in rendered
                 if t.host_ports
             ],
@@ -128,7 +128,7 @@ def compose_file(
                     "service": list(container_compose.service_names(pod).values())[-1]
                     if pod.kind == "BatchAPI"
                     else container_compose.anchor_service(pod),
-                    "host_ports": _port_range(p.host_ports) if p.host_ports else None,
+                    "host_ports": port_range(p.host_ports) if p.host_ports else None,
                     "port": pod.port,
                 }
                 for p, pod in zip(rendered_pods, pods, strict=True)
@@ -152,7 +152,7 @@ def _compose_services(
     service: dict[str, Any] = {
         "image": target.image,
         "build": {"context": f"./{api.name}"},
-        "ports": [f"127.0.0.1:{_port_range(target.host_ports)}:{SERVER_PORT}"],
+        "ports": [f"127.0.0.1:{port_range(target.host_ports)}:{SERVER_PORT}"],
         "networks": {"default": {"aliases": [f"api-{api.name}"]}},
     }
     if tensorflow:
@@ -165,7 +165,7 @@ def _compose_services(
     # On tensorflow APIs the GPU goes to TF Serving, as in Cortex.
     service["deploy"] = _deploy(project, api, gpu=0 if tensorflow else api.compute.gpu)
     if api.predictor.shm_size:
-        service["shm_size"] = _docker_bytes(
+        service["shm_size"] = docker_bytes(
             project, api, "predictor.shm_size", api.predictor.shm_size
         )
     service["healthcheck"] = _healthcheck(HEALTHCHECK_START_PERIOD)
@@ -213,7 +213,7 @@ def _compose_job_services(
     if deploy:
         service["deploy"] = deploy
     if api.predictor.shm_size:
-        service["shm_size"] = _docker_bytes(
+        service["shm_size"] = docker_bytes(
             project, api, "predictor.shm_size", api.predictor.shm_size
         )
     services = {f"job-{api.name}": service}
@@ -259,48 +259,59 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
 def _deploy(project: Project, api: ApiSpec, gpu: int) -> dict[str, Any]:
     """Replicas and resources, all under `deploy:`, where `docker stack deploy` (Swarm) reads
     them too: it refuses service-level keys such as `cpu_shares`."""
-    reservations: dict[str, Any] = {}
-    if api.compute.cpu is not None:
+    deploy: dict[str, Any] = {"replicas": max(api.autoscaling.init_replicas, 1)}
+    requested = reservations(project, api, "compute", api.compute.cpu, api.compute.mem, gpu)
+    if requested:
+        deploy["resources"] = {"reservations": requested}
+    return deploy
+
+
+def reservations(
+    project: Project,
+    api: ApiSpec | ContainerApiSpec,
+    section: str,
+    cpu: str | None,
+    mem: str | None,
+    gpu: int,
+) -> dict[str, Any]:
+    """Cortex's compute requests as `deploy.resources.reservations` (of an API, or of one
+    container of a v0.36+ pod: `section` names where they were written)."""
+    found: dict[str, Any] = {}
+    if cpu is not None:
         # A request in Cortex: Swarm's scheduler reserves it. docker-compose 1.29 warns that it
         # ignores the key and Compose v2 ignores it silently: locally the API gets Docker's
         # default CPU weight, never a limit (a `cpus` limit would throttle a default 200m API).
-        reservations["cpus"] = _cpus(project, api)
-    if api.compute.mem is not None:
+        found["cpus"] = _cpus(project, api, f"{section}.cpu", cpu)
+    if mem is not None:
         # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
         # (a limit would OOM-kill an API that Cortex let burst above its request).
-        reservations["memory"] = _docker_bytes(project, api, "compute.mem", api.compute.mem)
+        found["memory"] = docker_bytes(project, api, f"{section}.mem", mem)
     if gpu > 0:
-        reservations["devices"] = [_gpus(gpu)]
-    resources: dict[str, Any] = {}
-    if reservations:
-        resources["reservations"] = reservations
-    deploy: dict[str, Any] = {"replicas": max(api.autoscaling.init_replicas, 1)}
-    if resources:
-        deploy["resources"] = resources
-    return deploy
+        found["devices"] = [_gpus(gpu)]
+    return found
 
 
 def _gpus(count: int) -> dict[str, Any]:
     return {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
 
 
-def _cpus(project: Project, api: ApiSpec) -> str:
+def _cpus(project: Project, api: ApiSpec | ContainerApiSpec, field: str, cpu: str) -> str:
     """A CPU request ("200m", "1.5") as Compose's `cpus`, a string of cores: "0.2", "1.5"."""
-    text = str(api.compute.cpu).strip()
+    text = str(cpu).strip()
     try:
         millicores = cpu_millicores(text)
     except BadValue:
         millicores = 0
     if millicores <= 0:
         raise UserError(
-            api_problem(
-                project, api, "compute.cpu", f'must be like 1, 0.5 or "500m" (got "{text}")'
-            )
+            api_problem(project, api, field, f'must be like 1, 0.5 or "500m" (got "{text}")')
         )
     return format((Decimal(millicores) / 1000).normalize(), "f")
 
 
-def _docker_bytes(project: Project, api: ApiSpec, field: str, quantity: str) -> str:
+def docker_bytes(
+    project: Project, api: ApiSpec | ContainerApiSpec, field: str, quantity: str
+) -> str:
     """A Kubernetes quantity ("1Gi", "500M") as a Docker size: exact bytes ("b")."""
     try:
         return f"{quantity_bytes(quantity)}b"
@@ -308,7 +319,7 @@ def _docker_bytes(project: Project, api: ApiSpec, field: str, quantity: str) -> 
         raise UserError(api_problem(project, api, field, str(err))) from None
 
 
-def _port_range(ports: tuple[int, ...]) -> str:
+def port_range(ports: tuple[int, ...]) -> str:
     return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
 
 

@@ -16,11 +16,8 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from .errors import Problem, UserError
-from .schema import cpu_millicores, quantity_bytes
 from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
 
 JOBS_PROFILE = "jobs"  # `docker-compose up` leaves these services; `docker-compose run` runs one
@@ -78,6 +75,9 @@ def container_services(
     host_ports: tuple[int, ...],
     worker_image: str | None = None,
 ) -> ContainerServices:
+    # compose.py imports this module: its helpers are imported when used
+    from .compose import docker_bytes, port_range
+
     names = service_names(api)
     anchor = _anchor_container(api)
     shared = len(api.containers) > 1
@@ -97,9 +97,7 @@ def container_services(
             service["environment"] = env
         if container is anchor:
             if api.kind == "RealtimeAPI" and api.port is not None:
-                low, high = host_ports[0], host_ports[-1]
-                published = str(low) if low == high else f"{low}-{high}"
-                service["ports"] = [f"127.0.0.1:{published}:{api.port}"]
+                service["ports"] = [f"127.0.0.1:{port_range(host_ports)}:{api.port}"]
                 service["networks"] = {"default": {"aliases": [f"api-{api.name}"]}}
         else:
             service["network_mode"] = f"service:{names[anchor.name]}"
@@ -108,7 +106,9 @@ def container_services(
             service["volumes"] = [f"{volume}:{MNT}"]
         service["deploy"] = _deploy(project, api, container)
         if container.compute.shm:
-            service["shm_size"] = f"{_bytes(project, api, container.compute.shm)}b"
+            service["shm_size"] = docker_bytes(
+                project, api, f"pod.containers.{container.name}.compute.shm", container.compute.shm
+            )
         probe = container.readiness_probe
         if probe is None and container is anchor and api.kind != "TaskAPI":
             # Cortex sent traffic once the port was bound: the same check by default
@@ -229,28 +229,13 @@ def tcp_check(port: int, timeout: int) -> str:
 
 
 def _deploy(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
-    """Requests as reservations under deploy:, like predictor APIs' (compose.py's _deploy)."""
-    reservations: dict[str, Any] = {}
+    """Requests as reservations under deploy:, as predictor APIs get them (compose.py)."""
+    from .compose import reservations
+
     compute = container.compute
-    if compute.cpu is not None:
-        cores = Decimal(cpu_millicores(compute.cpu)) / 1000
-        reservations["cpus"] = format(cores.normalize(), "f")
-    if compute.mem is not None:
-        reservations["memory"] = f"{_bytes(project, api, compute.mem)}b"
-    if compute.gpu > 0:
-        reservations["devices"] = [
-            {"driver": "nvidia", "count": compute.gpu, "capabilities": ["gpu"]}
-        ]
+    section = f"pod.containers.{container.name}.compute"
     deploy: dict[str, Any] = {"replicas": replicas(api)}
-    if reservations:
-        deploy["resources"] = {"reservations": reservations}
+    requested = reservations(project, api, section, compute.cpu, compute.mem, compute.gpu)
+    if requested:
+        deploy["resources"] = {"reservations": requested}
     return deploy
-
-
-def _bytes(project: Project, api: ContainerApiSpec, quantity: str) -> int:
-    try:
-        return quantity_bytes(quantity)
-    except ValueError as err:
-        raise UserError(
-            Problem(project.config_file.name, api.line or None, api.name, "compute", str(err))
-        ) from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .spec import ApiSpec, Project
+    from .spec import ApiSpec, ContainerApiSpec, Project
 
 
 @dataclass(frozen=True, order=True)
@@ -58,7 +58,9 @@ def project_problem(project: Project, message: str) -> Problem:
     return Problem(file=project.config_file.name, line=None, api=None, field=None, message=message)
 
 
-def api_problem(project: Project, api: ApiSpec, field: str | None, message: str) -> Problem:
+def api_problem(
+    project: Project, api: ApiSpec | ContainerApiSpec, field: str | None, message: str
+) -> Problem:
     """A problem with one API, located at its entry in the project's config file."""
     return Problem(
         file=project.config_file.name,
