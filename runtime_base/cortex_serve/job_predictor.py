@@ -176,15 +176,17 @@ def load_task(spec: Mapping[str, Any], project_dir: Path) -> Callable[[dict[str,
     if not inspect.isclass(cls):
         raise where.error(f"{TASK_CLASS} class is not defined (expected for a TaskAPI)")
     owner = f"class {TASK_CLASS}"
+    init_args = ["self"]
     try:
         if _has_own_init(cls):
             init_args = _check_method(cls, _Method("__init__", ("self",), ("metrics_client",)))
-            _refuse_unsupported(owner, "__init__", init_args, where)
         if not any("__call__" in vars(klass) for klass in cls.__mro__[:-1]):
             raise PredictorError(owner, 'required method "__call__" is not defined')
         _check_method(cls, _Method("__call__", ("self", "config")))
     except PredictorError as error:
         raise where.error(*error.args) from None
+    # after the try: its error is located already (as load_batch_predictor does)
+    _refuse_unsupported(owner, "__init__", init_args, where)
     try:
         task: Any = cls()  # a user class: its __call__ was checked above
     except Exception as error:

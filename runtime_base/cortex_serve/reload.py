@@ -75,7 +75,7 @@ def syntax_error(paths: Iterable[str]) -> str | None:
 
 
 def reload_workers(changed: set[str]) -> None:
-    broken = syntax_error(path for path in changed if os.path.exists(path))
+    broken = syntax_error(changed)  # a file removed meanwhile is skipped there
     if broken is None:
         os.kill(os.getpid(), signal.SIGHUP)
     else:  # new workers could not boot: keep the ones running the last good code

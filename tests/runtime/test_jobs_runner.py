@@ -15,8 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cortex_serve.job_file import JobFileError, parse_job
+from cortex_serve.job_predictor import load_task
 from cortex_serve.jobs import HttpCaller, run_local
+from cortex_serve.predictor import PredictorError
 from servers import PROJECTS, api_spec
 
 BATCH = PROJECTS / "batch_job"
@@ -321,3 +324,15 @@ def test_sigterm_stops_the_job_reporting_what_was_not_done(tmp_path: Path) -> No
     assert {f["batch_id"] for f in found["failed_batches"]} == {"s-0", "s-1", "s-2"}
     assert all(f["error"] == "stopped by SIGTERM" for f in found["failed_batches"])
     assert "stopping: stopped by SIGTERM" in stderr
+
+
+def test_a_task_taking_metrics_client_is_refused_once_located(tmp_path: Path) -> None:
+    (tmp_path / "task.py").write_text(
+        "class Task:\n    def __init__(self, metrics_client):\n        pass\n\n"
+        "    def __call__(self, config):\n        pass\n"
+    )
+    with pytest.raises(PredictorError) as raised:
+        load_task({"name": "report", "predictor": {"path": "task.py"}}, tmp_path)
+    message = str(raised.value)
+    assert '"metrics_client" is not supported' in message
+    assert message.count("task.py") == 1, message  # located once, not wrapped twice
