@@ -109,12 +109,14 @@ def read_job(path: Path, kind: str) -> Job:
         raise JobFileError(f"not JSON: {error}") from None
     if not isinstance(raw, dict):
         raise JobFileError("must be a JSON object (a job submission)")
-    return parse_job(raw, kind, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+    return parse_job(raw, kind)
 
 
-def parse_job(raw: Mapping[str, Any], kind: str, digest: str = "") -> Job:
+def parse_job(raw: Mapping[str, Any], kind: str) -> Job:
+    """A job submission, read; without `job_id`, its id is derived from its content (the same
+    job gets the same id however its file is laid out)."""
     raw = dict(raw)
-    job_id = raw.get("job_id") or (digest or _digest(raw))[:16]
+    job_id = raw.get("job_id") or _digest(raw)[:16]
     if not isinstance(job_id, str) or not job_id.replace("-", "").isalnum() or not job_id.isascii():
         raise JobFileError("job_id: must be letters, digits and '-'")
     workers = _positive_int(raw.get("workers", 1), "workers")

@@ -444,10 +444,11 @@ def _forward_headers(request: Request) -> list[tuple[str, str]]:
         if key.lower() == b"connection"
         for token in value.decode("latin-1").split(",")
     }
+    dropped = HOP_BY_HOP | named | {"host", "content-length"}  # once per request, not per header
     headers = [
-        (key.decode("latin-1"), value.decode("latin-1"))
+        (name, value.decode("latin-1"))
         for key, value in raw
-        if key.decode("latin-1").lower() not in HOP_BY_HOP | named | {"host", "content-length"}
+        if (name := key.decode("latin-1")).lower() not in dropped
     ]
     if request.client is not None:
         headers.append(("x-forwarded-for", request.client.host))
