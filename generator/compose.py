@@ -259,7 +259,7 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
 def _deploy(project: Project, api: ApiSpec, gpu: int) -> dict[str, Any]:
     """Replicas and resources, all under `deploy:`, where `docker stack deploy` (Swarm) reads
     them too: it refuses service-level keys such as `cpu_shares`."""
-    deploy: dict[str, Any] = {"replicas": max(api.autoscaling.init_replicas, 1)}
+    deploy: dict[str, Any] = {"replicas": api.autoscaling.starting_replicas}
     requested = reservations(project, api, "compute", api.compute.cpu, api.compute.mem, gpu)
     if requested:
         deploy["resources"] = {"reservations": requested}

@@ -64,9 +64,16 @@ def _anchor_container(api: ContainerApiSpec) -> ContainerSpec:
 def replicas(api: ContainerApiSpec) -> int:
     """Replicas a pod gets locally: its initial ones; one when it has several containers (the
     sidecars of every replica would join the namespace of one of them)."""
-    if api.kind != "RealtimeAPI" or len(api.containers) > 1 or api.autoscaling is None:
+    if len(api.containers) > 1:
         return 1
-    return max(api.autoscaling.init_replicas, 1)
+    return replicas_wanted(api)
+
+
+def replicas_wanted(api: ContainerApiSpec) -> int:
+    """The replicas the config asks for (a RealtimeAPI's; jobs run one pod)."""
+    if api.kind != "RealtimeAPI" or api.autoscaling is None:
+        return 1
+    return api.autoscaling.starting_replicas
 
 
 def container_services(
@@ -155,10 +162,6 @@ def _worker_service(
         "depends_on": {anchor: {"condition": "service_healthy"}},
         "restart": "no",
     }
-
-
-def replicas_wanted(api: ContainerApiSpec) -> int:
-    return max(api.autoscaling.init_replicas, 1) if api.autoscaling else 1
 
 
 def _environment(api: ContainerApiSpec, container: ContainerSpec) -> dict[str, str]:

@@ -189,7 +189,7 @@ def _deployment(project: Project, api: ContainerApiSpec) -> dict[str, Any]:
         "spec": {
             # no autoscaler: Cortex scaled on the in-flight requests its proxy counted, and
             # these pods have no proxy (docs/kubernetes.md)
-            "replicas": max(api.autoscaling.init_replicas, 1),
+            "replicas": api.autoscaling.starting_replicas,
             "selector": {"matchLabels": {NAME_LABEL: k8s_name(api)}},
             "strategy": {
                 "type": "RollingUpdate",
@@ -304,7 +304,7 @@ def autoscaling_notes(api: ContainerApiSpec) -> list[str]:
                 f"autoscaling ({scaling.min_replicas} to {scaling.max_replicas} replicas on "
                 "in-flight requests) needs the request counts Cortex's proxy sidecar took; "
                 "cortex-build adds no proxy, so the Deployment runs "
-                f"{max(scaling.init_replicas, 1)} replica(s): scale it yourself (kubectl scale, "
+                f"{scaling.starting_replicas} replica(s): scale it yourself (kubectl scale, "
                 "or an HPA on a metric your containers export)"
             )
     return notes

@@ -490,7 +490,7 @@ def _render_into(
     rendered_pods: list[RenderedContainerApi] = []
     next_port = FIRST_HOST_PORT
     for api in apis:
-        replicas = 0 if api.is_job else max(api.autoscaling.init_replicas, 1)
+        replicas = 0 if api.is_job else api.autoscaling.starting_replicas
         ports = tuple(range(next_port, next_port + replicas))
         next_port += replicas
         imports = check_imports(api, files)

@@ -116,6 +116,12 @@ class AutoscalingSpec:
     upscale_tolerance: float = 0.05
     target_cpu_utilization: int | None = None  # set only by configs that name it (v0.10-v0.14)
 
+    @property
+    def starting_replicas(self) -> int:
+        """The replicas compose and Kubernetes start with: `init_replicas`, at least 1 (scaling
+        to zero needed Cortex's activator, which is not reproduced)."""
+        return max(self.init_replicas, 1)
+
 
 @dataclass(frozen=True)
 class UpdateStrategySpec:
