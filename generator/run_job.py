@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cortex_serve.jobs import Summary
 
 from . import jobs
 from .config import load_project
@@ -150,7 +151,8 @@ def _run_in_containers(
         if any(status in (2, 3) for status in statuses):
             return max(status for status in statuses if status in (2, 3))
         summaries = [
-            json.loads((workdir / "out" / f"worker-{i}.json").read_text()) for i in range(count)
+            Summary.from_json(json.loads((workdir / "out" / f"worker-{i}.json").read_text()))
+            for i in range(count)
         ]
         complete_file = f"{OUT_DIR}/on-job-complete.json"
         [status] = runner.run_all(
@@ -158,17 +160,14 @@ def _run_in_containers(
         )
         written = workdir / "out" / "on-job-complete.json"
         outcome = json.loads(written.read_text())["on_job_complete"] if written.exists() else None
-        total = _add_up(summaries, outcome or f"failed: exit status {status}")
-        click.echo(_summary_line(total), err=True)
-        for failed in total["failed_batches"]:
-            click.echo(
-                f"  failed batch {failed['batch_id']} ({len(failed['items'])} items, handled "
-                f"{failed['receive_count']} time(s)): {failed['error']}",
-                err=True,
-            )
+        total = Summary.merge(summaries, outcome or f"failed: exit status {status}")
+        for line in total.lines():
+            click.echo(line, err=True)
+        click.echo(f"(on {count} worker container(s))", err=True)
         if summary_file is not None:
-            summary_file.write_text(json.dumps(total, indent=2) + "\n", encoding="utf-8")
-        return int(total["exit_status"])
+            document = {**total.to_json(), "workers": count}
+            summary_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        return total.status()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -260,35 +259,3 @@ class _Containers:
             if pending:
                 sys.stderr.write(f"[{label}] {pending.decode('utf-8', 'replace')}\n")
             sys.stderr.flush()
-
-
-def _add_up(summaries: list[dict[str, Any]], on_job_complete: str) -> dict[str, Any]:
-    total: dict[str, Any] = {
-        "job_id": summaries[0]["job_id"] if summaries else "",
-        "workers": len(summaries),
-        "batches": sum(s["batches"] for s in summaries),
-        "items": sum(s["items"] for s in summaries),
-        "succeeded": sum(s["succeeded"] for s in summaries),
-        "items_succeeded": sum(s["items_succeeded"] for s in summaries),
-        "failed_batches": sorted(
-            (f for s in summaries for f in s["failed_batches"]), key=lambda f: f["index"]
-        ),
-        "seconds": max((s["seconds"] for s in summaries), default=0.0),
-        "timed_out": any(s["timed_out"] for s in summaries),
-        "on_job_complete": on_job_complete,
-    }
-    total["failed"] = len(total["failed_batches"])
-    seconds = total["seconds"]
-    total["items_per_second"] = round(total["items_succeeded"] / seconds, 3) if seconds else 0.0
-    bad = total["failed"] or total["timed_out"] or on_job_complete.startswith("failed")
-    total["exit_status"] = 1 if bad else 0
-    return total
-
-
-def _summary_line(total: dict[str, Any]) -> str:
-    return (
-        f"job {total['job_id']}: {total['succeeded']} of {total['batches']} batches succeeded, "
-        f"{total['failed']} failed; {total['items_succeeded']} of {total['items']} items in "
-        f"{total['seconds']:.2f}s ({total['items_per_second']:.1f} items/s) on "
-        f"{total['workers']} container(s); on_job_complete: {total['on_job_complete']}"
-    )

@@ -191,6 +191,37 @@ class Summary:
         data["exit_status"] = self.status()
         return data
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Summary:
+        """A summary written by `to_json` (a worker's --summary-file)."""
+        return cls(
+            job_id=data["job_id"],
+            batches=data["batches"],
+            items=data["items"],
+            succeeded=data["succeeded"],
+            failed=[FailedBatch(**failed) for failed in data["failed_batches"]],
+            items_succeeded=data["items_succeeded"],
+            seconds=data["seconds"],
+            on_job_complete=data["on_job_complete"],
+            timed_out=data["timed_out"],
+        )
+
+    @classmethod
+    def merge(cls, parts: list[Summary], on_job_complete: str) -> Summary:
+        """The job's summary from its separate workers' (each ran its share of the batches at
+        the same time as the others), with the outcome of on_job_complete run after them."""
+        return cls(
+            job_id=parts[0].job_id if parts else "",
+            batches=sum(part.batches for part in parts),
+            items=sum(part.items for part in parts),
+            succeeded=sum(part.succeeded for part in parts),
+            failed=sorted((f for part in parts for f in part.failed), key=lambda f: f.index),
+            items_succeeded=sum(part.items_succeeded for part in parts),
+            seconds=max((part.seconds for part in parts), default=0.0),
+            on_job_complete=on_job_complete,
+            timed_out=any(part.timed_out for part in parts),
+        )
+
     def lines(self) -> list[str]:
         result = [
             f"job {self.job_id}: {self.succeeded} of {self.batches} batches succeeded, "
