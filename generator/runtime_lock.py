@@ -38,7 +38,7 @@ _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 class LockError(Exception):
     """The lock is missing, unreadable or does not cover a requirement: a packaging bug of
-    cortex-build (tests/test_runtime_lock.py), not a problem of the user's project."""
+    cortex-build (tests/generator/test_runtime_lock.py), not a problem of the user's project."""
 
 
 def canonical_name(name: str) -> str:

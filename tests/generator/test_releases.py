@@ -12,7 +12,7 @@ from config_fixtures import make_project
 from cortex_build.config import releases
 from e2e import cortex_build as cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 SPLIT = """\

@@ -108,7 +108,7 @@ def test_a_splitter_over_apis_given_as_containers(tmp_path: Path) -> None:
 
 
 def test_messages_choosing_an_api_name_the_splitters_too() -> None:
-    example = Path(__file__).resolve().parent.parent / "examples" / "traffic-splitter"
+    example = Path(__file__).resolve().parents[2] / "examples" / "traffic-splitter"
     project = load_project(example)
     assert unknown_api_message(project, "irs") == (
         'no API is named "irs" (the APIs are: iris-v1, iris-v2, iris-shadow; the traffic '

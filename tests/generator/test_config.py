@@ -639,7 +639,7 @@ def test_bad_image_references(ref: str) -> None:
 
 
 def test_reference_documents_every_field() -> None:
-    text = (Path(__file__).parents[1] / "docs" / "config-reference.md").read_text()
+    text = (Path(__file__).parents[2] / "docs" / "config-reference.md").read_text()
     tables = [
         schema.API,
         schema.PREDICTOR,
@@ -750,7 +750,7 @@ def test_validate_command_prints_table_and_notes(tmp_path: Path) -> None:
 
 
 EXAMPLES = sorted(
-    path.parent for path in (Path(__file__).parents[1] / "examples").glob("*/cortex.yaml")
+    path.parent for path in (Path(__file__).parents[2] / "examples").glob("*/cortex.yaml")
 )
 
 

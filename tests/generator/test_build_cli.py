@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "v0.10-deployment"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "v0.10-deployment"
 
 
 def cortex_build(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

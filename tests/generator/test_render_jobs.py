@@ -23,7 +23,7 @@ from k8s_checks import (
     write_tree,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def render_examples(tmp_path: Path) -> Path:

@@ -301,7 +301,7 @@ def test_mangled_configs_give_problems_never_exceptions(tmp_path: Path) -> None:
     seeds = [case.read_text() for case in CASES]
     # and a valid file that needs no project files (APIs given as containers), so that some
     # mutations load
-    seeds.append((Path(__file__).parents[1] / "examples/v0.42-containers/cortex.yaml").read_text())
+    seeds.append((Path(__file__).parents[2] / "examples/v0.42-containers/cortex.yaml").read_text())
     tokens = [
         "null",
         "[]",

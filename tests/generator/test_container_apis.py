@@ -27,7 +27,7 @@ from cortex_build.errors import UserError
 from cortex_build.render import render_project
 from cortex_build.spec import ProbeSpec
 
-PROJECT = Path(__file__).parent / "release_projects" / "v0.42"
+PROJECT = Path(__file__).parents[1] / "release_projects" / "v0.42"
 K8S_VERSION = "1.35.0"
 
 
@@ -537,7 +537,7 @@ def test_kustomize_makes_the_batch_jobs_config_map_from_job_json(tmp_path: Path)
     kustomize = shutil.which("kustomize")
     if kustomize is None:
         pytest.skip("kustomize is not installed")
-    example = Path(__file__).parents[1] / "examples" / "v0.42-containers"
+    example = Path(__file__).parents[2] / "examples" / "v0.42-containers"
     out = tmp_path / "out"
     render_project(load_project(example), out)
     folder = out / "k8s" / "iris-batch"

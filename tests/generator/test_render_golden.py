@@ -1,11 +1,11 @@
 """Golden files: each example's rendered output, byte for byte.
 
-tests/golden/<example>/ holds the files cortex-build writes itself (Dockerfile, cortex/*,
+tests/generator/golden/<example>/ holds the files cortex-build writes itself (Dockerfile, cortex/*,
 docker-compose.yaml) verbatim, and MANIFEST listing every file of OUT with its mode and sha256
 (symlinks with their target), except runtime/ (a copy of runtime_base, checked in test_render.py)
-and k8s/ (tests/test_k8s.py). After an intended change, regenerate them and review the diff:
+and k8s/ (tests/generator/test_k8s.py). After an intended change, regenerate them and review the diff:
 
-    CORTEX_BUILD_UPDATE_GOLDEN=1 pytest tests/test_render_golden.py
+    CORTEX_BUILD_UPDATE_GOLDEN=1 pytest tests/generator/test_render_golden.py
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from cortex_build.config import load_project
 from cortex_build.render import render_project
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("CORTEX_BUILD_UPDATE_GOLDEN") == "1"
@@ -101,7 +101,7 @@ def test_example_renders_as_its_golden_files(example: str, tmp_path: Path) -> No
     if not golden.is_dir():
         pytest.fail(
             f"no golden files for example {example}; create them with "
-            "CORTEX_BUILD_UPDATE_GOLDEN=1 pytest tests/test_render_golden.py"
+            "CORTEX_BUILD_UPDATE_GOLDEN=1 pytest tests/generator/test_render_golden.py"
         )
     expected = read_golden(golden)
     for name in sorted(set(expected) | set(got)):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from cortex_build.config_schema import schema_text
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PUBLISHED = REPO / "docs" / "cortex.schema.json"
 PROJECTS = sorted(
     [*REPO.glob("examples/*/cortex.yaml"), *REPO.glob("tests/release_projects/*/cortex.yaml")]

@@ -16,7 +16,7 @@ from cortex_build.config import load_project
 from cortex_build.errors import UserError
 from cortex_build.render import image_refs, render_project
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "traffic-splitter"
 K8S_VERSION = "1.35.0"
 

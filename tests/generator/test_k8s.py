@@ -738,7 +738,7 @@ def test_bad_autoscaler_and_missing_image_are_user_errors(tmp_path: Path) -> Non
 # The examples
 
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*/cortex.yaml"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*/cortex.yaml"))
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=[path.parent.name for path in EXAMPLES])
