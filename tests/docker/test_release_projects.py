@@ -10,7 +10,8 @@ import pytest
 from e2e import REPO, check_sample, load_samples
 
 RELEASE_PROJECTS = REPO / "tests" / "release_projects"
-# (v0.42's APIs are containers of the user's images: tests/generator/test_container_apis.py reads them)
+# (v0.42's APIs are containers of the user's images: tests/generator/test_container_apis.py
+# reads them)
 FAMILIES = sorted(
     p.parent.name for p in RELEASE_PROJECTS.glob("*/cortex.yaml") if p.parent.name != "v0.42"
 )

@@ -3,7 +3,8 @@
 tests/generator/golden/<example>/ holds the files cortex-build writes itself (Dockerfile, cortex/*,
 docker-compose.yaml) verbatim, and MANIFEST listing every file of OUT with its mode and sha256
 (symlinks with their target), except runtime/ (a copy of runtime_base, checked in test_render.py)
-and k8s/ (tests/generator/test_k8s.py). After an intended change, regenerate them and review the diff:
+and k8s/ (tests/generator/test_k8s.py). After an intended change, regenerate them and review
+the diff:
 
     CORTEX_BUILD_UPDATE_GOLDEN=1 pytest tests/generator/test_render_golden.py
 """

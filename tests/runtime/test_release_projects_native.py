@@ -12,7 +12,8 @@ import pytest
 from e2e import check_sample, load_samples
 from native import RELEASE_PROJECTS, served
 
-# (v0.42's APIs are containers of the user's images: tests/generator/test_container_apis.py reads them)
+# (v0.42's APIs are containers of the user's images: tests/generator/test_container_apis.py
+# reads them)
 FAMILIES = sorted(
     p.parent.name for p in RELEASE_PROJECTS.glob("*/cortex.yaml") if p.parent.name != "v0.42"
 )
