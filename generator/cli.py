@@ -1,4 +1,4 @@
-"""The `cortex-build` command line: validate, render, serve, build, push."""
+"""The `cortex-build` commands (validate, render, build, push, serve, predict, run, schema)."""
 
 from __future__ import annotations
 
@@ -6,77 +6,26 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
+from .cli_options import (
+    FILE,
+    api_option,
+    image_options,
+    json_option,
+    no_preinstalled_option,
+    one_api_option,
+    project_command,
+    registry_option,
+    tag_option,
+)
 from .errors import UserError, option_problem
 
-project_argument = click.argument(
-    "project", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
-)
-config_option = click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The Cortex config file (default: PROJECT/cortex.yaml).",
-)
-cortex_version_option = click.option(
-    "--cortex-version",
-    metavar="X.Y",
-    help="The Cortex release the project was written for (e.g. 0.15), where releases that "
-    "share its config shape behave differently (see docs/cortex-releases.md).",
-)
-api_option = click.option(
-    "--api", "api_names", multiple=True, metavar="NAME", help="Only this API (repeatable)."
-)
-
-
-tf_serving_image_option = click.option(
-    "--tf-serving-image",
-    metavar="IMAGE",
-    help="TF Serving sidecar image for every tensorflow API (e.g. a mirror of tensorflow/serving).",
-)
-
-
-base_image_option = click.option(
-    "--base-image", metavar="IMAGE", help="Base image for every API (see docs)."
-)
-registry_option = click.option(
-    "--registry", metavar="R", help="Name images <R>/<api>:<tag> (push needs it)."
-)
-tag_option = click.option("--tag", default="latest", show_default=True, help="Image tag.")
-
-
-no_preinstalled_option = click.option(
-    "--no-preinstalled",
-    is_flag=True,
-    help="Do not add the packages Cortex pre-installed that the project imports without "
-    "listing them (see docs/cortex-releases.md).",
-)
-models_at_start_option = click.option(
-    "--models-at-start",
-    is_flag=True,
-    help="Fetch remote models (s3://, http(s)://) when the API starts instead of baking them "
-    "into the image.",
-)
-
-
-def _json_mode(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    ctx.meta["json"] = value  # meta is shared with the group, which reports problems
-    return value
-
-
-json_option = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    callback=_json_mode,
-    expose_value=True,
-    help="Write the result, or the problems, as one JSON document on stdout (for machines).",
-)
+if TYPE_CHECKING:
+    from .spec import Project
 
 
 class _Group(click.Group):
@@ -103,24 +52,14 @@ def main() -> None:
 
 
 @main.command()
-@project_argument
-@config_option
-@cortex_version_option
+@project_command
 @no_preinstalled_option
 @json_option
-def validate(
-    project: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
-    no_preinstalled: bool,
-    as_json: bool,
-) -> None:
+def validate(loaded: Project, no_preinstalled: bool, as_json: bool) -> None:
     """Check the config and print a table of its APIs (or every problem in it)."""
-    from .config import load_project
     from .project_files import collect_project_files
     from .report import print_api_table, print_import_notes, validation_document
 
-    loaded = load_project(project, config_file, cortex_version)
     # the project's files as render reads them (.env and .cortexignore included): a problem
     # there fails validate as it would fail render
     files = collect_project_files(loaded.root, loaded.config_file)
@@ -132,10 +71,8 @@ def validate(
 
 
 @main.command()
-@project_argument
-@config_option
-@cortex_version_option
-@click.option("--api", "api_name", metavar="NAME", help="The API to serve (if there are several).")
+@project_command
+@one_api_option("The API to serve (if there are several).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -159,9 +96,7 @@ def validate(
     "(http://127.0.0.1:PORT; repeatable, one per API).",
 )
 def serve(
-    project: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
+    loaded: Project,
     api_name: str | None,
     host: str,
     port: int,
@@ -172,15 +107,11 @@ def serve(
     environment."""
     from .serve import serve_natively
 
-    sys.exit(
-        serve_natively(project, config_file, api_name, host, port, reload, cortex_version, backends)
-    )
+    sys.exit(serve_natively(loaded, api_name, host, port, reload, backends))
 
 
 @main.command()
-@project_argument
-@config_option
-@cortex_version_option
+@project_command
 @click.option(
     "-o",
     "--out",
@@ -189,13 +120,7 @@ def serve(
     show_default=True,
     help="Output folder; replaced whole (only a new, empty or earlier-rendered one).",
 )
-@api_option
-@base_image_option
-@tf_serving_image_option
-@models_at_start_option
-@no_preinstalled_option
-@registry_option
-@tag_option
+@image_options
 @click.option(
     "--autoscaler",
     type=click.Choice(["hpa", "keda"]),
@@ -204,9 +129,7 @@ def serve(
     help="What scales the Kubernetes Deployments.",
 )
 def render(
-    project: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
+    loaded: Project,
     out: Path,
     api_names: tuple[str, ...],
     base_image: str | None,
@@ -218,10 +141,8 @@ def render(
     autoscaler: str,
 ) -> None:
     """Write per API a Docker build context, plus docker-compose.yaml and k8s/, into OUT."""
-    from .config import load_project
     from .render import given_images_line, render_project
 
-    loaded = load_project(project, config_file, cortex_version)
     result = render_project(
         loaded,
         out,
@@ -251,22 +172,14 @@ def render(
 
 
 @main.command()
-@project_argument
-@config_option
-@cortex_version_option
+@project_command
 @click.option(
     "-o",
     "--out",
     type=click.Path(path_type=Path),
     help="Keep the rendered build contexts in OUT (default: a temporary folder).",
 )
-@api_option
-@base_image_option
-@tf_serving_image_option
-@models_at_start_option
-@no_preinstalled_option
-@registry_option
-@tag_option
+@image_options
 @click.option("--push", is_flag=True, help="Push the images once all of them are built.")
 @click.option("--no-cache", is_flag=True, help="Build every layer again.")
 @click.option(
@@ -274,9 +187,7 @@ def render(
 )
 @json_option
 def build(
-    project: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
+    loaded: Project,
     out: Path | None,
     api_names: tuple[str, ...],
     base_image: str | None,
@@ -292,9 +203,7 @@ def build(
 ) -> None:
     """Render and build each API's image on the Docker engine (DOCKER_HOST or the local one)."""
     from .build import BuildResult, build_project, results_document
-    from .config import load_project
 
-    loaded = load_project(project, config_file, cortex_version)
     # with --json the build's log goes to stderr and stdout holds only the document
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     stream = sys.stderr if as_json else sys.stdout
@@ -323,51 +232,36 @@ def build(
 
 
 @main.command()
-@project_argument
-@config_option
-@cortex_version_option
+@project_command
 @api_option
 @registry_option
 @tag_option
-def push(
-    project: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
-    api_names: tuple[str, ...],
-    registry: str | None,
-    tag: str,
-) -> None:
+def push(loaded: Project, api_names: tuple[str, ...], registry: str | None, tag: str) -> None:
     """Push the built images <registry>/<api>:<tag> with the Docker config's credentials."""
-    from .config import load_project
     from .push import push_project
 
-    loaded = load_project(project, config_file, cortex_version)
     sys.exit(push_project(loaded, api_names, registry=registry, tag=tag, emit=click.echo))
 
 
 @main.command()
-@project_argument
-@config_option
-@cortex_version_option
-@click.option("--api", "api_name", metavar="NAME", help="The API (if there are several).")
+@project_command
+@one_api_option("The API (if there are several).")
 @click.option("-d", "--data", metavar="JSON", help="The request body (JSON, or else text).")
 @click.option(
     "--sample",
     "sample_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="A file holding the request body (JSON for .json, raw bytes otherwise).",
 )
 @click.option(
     "--samples",
     "samples_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="Replay this samples file (examples/README.md) against --url and compare each answer.",
 )
 @click.option("--url", metavar="URL", help="A served API to send --samples to.")
 def predict(
-    project: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
+    loaded: Project,
     api_name: str | None,
     data: str | None,
     sample_file: Path | None,
@@ -375,11 +269,9 @@ def predict(
     url: str | None,
 ) -> None:
     """One prediction without a server (-d or --sample), or --samples replayed against --url."""
-    from .config import load_project
     from .predict import load_samples, predict_once, replay_samples, request_body
     from .serve import pick_api
 
-    loaded = load_project(project, config_file, cortex_version)
     api = pick_api(loaded, api_name, realtime=True)
     if samples_file is not None or url is not None:
         if samples_file is None or url is None or data is not None or sample_file is not None:
@@ -392,21 +284,19 @@ def predict(
 
 
 @main.command()
-@project_argument
-@config_option
-@cortex_version_option
-@click.option("--api", "api_name", metavar="NAME", help="The job API (if there are several).")
+@project_command
+@one_api_option("The job API (if there are several).")
 @click.option(
     "--job-config",
     "job_config",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     metavar="FILE",
     help="The job's config (JSON or YAML map), merged over the API's.",
 )
 @click.option(
     "--items",
     "items_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     metavar="FILE",
     help="BatchAPI: the items, a JSON list or one JSON value a line (NDJSON).",
 )
@@ -441,48 +331,18 @@ def predict(
 @click.option(
     "--summary",
     "summary_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     metavar="FILE",
     help="Write the summary as JSON (failed batches with their items).",
 )
-def run(
-    project: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
-    api_name: str | None,
-    job_config: Path | None,
-    items_file: Path | None,
-    batch_size: int,
-    workers: int,
-    max_receive_count: int | None,
-    timeout: int | None,
-    image: str | None,
-    volumes: tuple[str, ...],
-    summary_file: Path | None,
-) -> None:
+def run(loaded: Project, **options: Any) -> None:
     """Run one job of a BatchAPI or TaskAPI to its end, natively or in containers (--image).
 
     Exit 0 when every batch (or the task) succeeded, 1 when one failed after its last try (or
     on_job_complete or the task failed), 2 for bad input, 3 when the predictor failed to load."""
-    from .run_job import run_job
+    from .run_job import JobOptions, run_job
 
-    sys.exit(
-        run_job(
-            project,
-            config_file,
-            cortex_version,
-            api_name,
-            job_config,
-            items_file,
-            batch_size,
-            workers,
-            max_receive_count,
-            timeout,
-            image,
-            volumes,
-            summary_file,
-        )
-    )
+    sys.exit(run_job(loaded, JobOptions(**options)))
 
 
 @main.command()

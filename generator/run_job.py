@@ -17,11 +17,10 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +28,32 @@ import click
 from cortex_serve.jobs import Summary
 
 from . import jobs
-from .config import load_project
 from .errors import UserError, option_problem
 from .project_files import DOTENV_FILE, read_dotenv
-from .serve import check_native_requirements, native_environment, pick_api
+from .serve import check_native_requirements, native_environment, pick_api, run_forwarding_signals
 from .spec import ApiSpec, Project
 
 OUT_DIR = "/cortex/out"  # where --image workers write their summaries
 
 
-def run_job(
-    project_dir: Path,
-    config_file: Path | None,
-    cortex_version: str | None,
-    api_name: str | None,
-    job_config: Path | None,
-    items_file: Path | None,
-    batch_size: int | None,
-    workers: int,
-    max_receive_count: int | None,
-    timeout: int | None,
-    image: str | None,
-    volumes: tuple[str, ...],
-    summary_file: Path | None,
-) -> int:
-    project = load_project(project_dir, config_file, cortex_version)
-    api = pick_api(project, api_name)
+@dataclass(frozen=True)
+class JobOptions:
+    """The options of `cortex-build run` (README's CLI reference says what each one does)."""
+
+    api_name: str | None = None
+    job_config: Path | None = None
+    items_file: Path | None = None
+    batch_size: int | None = None
+    workers: int = 1
+    max_receive_count: int | None = None
+    timeout: int | None = None
+    image: str | None = None
+    volumes: tuple[str, ...] = ()
+    summary_file: Path | None = None
+
+
+def run_job(project: Project, options: JobOptions) -> int:
+    api = pick_api(project, options.api_name)
     if not api.is_job:
         raise UserError(
             option_problem(
@@ -63,14 +62,24 @@ def run_job(
                 "instead of running it",
             )
         )
-    items = jobs.read_items(items_file) if items_file is not None else None
-    config = jobs.read_config(job_config) if job_config is not None else {}
-    job = jobs.build_job(api, items, batch_size, workers, config, max_receive_count, timeout)
-    if image is not None:
-        return _run_in_containers(project, api, job, image, volumes, summary_file)
-    if volumes:
+    items = jobs.read_items(options.items_file) if options.items_file is not None else None
+    config = jobs.read_config(options.job_config) if options.job_config is not None else {}
+    job = jobs.build_job(
+        api,
+        items,
+        options.batch_size,
+        options.workers,
+        config,
+        options.max_receive_count,
+        options.timeout,
+    )
+    if options.image is not None:
+        return _run_in_containers(
+            project, api, job, options.image, options.volumes, options.summary_file
+        )
+    if options.volumes:
         raise UserError(option_problem("-v/--volume", "mounts apply only with --image"))
-    return _run_natively(project, api, job, summary_file)
+    return _run_natively(project, api, job, options.summary_file)
 
 
 def _run_natively(
@@ -87,15 +96,8 @@ def _run_natively(
         command += ["--project", str(root), "--job", str(job_file)]
         if summary_file is not None:
             command += ["--summary-file", str(summary_file.resolve())]
-        process = subprocess.Popen(command, env=native_environment(root))
         # Ctrl-C reaches the runner too (same process group); it stops its workers itself
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        forward = signal.signal(signal.SIGTERM, lambda signum, _: process.send_signal(signum))
-        try:
-            return process.wait()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            signal.signal(signal.SIGTERM, forward)
+        return run_forwarding_signals(command, native_environment(root))
 
 
 # -- containers --------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import click
 from packaging.requirements import InvalidRequirement, Requirement
 
 from . import runtime_files
-from .config import load_project
 from .errors import Problem, UserError, option_problem, project_problem, unknown_api_message
 from .project_files import DOTENV_FILE, read_dotenv, requirement_lines
 from .spec import ApiSpec, Project, SplitterSpec
@@ -173,17 +172,14 @@ def check_native_requirements(project: Project, api: ApiSpec) -> None:
 
 
 def serve_natively(
-    project_dir: Path,
-    config_file: Path | None,
+    project: Project,
     api_name: str | None,
     host: str,
     port: int,
     reload: bool = False,
-    cortex_version: str | None = None,
     backends: tuple[str, ...] = (),
 ) -> int:
-    """Validates, checks requirements, then runs the runtime until it stops; its exit status."""
-    project = load_project(project_dir, config_file, cortex_version)
+    """Checks requirements, then runs the runtime until it stops; its exit status."""
     splitter = next((s for s in project.splitters if s.name == api_name), None)
     if splitter is not None:
         return serve_splitter(project, splitter, host, port, backends)
@@ -222,7 +218,7 @@ def serve_natively(
         command += ["--parent-fd", str(read_end)]
         if reload:
             command.append("--reload")
-        return _run_forwarding_signals(command, native_environment(root), read_end)
+        return run_forwarding_signals(command, native_environment(root), read_end)
     finally:
         os.close(write_end)
         shutil.rmtree(workdir, ignore_errors=True)  # if the server never read it
@@ -291,22 +287,24 @@ def serve_splitter(
         spec_file.write_text(splitter.runtime_json(all_apis(project), urls))
         command = [sys.executable, "-m", "cortex_serve.splitter", "--spec", str(spec_file)]
         command += ["--host", host, "--port", str(port), "--parent-fd", str(read_end)]
-        return _run_forwarding_signals(
-            command, native_environment(project.root.resolve()), read_end
-        )
+        return run_forwarding_signals(command, native_environment(project.root.resolve()), read_end)
     finally:
         os.close(write_end)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run_forwarding_signals(command: list[str], env: dict[str, str], pass_fd: int) -> int:
-    """Runs the server as a child, with `pass_fd` (closed here once passed); SIGTERM/SIGHUP are
-    passed on, Ctrl-C reaches it directly (same process group) and is ignored here so that this
-    process waits for the graceful stop."""
+def run_forwarding_signals(
+    command: list[str], env: dict[str, str], pass_fd: int | None = None
+) -> int:
+    """Runs the runtime (a server, a job) as a child until it ends, its exit status; `pass_fd`
+    is passed to it (and closed here once passed). SIGTERM/SIGHUP are passed on; Ctrl-C reaches
+    it directly (same process group) and is ignored here so that this process waits for the
+    graceful stop."""
     try:
-        process = subprocess.Popen(command, env=env, pass_fds=(pass_fd,))
+        process = subprocess.Popen(command, env=env, pass_fds=() if pass_fd is None else (pass_fd,))
     finally:
-        os.close(pass_fd)
+        if pass_fd is not None:
+            os.close(pass_fd)
 
     def forward(signum: int, _frame: object) -> None:
         process.send_signal(signum)
