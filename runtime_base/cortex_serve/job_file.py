@@ -54,6 +54,10 @@ class Job:
     timeout: float | None
     raw: dict[str, Any]  # the file as given (the job spec passed to the predictor builds on it)
 
+    @property
+    def batch_count(self) -> int:
+        return -(-len(self.items) // self.batch_size)
+
     def batches(self) -> list[Batch]:
         size = self.batch_size
         return [
@@ -78,7 +82,7 @@ class Job:
             "start_time": now,
         }
         if kind == "BatchAPI":
-            spec["total_batch_count"] = -(-len(self.items) // self.batch_size)
+            spec["total_batch_count"] = self.batch_count
             spec["sqs_dead_letter_queue"] = self.raw.get("sqs_dead_letter_queue")
         return spec
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cortex_serve.job_callers import HttpCaller
 from cortex_serve.job_file import JobFileError, parse_job
 from cortex_serve.job_predictor import load_task
-from cortex_serve.jobs import HttpCaller, run_local
+from cortex_serve.job_runner import run_local
 from cortex_serve.predictor import PredictorError
 from servers import PROJECTS, api_spec
 
