@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -81,29 +81,24 @@ def build_image(
         log.error = log.error or f"{type(err).__name__}: {err}"
     if log.error is None and log.image_id is None:
         log.error = "the engine ended the build without an image ID"
-    seconds = time.monotonic() - started
-    if log.error is not None:
-        return BuildResult(
-            api=target.api,
-            image=target.image,
-            ok=False,
-            seconds=seconds,
-            failed_step=log.step,
-            error=_explain(log.error, log.step),
-            tail=tuple(log.tail),
-        )
-    size = None
-    # The image is built; its size is only for the summary.
-    with contextlib.suppress(DockerException, RequestException, KeyError, TypeError, ValueError):
-        size = int(client.inspect_image(target.image)["Size"])
-    return BuildResult(
-        api=target.api,
-        image=target.image,
-        ok=True,
-        seconds=seconds,
-        image_id=log.image_id,
-        size=size,
+    result = BuildResult(
+        api=target.api, image=target.image, ok=log.error is None, seconds=time.monotonic() - started
     )
+    if log.error is not None:
+        return replace(
+            result, failed_step=log.step, error=_explain(log.error, log.step), tail=tuple(log.tail)
+        )
+    return replace(result, image_id=log.image_id, size=_image_size(client, target.image))
+
+
+def _image_size(client: Any, image: str) -> int | None:
+    """The built image's size in bytes, for the summary only: None when the engine does not say."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    with contextlib.suppress(DockerException, RequestException, KeyError, TypeError, ValueError):
+        return int(client.inspect_image(image)["Size"])
+    return None
 
 
 def _explain(error: str, step: str | None) -> str:
