@@ -1,10 +1,10 @@
 """Reading cortex.yaml, any generation, into one normalized `Project` (see spec.py).
 
-Reading happens in two passes per API. The table walk (walk.py, over schema.py's tables) checks
-every key and value where it is written and files it under its newest name; the build pass
-(api.py) applies defaults and the rules that involve several fields, one concern per module:
-predictor.py (the predictor section), predictor_file.py (what the file must define), models.py
-(model paths and layouts), scaling.py (compute, autoscaling, update strategy, tracker);
+Reading happens in two passes per API. The table walk (walk.py, over the schema package's
+tables) checks every key and value where it is written and files it under its newest name; the
+build pass (api.py) applies defaults and the rules that involve several fields, one concern
+per module: predictor.py (the predictor section), predictor_file.py (what the file must define),
+models.py (model paths and layouts), scaling.py (compute, autoscaling, update strategy, tracker);
 containers.py reads Cortex v0.36+'s APIs, given as containers (`pod:`). The
 release a config was written against is recognised in releases.py. Every problem found goes into
 one `UserError`, so the user fixes the whole file in one round.

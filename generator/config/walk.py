@@ -1,5 +1,5 @@
 """Pass 1, the table walk: every key and value checked where it is written and filed under its
-newest name (schema.py's tables)."""
+newest name (the schema package's tables)."""
 
 from __future__ import annotations
 
