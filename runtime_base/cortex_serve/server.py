@@ -61,7 +61,7 @@ class ServerOptions:
     parent_fd: int | None = None  # a pipe's read end: stop when its write end closes
 
 
-def _log_config(level: str) -> dict[str, Any]:
+def log_config(level: str) -> dict[str, Any]:
     """gunicorn's and uvicorn's own lines in the same format as the predictor's."""
     handler = {
         "class": "logging.StreamHandler",
@@ -95,7 +95,7 @@ def _log_config(level: str) -> dict[str, Any]:
     }
 
 
-def _watch_parent(fd: int) -> None:
+def watch_parent(fd: int) -> None:
     """`--parent-fd`, in the master: only the process that started the server holds the pipe's
     write end, so the read returns end-of-file once that process ended, however it ended. The
     server then stops as on SIGTERM."""
@@ -212,7 +212,7 @@ class CortexServer(BaseApplication):
             "timeout": self.options.worker_timeout,
             "keepalive": self.options.keepalive,
             "proc_name": f"cortex-{self.spec['name']}",
-            "logconfig_dict": _log_config(self.spec["predictor"].get("log_level", "info")),
+            "logconfig_dict": log_config(self.spec["predictor"].get("log_level", "info")),
             "accesslog": None,
             "pre_fork": pre_fork,
             "post_fork": post_fork,
@@ -238,7 +238,7 @@ class CortexServer(BaseApplication):
 
             watch_project(self.project_dir)
         if self.options.parent_fd is not None:
-            _watch_parent(self.options.parent_fd)
+            watch_parent(self.options.parent_fd)
 
     def _boot_death(self, arbiter: Arbiter, death: str) -> None:
         """A worker died before its predictor was ready, without a Python error to report: it is

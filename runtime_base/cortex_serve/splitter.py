@@ -20,8 +20,9 @@ uses it for APIs it started on other ports).
   naming the API and the error; GET /healthz reports each API's last state and counts. A body
   larger than `--max-body-bytes` (32 MiB, as the API servers) is answered 413.
 
-HTTP to the APIs is h11 (uvicorn's own HTTP/1.1 parser, so in every image) over asyncio streams,
-with a few kept-alive connections per API.
+This module is the endpoint and the command; splitter_routes.py picks the API of a request,
+splitter_backend.py sends it there (h11 over asyncio streams, a few kept-alive connections per
+API).
 """
 
 from __future__ import annotations
@@ -34,18 +35,17 @@ import logging
 import os
 import signal
 import sys
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import h11
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from .splitter_backend import Backend, BackendError, Outgoing
+from .splitter_routes import EveryNth, SmoothWeighted, read_backends
 
 logger = logging.getLogger("cortex.splitter")
 
@@ -64,249 +64,39 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-IDLE_REUSE_SECONDS = 2.0  # an idle connection older than this is closed (APIs keep 5 s)
-POOL_SIZE = 8  # idle connections kept per API
 
 
-class BackendError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+@dataclass(frozen=True)
+class SplitterOptions:
+    """The command's limits: seconds an API may take to answer, copies in flight to the shadow,
+    the largest request body."""
 
-
-@dataclass
-class Backend:
-    api: str
-    weight: int
-    shadow: bool
-    url: str
-    endpoint: str
-    host: str = ""
-    port: int = 0
-    # state, for /healthz
-    state: str = "unknown"  # "up" after an answer, "down" after a failure
-    last_error: str | None = None
-    last_change: float | None = None
-    requests: int = 0
-    failures: int = 0
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, h11.Connection, float]] = field(
-        default_factory=list
-    )
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"backend {self.api}: URL must be http://HOST[:PORT] (got {self.url})")
-        self.host = parts.hostname
-        self.port = parts.port or 80
-
-    def mark(self, ok: bool, error: str | None = None) -> None:
-        state = "up" if ok else "down"
-        if state != self.state:
-            self.last_change = time.time()
-        self.state = state
-        if not ok:
-            self.failures += 1
-            self.last_error = error
-
-    def health(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "endpoint": self.endpoint,
-            "weight": self.weight,
-            "shadow": self.shadow,
-            "state": self.state,
-            "last_error": self.last_error,
-            "requests": self.requests,
-            "failures": self.failures,
-        }
-
-    async def send(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, timeout: float
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """One request, on a kept-alive connection when there is one; a kept-alive connection
-        the API closed meanwhile is retried once on a new one (nothing was answered on it)."""
-        self.requests += 1
-        while self.idle:
-            reader, writer, conn, since = self.idle.pop()
-            if time.monotonic() - since > IDLE_REUSE_SECONDS or writer.is_closing():
-                writer.close()
-                continue
-            try:
-                return await self._attempt(
-                    reader, writer, conn, method, target, headers, body, timeout
-                )
-            except _StaleConnection:
-                break
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), timeout=min(timeout, 5.0)
-            )
-        except (OSError, asyncio.TimeoutError) as error:
-            raise BackendError(503, f"cannot connect to {self.url}: {_describe(error)}") from None
-        conn = h11.Connection(h11.CLIENT)
-        try:
-            return await self._attempt(reader, writer, conn, method, target, headers, body, timeout)
-        except _StaleConnection as error:
-            raise BackendError(502, f"{self.url} closed the connection: {error}") from None
-
-    async def _attempt(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        conn: h11.Connection,
-        method: str,
-        target: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        timeout: float,
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        try:
-            return await asyncio.wait_for(
-                self._exchange(reader, writer, conn, method, target, headers, body), timeout
-            )
-        except asyncio.TimeoutError:
-            writer.close()
-            raise BackendError(504, f"{self.url} did not answer within {timeout:g} s") from None
-
-    async def _exchange(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        conn: h11.Connection,
-        method: str,
-        target: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        answered = False
-        try:
-            writer.write(conn.send(h11.Request(method=method, target=target, headers=headers)))
-            if body:
-                writer.write(conn.send(h11.Data(data=body)))
-            writer.write(conn.send(h11.EndOfMessage()))
-            await writer.drain()
-            status = 0
-            response_headers: list[tuple[bytes, bytes]] = []
-            chunks: list[bytes] = []
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await reader.read(65536))
-                elif isinstance(event, h11.Response):
-                    answered = True
-                    status = event.status_code
-                    response_headers = list(event.headers)
-                elif isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise ConnectionResetError("connection closed before the answer was whole")
-        except (OSError, h11.ProtocolError) as error:
-            writer.close()
-            if not answered:
-                raise _StaleConnection(_describe(error)) from None
-            raise BackendError(
-                502, f"{self.url} broke off its answer: {_describe(error)}"
-            ) from None
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-            if len(self.idle) < POOL_SIZE:
-                self.idle.append((reader, writer, conn, time.monotonic()))
-            else:
-                writer.close()
-        else:
-            writer.close()
-        return status, response_headers, b"".join(chunks)
-
-
-class _StaleConnection(Exception):
-    """The connection failed before any answer arrived."""
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, asyncio.TimeoutError):
-        return "timed out"
-    return str(error) or type(error).__name__
-
-
-class SmoothWeighted:
-    """nginx's smooth weighted round-robin: each pick, every backend gains its weight and the
-    richest is chosen and pays the total back."""
-
-    def __init__(self, backends: list[Backend]) -> None:
-        self.backends = [backend for backend in backends if backend.weight > 0]
-        self.current = [0] * len(self.backends)
-        self.total = sum(backend.weight for backend in self.backends)
-
-    def pick(self) -> Backend:
-        best = 0
-        for index, backend in enumerate(self.backends):
-            self.current[index] += backend.weight
-            if self.current[index] > self.current[best]:
-                best = index
-        self.current[best] -= self.total
-        return self.backends[best]
-
-
-class EveryNth:
-    """`percent` of calls say yes, spread evenly (1 in 4 for 25)."""
-
-    def __init__(self, percent: int) -> None:
-        self.percent = percent
-        self.count = 0
-
-    def take(self) -> bool:
-        before = self.count * self.percent // 100
-        self.count += 1
-        return self.count * self.percent // 100 > before
+    timeout: float = 300.0
+    max_shadow: int = 64
+    max_body_bytes: int = 32 * 1024 * 1024
 
 
 class Splitter:
+    """The splitter's endpoint: each request to the API picked by weight, a copy to the shadow."""
+
     def __init__(
         self,
         spec: dict[str, Any],
         urls: dict[str, str] | None = None,
-        timeout: float = 300.0,
-        max_shadow: int = 64,
-        max_body_bytes: int = 32 * 1024 * 1024,
+        options: SplitterOptions = SplitterOptions(),
     ) -> None:
         self.name: str = spec["name"]
         self.endpoint: str = spec["endpoint"]
-        self.timeout = timeout
-        self.max_shadow = max_shadow
-        self.max_body_bytes = max_body_bytes
-        urls = urls or {}
-        self.backends = [
-            Backend(
-                api=item["api"],
-                weight=int(item["weight"]),
-                shadow=bool(item.get("shadow", False)),
-                url=urls.get(item["api"], item["url"]).rstrip("/"),
-                endpoint=item["endpoint"],
-            )
-            for item in spec["backends"]
-        ]
-        unknown = sorted(set(urls) - {backend.api for backend in self.backends})
-        if unknown:
-            raise ValueError(
-                f"--backend names no API of splitter {self.name}: {', '.join(unknown)}"
-            )
+        self.options = options
+        self.backends = read_backends(spec, urls or {})
         self.router = SmoothWeighted([b for b in self.backends if not b.shadow])
         self.shadow = next((b for b in self.backends if b.shadow), None)
         self.copies = EveryNth(self.shadow.weight if self.shadow else 0)
         self.shadow_tasks: set[asyncio.Task[None]] = set()
         self.shadow_dropped = 0
 
-    def target(self, path: str, query: bytes, backend: Backend) -> str | None:
-        """The backend's URL target for a request path: the splitter's endpoint and /predict
-        (the two paths an API serves predictions on) go to the API's endpoint; None otherwise."""
-        if path not in (self.endpoint, "/predict"):
-            return None
-        return backend.endpoint + ("?" + query.decode("latin-1") if query else "")
-
     async def proxy(self, request: Request) -> Response:
+        # the splitter's endpoint and /predict: the two paths an API serves predictions on
         if request.url.path not in (self.endpoint, "/predict"):
             return JSONResponse(
                 {"error": f"not found: traffic splitter {self.name} serves {self.endpoint}"},
@@ -315,17 +105,17 @@ class Splitter:
         body = await self._body(request)
         if body is None:
             return JSONResponse(
-                {"error": f"the request body is larger than {self.max_body_bytes} bytes"}, 413
+                {"error": f"the request body is larger than {self.options.max_body_bytes} bytes"},
+                413,
             )
         backend = self.router.pick()
-        target = self.target(request.url.path, request.scope.get("query_string", b""), backend)
-        assert target is not None
+        query: bytes = request.scope.get("query_string", b"")
         forwarded = _forward_headers(request)
         if self.shadow is not None and self.copies.take():
-            self._copy(request.method, request.url.path, request.scope, forwarded, body)
+            self._copy(request.method, query, forwarded, body)
         try:
-            status, headers, content = await backend.send(
-                request.method, target, _with_host(forwarded, backend, body), body, self.timeout
+            answer = await backend.send(
+                _outgoing(backend, request.method, query, forwarded, body), self.options.timeout
             )
         except BackendError as error:
             backend.mark(False, str(error))
@@ -336,13 +126,13 @@ class Splitter:
                 headers={BACKEND_HEADER: backend.api},
             )
         backend.mark(True)
-        response = Response(content, status)
-        for key, value in headers:
+        response = Response(answer.body, answer.status)
+        for key, value in answer.headers:
             name = key.decode("latin-1").lower()
             if name in HOP_BY_HOP or name in ("date", "server"):
                 continue
             if name == "content-length":
-                # the length of `content`, set above; a HEAD answer keeps the API's
+                # the length of the body, set above; a HEAD answer keeps the API's
                 if request.method == "HEAD":
                     response.headers[name] = value.decode("latin-1")
                 continue
@@ -352,29 +142,23 @@ class Splitter:
 
     async def _body(self, request: Request) -> bytes | None:
         """The whole body, or None past `max_body_bytes` (as the API servers' 413)."""
+        limit = self.options.max_body_bytes
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared.isdigit() and int(declared) > limit:
             return None
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _copy(
-        self,
-        method: str,
-        path: str,
-        scope: Mapping[str, Any],
-        headers: list[tuple[str, str]],
-        body: bytes,
-    ) -> None:
+    def _copy(self, method: str, query: bytes, headers: list[tuple[str, str]], body: bytes) -> None:
         shadow = self.shadow
         assert shadow is not None
-        if len(self.shadow_tasks) >= self.max_shadow:
+        if len(self.shadow_tasks) >= self.options.max_shadow:
             self.shadow_dropped += 1
             if self.shadow_dropped in (1, 10, 100) or self.shadow_dropped % 1000 == 0:
                 logger.warning(
@@ -386,21 +170,15 @@ class Splitter:
                     self.shadow_dropped,
                 )
             return
-        target = self.target(path, scope.get("query_string", b""), shadow)
-        assert target is not None
-        task = asyncio.create_task(
-            self._shadow(method, target, _with_host(headers, shadow, body), body)
-        )
+        task = asyncio.create_task(self._shadow(_outgoing(shadow, method, query, headers, body)))
         self.shadow_tasks.add(task)
         task.add_done_callback(self.shadow_tasks.discard)
 
-    async def _shadow(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
-    ) -> None:
+    async def _shadow(self, request: Outgoing) -> None:
         shadow = self.shadow
         assert shadow is not None
         try:
-            status, _, _ = await shadow.send(method, target, headers, body, self.timeout)
+            answer = await shadow.send(request, self.options.timeout)
         except BackendError as error:
             shadow.mark(False, str(error))
             logger.warning("traffic splitter %s: shadow API %s: %s", self.name, shadow.api, error)
@@ -410,9 +188,12 @@ class Splitter:
             logger.exception("traffic splitter %s: shadow API %s", self.name, shadow.api)
             return
         shadow.mark(True)
-        if status >= 500:
+        if answer.status >= 500:
             logger.warning(
-                "traffic splitter %s: shadow API %s answered %d", self.name, shadow.api, status
+                "traffic splitter %s: shadow API %s answered %d",
+                self.name,
+                shadow.api,
+                answer.status,
             )
 
     async def health(self, request: Request) -> Response:
@@ -455,15 +236,18 @@ def _forward_headers(request: Request) -> list[tuple[str, str]]:
     return headers
 
 
-def _with_host(
-    headers: list[tuple[str, str]], backend: Backend, body: bytes
-) -> list[tuple[str, str]]:
-    """The forwarded headers with the API's Host and the body's length (h11 frames by it)."""
-    return [
+def _outgoing(
+    backend: Backend, method: str, query: bytes, headers: list[tuple[str, str]], body: bytes
+) -> Outgoing:
+    """The request as it goes to `backend`: to its API's endpoint, with the query, the forwarded
+    headers, the API's Host and the body's length (h11 frames by it)."""
+    target = backend.endpoint + ("?" + query.decode("latin-1") if query else "")
+    headers = [
         ("host", f"{backend.host}:{backend.port}"),
         *headers,
         ("content-length", str(len(body))),
     ]
+    return Outgoing(method, target, headers, body)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -481,18 +265,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where an API is reached, replacing the spec's URL (repeatable)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds an API may take to answer"
+        "--timeout",
+        type=float,
+        default=SplitterOptions.timeout,
+        help="seconds an API may take to answer",
     )
     parser.add_argument(
         "--max-shadow",
         type=int,
-        default=64,
+        default=SplitterOptions.max_shadow,
         help="copies in flight to the shadow API; more are dropped (default %(default)s)",
     )
     parser.add_argument(
         "--max-body-bytes",
         type=int,
-        default=int(os.environ.get("CORTEX_SERVE_MAX_BODY_BYTES") or 32 * 1024 * 1024),
+        default=int(
+            os.environ.get("CORTEX_SERVE_MAX_BODY_BYTES") or SplitterOptions.max_body_bytes
+        ),
         help="larger request bodies get 413 (env CORTEX_SERVE_MAX_BODY_BYTES; default %(default)s)",
     )
     parser.add_argument("--parent-fd", type=int, metavar="FD", help="stop when this pipe closes")
@@ -506,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
     from cortex_internal.lib.log import configure_logging
 
-    from .server import _log_config, _watch_parent
+    from .server import log_config, watch_parent
 
     args = parse_args(argv)
     try:
@@ -520,18 +309,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"cortex_serve.splitter: --backend must be API=URL (got {item!r})")
         urls[api] = url
     try:
-        splitter = Splitter(
-            spec,
-            urls,
-            timeout=args.timeout,
-            max_shadow=args.max_shadow,
-            max_body_bytes=args.max_body_bytes,
-        )
+        options = SplitterOptions(args.timeout, args.max_shadow, args.max_body_bytes)
+        splitter = Splitter(spec, urls, options)
     except (KeyError, ValueError) as error:
         sys.exit(f"cortex_serve.splitter: {args.spec}: {error}")
     configure_logging(args.log_level)
     if args.parent_fd is not None:
-        _watch_parent(args.parent_fd)
+        watch_parent(args.parent_fd)
     routes = ", ".join(
         f"{b.api} {'shadow ' if b.shadow else ''}{b.weight}% at {b.url}" for b in splitter.backends
     )
@@ -540,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         splitter.app(),
         host=args.host,
         port=args.port,
-        log_config=_log_config(args.log_level),
+        log_config=log_config(args.log_level),
         access_log=False,
         timeout_graceful_shutdown=30,
     )

@@ -108,7 +108,7 @@ def json_handler() -> logging.Handler:
 def configure_logging(level: str = "info") -> None:
     """Sets the level of the Cortex logger. (The root logger, which the user's own
     `logging.getLogger(...)` calls reach, gets the same JSON lines and level from the server's
-    logging config: cortex_serve.server._log_config.)"""
+    logging config: cortex_serve.server.log_config.)"""
     logger.setLevel(logging.getLevelName(level.upper()))
 
 
