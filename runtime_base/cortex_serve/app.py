@@ -10,7 +10,8 @@ after the response is sent.
 The prediction path is a plain ASGI endpoint mounted in a Starlette app rather than a Starlette
 request handler: it must add only a few microseconds over a bare Starlette handler (see
 bench/runtime_bench.py), so it reads the body and writes the response itself and builds
-starlette objects (Headers, QueryParams, FormData, Request) only where users receive them.
+starlette objects (Headers, QueryParams, FormData, Request) only where users receive them. The
+body's and the response's bytes are wire.py's; loading and calling the predictor, worker.py's.
 
 Order of a prediction: body (413 past the limit, 408 when it does not arrive within the read
 timeout: protocol.py; both close the connection) -> admission (replica-wide, 503 at once when
@@ -25,16 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import json
-import logging
-import math
-import numbers
-import os
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from cortex_internal.lib.log import logger
@@ -44,427 +37,29 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from . import docs, metrics
-from .batching import AdaptiveBatcher, runtime_batching
 from .contract import HANDLER_CLASS
-from .handoff import PredictThreads
-from .predictor import Predictor, PredictorError, VerbMethod, load_predictor
-from .protocol import READ_TIMED_OUT
-from .scoreboard import Scoreboard
+from .predictor import Predictor
+from .wire import (
+    CLOSE_CONNECTION,
+    JSON_HEADERS,
+    BodyError,
+    ClientGone,
+    PayloadError,
+    content_info,
+    dump_json,
+    parse_payload,
+    read_body,
+    render_response,
+    send_error,
+    send_response,
+    split_callback,
+)
+from .worker import Worker
 
-# gunicorn's "worker failed to boot" exit status: the master stops the whole server with it, so a
-# predictor whose init fails never reports healthy and the container exits non-zero.
-WORKER_BOOT_ERROR = 3
-# How often a replacement worker tells gunicorn's arbiter it is alive while its predictor loads:
-# well under any usable worker timeout (uvicorn itself beats once a second).
-HEARTBEAT_SECONDS = 0.25
-
-_JSON_HEADERS = [(b"content-type", b"application/json")]
-_TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
-_BYTES_HEADERS = [(b"content-type", b"application/octet-stream")]
-_FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
-# After an answer that left the request body unread: the rest of it must not be taken for the
-# next request, and reading it only to drop it would keep a hostile client's connection open.
-_CLOSE = {"Connection": "close"}
-
-
-class PayloadError(Exception):
-    """The request body does not parse as its Content-Type says (400)."""
-
-
-class BodyError(Exception):
-    """The request body cannot be read whole: answered `status`, and the connection closed."""
-
-    status: int
-
-
-class BodyTooLarge(BodyError):
-    status = 413
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request body is larger than the limit of {limit} bytes")
-
-
-class BodyTimedOut(BodyError):
-    status = 408
-
-
-class ClientGone(Exception):
-    """The client disconnected before sending the whole body."""
-
-
-def _json_default(value: Any) -> Any:
-    # numpy arrays and scalars (and anything else with .tolist()) are what predictors return most
-    # often that json cannot write; converting them spares every user a conversion.
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None:
-        return tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# Starlette's JSONResponse writes the same bytes (compact, UTF-8); one encoder, built once.
-_encode_json = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
-).encode
 _EMPTY_QUERY = QueryParams("")  # immutable, so one instance serves every request without a query
-
-
-def _dump_json(value: Any) -> bytes:
-    return _encode_json(value).encode("utf-8")
-
-
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode("ascii"))],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def send_error(
-    send: Send,
-    status: int,
-    message: str,
-    headers: Mapping[str, str] | None = None,
-    **fields: Any,
-) -> int:
-    """A JSON error; `headers` go out with it (e.g. an HTTPException's Retry-After)."""
-    response_headers = _JSON_HEADERS
-    if headers:
-        response_headers = [
-            *_JSON_HEADERS,
-            *(
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in headers.items()
-                if name.lower() not in ("content-type", "content-length")
-            ),
-        ]
-    await _send(
-        send, status, response_headers, _dump_json({"error": message, "status": status, **fields})
-    )
-    return status
-
-
-def _content_info(scope: Scope) -> tuple[str, str | None, int | None]:
-    """(media type lowercased, charset, Content-Length) from the request headers, in one pass."""
-    media_type, charset, length = "", None, None
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            parts = value.decode("latin-1").split(";")
-            media_type = parts[0].strip().lower()
-            for param in parts[1:]:
-                key, _, val = param.partition("=")
-                if key.strip().lower() == "charset":
-                    charset = val.strip().strip('"') or None
-        elif name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                length = None
-    return media_type, charset, length
-
-
-async def read_body(
-    scope: Scope, receive: Receive, declared_length: int | None, limit: int
-) -> bytes:
-    """The whole request body; BodyTooLarge as soon as it is known to exceed `limit` bytes,
-    BodyTimedOut when the server's read timeout woke this up (protocol.READ_TIMED_OUT)."""
-    if declared_length is not None and declared_length > limit:
-        raise BodyTooLarge(limit)
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise ClientGone
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: one message
-        if len(body) > limit:
-            raise BodyTooLarge(limit)
-        return body
-    chunks, size = [body], len(body)
-    while True:
-        if READ_TIMED_OUT in scope:
-            raise BodyTimedOut(scope[READ_TIMED_OUT])
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def parse_payload(scope: Scope, media_type: str, charset: str | None, body: bytes) -> Any:
-    """The payload as Cortex gave it to predict, by Content-Type (see the spec README)."""
-    if media_type == "application/json":
-        try:
-            return json.loads(body)  # NaN, Infinity and -Infinity are read as floats
-        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
-            raise PayloadError(f"the request body is not valid JSON: {error}") from error
-        except RecursionError as error:  # arrays or objects some 1,000 deep
-            raise PayloadError("the request body is not valid JSON: nested too deeply") from error
-    if media_type == "text/plain":
-        try:
-            return body.decode(charset or "utf-8")
-        except (LookupError, UnicodeDecodeError) as error:
-            raise PayloadError(
-                f"the request body is not valid text in charset {charset or 'utf-8'}: {error}"
-            ) from error
-    if media_type in _FORM_TYPES:
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return {"type": "http.disconnect"}
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        try:
-            return await Request(scope, replay).form()
-        except HTTPException as error:  # starlette's multipart errors (limits, bad boundary)
-            raise PayloadError(f"the form data does not parse: {error.detail}") from error
-        except AssertionError as error:  # python-multipart missing: a broken image, not the user
-            raise RuntimeError(str(error)) from error
-        except Exception as error:
-            raise PayloadError(f"the form data does not parse: {error}") from error
-    return body
-
-
-def render_response(
-    prediction: Any, strings_as_json: bool = False
-) -> tuple[int, list[tuple[bytes, bytes]], bytes] | Response:
-    """What predict returned, as Cortex answered it: bytes, str, a starlette Response, or JSON."""
-    if isinstance(prediction, Response):
-        return prediction
-    if isinstance(prediction, bytes):
-        return 200, _BYTES_HEADERS, prediction
-    if isinstance(prediction, str) and not strings_as_json:
-        return 200, _TEXT_HEADERS, prediction.encode("utf-8")
-    try:
-        return 200, _JSON_HEADERS, _dump_json(prediction)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"{error}; please return an object that is JSON serializable (including its nested "
-            "fields), a bytes object, a string, or a starlette.responses.Response object"
-        ) from error
-
-
-class Tracker:
-    """The `tracker` of the spec: counts of predicted classes, or a histogram of values."""
-
-    def __init__(self, spec: dict[str, Any], scoreboard: Scoreboard) -> None:
-        self.key = spec.get("key")
-        self.classification = spec.get("model_type") == "classification"
-        self.scoreboard = scoreboard
-
-    def __call__(self, prediction: Any) -> None:
-        value = prediction
-        if self.key is not None:
-            if not isinstance(prediction, dict) or self.key not in prediction:
-                return
-            value = prediction[self.key]
-        if (
-            not isinstance(value, (str, int, float))
-            and getattr(value, "shape", None) == ()
-            and callable(getattr(value, "item", None))
-        ):
-            value = value.item()  # numpy scalars and 0-d arrays: np.bool_ is no numbers.Integral
-        if self.classification:
-            if isinstance(value, (str, numbers.Integral)):  # bools are classes too
-                self.scoreboard.record_class(str(value))
-        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-            number = float(value)
-            if math.isfinite(number):  # one NaN or inf would poison the histogram's sum for good
-                self.scoreboard.record_value(number)
-
-
-class Worker:
-    """One process' predictor, thread pool and readiness; built before the event loop starts."""
-
-    def __init__(
-        self,
-        spec: dict[str, Any],
-        project_dir: Path,
-        scoreboard: Scoreboard,
-        max_body_bytes: int,
-        heartbeat: Callable[[], None] | None = None,
-    ) -> None:
-        self.spec = spec
-        self.heartbeat = heartbeat  # tells gunicorn's arbiter this worker is alive
-        self.project_dir = project_dir
-        self.scoreboard = scoreboard
-        self.max_body_bytes = max_body_bytes
-        predictor_spec = spec["predictor"]
-        self.threads = int(predictor_spec.get("threads_per_process") or 1)
-        self.batching = runtime_batching(predictor_spec)
-        self.handler_interface = predictor_spec.get("interface") == "handler"
-        self.pool = PredictThreads(self.threads)
-        self.predictor: Predictor | None = None
-        self.batcher: AdaptiveBatcher[tuple[Any, Any, Any]] | None = None
-        self.post_predict_is_async = False
-        tracker = spec.get("tracker")
-        self.tracker = Tracker(tracker, scoreboard) if tracker else None
-        # Up to Cortex v0.15 a returned str went out as a JSON string, from v0.16 as text/plain;
-        # the generator settles which from the release (api.json's cortex.string_response).
-        self.strings_as_json = (spec.get("cortex") or {}).get("string_response") == "json"
-
-    # -- start and stop --------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """First boot: initialises the predictor in its own thread and returns at once, so the
-        worker answers /healthz (503 until every process is ready) meanwhile.
-
-        A worker started after the replica first served (a replacement for a dead worker, or a
-        reload in `cortex-build serve --reload`): returns only once the predictor is ready.
-        uvicorn accepts connections on the shared socket after lifespan startup, so until then
-        requests go to a ready process, or wait in the socket's backlog when none is (every
-        process restarting at once), instead of getting 503 here. uvicorn's heartbeat to gunicorn
-        only starts after startup too, so this one beats meanwhile: a load longer than the worker
-        timeout must not be taken for a hung worker (gunicorn 22-27 never time out a worker
-        before its first beat; this does not rely on that)."""
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] | None = None
-        if self.scoreboard.served_once():
-            ready = loop.create_future()
-        thread = threading.Thread(
-            target=self._initialise, args=(loop, ready), name="init", daemon=True
-        )
-        thread.start()
-        if ready is None:
-            return
-        while not ready.done():
-            await asyncio.wait({ready}, timeout=HEARTBEAT_SECONDS)
-            if self.heartbeat is not None:
-                self.heartbeat()
-
-    def _initialise(
-        self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None] | None
-    ) -> None:
-        started = time.perf_counter()
-        try:
-            predictor = load_predictor(self.spec, self.project_dir)
-        except PredictorError as error:
-            # The message says what and where; the user's own traceback, if any, goes with it.
-            cause = error.__cause__
-            self._fail(str(error), (type(cause), cause, cause.__traceback__) if cause else None)
-        except BaseException as error:
-            self._fail(f"{self.spec['name']}: failed to initialise the predictor: {error}", True)
-        else:
-            loop.call_soon_threadsafe(self._ready, predictor, time.perf_counter() - started, ready)
-
-    def _fail(self, message: str, exc_info: Any) -> None:
-        logger.error(message, exc_info=exc_info)
-        for handler in (*logger.handlers, *logging.getLogger().handlers):
-            handler.flush()
-        os._exit(WORKER_BOOT_ERROR)
-
-    def _ready(
-        self, predictor: Predictor, seconds: float, ready: asyncio.Future[None] | None
-    ) -> None:
-        self.predictor = predictor
-        post_predict = getattr(predictor, "post_predict", None)
-        self.post_predict_is_async = asyncio.iscoroutinefunction(post_predict)
-        if self.batching:
-            self.batcher = AdaptiveBatcher(
-                self._predict_batch,
-                int(self.batching["max_batch_size"]),
-                slots=self.threads,
-                batch_interval=float(self.batching["batch_interval"]),
-            )
-        self.scoreboard.set_ready()
-        logger.info(
-            "predictor initialised",
-            extra={"api": self.spec["name"], "seconds": round(seconds, 3)},
-        )
-        if ready is not None:
-            ready.set_result(None)
-
-    def stop(self) -> None:
-        # In-flight requests are done by now (uvicorn waits for them before lifespan shutdown).
-        self.pool.shutdown()
-
-    # -- prediction ------------------------------------------------------------------------------
-
-    def _predict_batch(self, items: list[tuple[Any, Any, Any]]) -> Awaitable[Any]:
-        """server_side_batching: predict receives lists (one entry per request) and must return a
-        list of the same length; the batcher hands each request its own entry. A plain function,
-        not a coroutine function, returning one of two awaitables: for a synchronous predictor the
-        predict threads' future (handoff.py), which the batcher waits on directly (no task per
-        batch); for an async predictor the coroutine of its predict, which the batcher's `_start`
-        wraps in a task."""
-        assert self.predictor is not None
-        payloads = [item[0] for item in items]
-        query_params = [item[1] for item in items]
-        headers = [item[2] for item in items]
-        if self.predictor.is_async:
-            return self.predictor.predict(payloads, query_params, headers)
-        return self.pool.run(self.predictor.predict, payloads, query_params, headers)
-
-    async def predict(
-        self, payload: Any, query_params: Any, headers: Any, verb: str = "POST"
-    ) -> Any:
-        predictor = self.predictor
-        assert predictor is not None
-        if verb != "POST":  # a Handler's other methods, never batched (as in Cortex)
-            method: VerbMethod = predictor.verbs[verb]
-            if method.is_async:
-                return await method.call(payload, query_params, headers)
-            return await self.pool.run(method.call, payload, query_params, headers)
-        if self.batcher is not None:
-            return await self.batcher.submit((payload, query_params, headers))
-        if predictor.is_async:
-            return await predictor.predict(payload, query_params, headers)
-        return await self.pool.run(predictor.predict, payload, query_params, headers)
-
-    async def post_predict(
-        self, prediction: Any, payload: Any, query_params: Any, headers: Any
-    ) -> None:
-        predictor = self.predictor
-        assert predictor is not None
-        # "post_predict() and predict() run in the same thread pool" (Cortex docs)
-        await self._after_response(
-            "post_predict",
-            predictor.post_predict,
-            self.post_predict_is_async,
-            prediction,
-            payload,
-            query_params,
-            headers,
-        )
-
-    async def callback(self, callback: Callable[[], Any]) -> None:
-        """A Handler's callback (v0.34-v0.35): Cortex ran it in the request thread pool."""
-        await self._after_response("callback", callback, asyncio.iscoroutinefunction(callback))
-
-    async def _after_response(
-        self, what: str, func: Callable[..., Any], is_async: bool, *args: Any
-    ) -> None:
-        try:
-            if is_async:
-                await func(*args)
-            else:
-                result = await self.pool.run(func, *args)
-                if inspect.isawaitable(result):  # a wrapper around the user's async def
-                    await result
-        except asyncio.CancelledError:
-            raise
-        except BaseException:  # user code: sys.exit() must not escape into uvicorn either
-            logger.exception(f"{what} failed", extra={"api": self.spec["name"]})
-
-
-def split_callback(result: Any) -> tuple[Any, Callable[[], Any] | None]:
-    """A Handler's `(response, callback)`, recognised as Cortex v0.34-v0.35 did: a 2-tuple whose
-    second item is callable (any other tuple is a JSON array)."""
-    if isinstance(result, tuple) and len(result) == 2 and callable(result[1]):
-        return result[0], result[1]
-    return result, None
 
 
 class PredictEndpoint:
@@ -489,14 +84,16 @@ class PredictEndpoint:
             # Not a request for the Handler: not counted, as Cortex did not count it either.
             await self.not_allowed(send, verb, predictor)
             return
-        media_type, charset, length = _content_info(scope)
+        media_type, charset, length = content_info(scope)
         # The body before admission: a client that sends it slowly holds no capacity meanwhile
         # (and its connection for at most the server's read timeout). Never admitted, these
         # count with no duration, as a 503 does.
         try:
             body = await read_body(scope, receive, length, self.worker.max_body_bytes)
         except BodyError as error:
-            self.scoreboard.record(await send_error(send, error.status, str(error), _CLOSE), 0.0)
+            self.scoreboard.record(
+                await send_error(send, error.status, str(error), CLOSE_CONNECTION), 0.0
+            )
             return
         except ClientGone:  # nginx's "client closed request"; nothing can be sent
             self.scoreboard.record(499, 0.0)
@@ -575,7 +172,7 @@ class PredictEndpoint:
             status = rendered.status_code
         else:
             status = rendered[0]
-            await _send(send, *rendered)
+            await send_response(send, *rendered)
         if worker.tracker is not None:
             worker.tracker(prediction)
         if callback is not None or worker.predictor.has_post_predict:
@@ -621,7 +218,7 @@ class PredictEndpoint:
                 "threads_per_process": worker.threads,
             },
         }
-        await _send(send, 200, _JSON_HEADERS, _dump_json(summary))
+        await send_response(send, 200, JSON_HEADERS, dump_json(summary))
 
 
 _PREDICT_METHODS = ("GET", "POST")  # GET: a summary of the API
@@ -672,15 +269,9 @@ class CortexApp:
                 return
 
 
-def create_app(
-    spec: dict[str, Any],
-    project_dir: Path,
-    scoreboard: Scoreboard,
-    max_body_bytes: int,
-    heartbeat: Callable[[], None] | None = None,
-) -> CortexApp:
-    """`heartbeat`: the gunicorn worker's notify(), beaten while a replacement worker loads."""
-    worker = Worker(spec, project_dir, scoreboard, max_body_bytes, heartbeat)
+def create_app(worker: Worker) -> CortexApp:
+    """The routes of one worker process over its (not yet loaded) predictor."""
+    spec, scoreboard, max_body_bytes = worker.spec, worker.scoreboard, worker.max_body_bytes
     predict = PredictEndpoint(worker)
 
     async def healthz(request: Request) -> Response:
@@ -719,9 +310,9 @@ def create_app(
 async def _json_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     body = {"error": error.detail, "status": error.status_code}
-    return Response(_dump_json(body), error.status_code, error.headers, "application/json")
+    return Response(dump_json(body), error.status_code, error.headers, "application/json")
 
 
 async def _json_server_error(request: Request, error: Exception) -> Response:
     body = {"error": "internal server error (see the server log)", "status": 500}
-    return Response(_dump_json(body), 500, media_type="application/json")
+    return Response(dump_json(body), 500, media_type="application/json")

@@ -25,9 +25,9 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 
 from .__main__ import prepare_process
-from .app import render_response, split_callback
 from .batching import runtime_batching
 from .predictor import PredictorError, load_predictor
+from .wire import render_response, split_callback
 
 INIT_FAILED = 3  # the server's exit status when a predictor fails to initialise
 

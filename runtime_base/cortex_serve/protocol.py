@@ -7,7 +7,7 @@ needs against hostile and careless clients (that protocol has none of them).
   counted by whole reads (so at most one read, 256 KiB, is buffered past the limit).
 - `read_timeout`: a request must arrive whole, head and body, within that many seconds of its
   first byte. A late head gets 408 here; a late body wakes the app, which answers 408
-  (app.read_body, told through the scope's READ_TIMED_OUT). The timer is armed only when a read
+  (wire.read_body, told through the scope's READ_TIMED_OUT). The timer is armed only when a read
   leaves a request incomplete, so a request that arrives in one read (nearly all) costs nothing.
 - A new connection that sends nothing is closed after the keep-alive timeout, as an idle one.
 - A client that half-closes after a whole request (shutdown(SHUT_WR), `nc -N`) is answered; the
@@ -50,7 +50,7 @@ class HeadRefused(Exception):
 
 
 def error_response(status: int, message: str) -> bytes:
-    """A whole JSON error response that closes the connection, as app.send_error's body."""
+    """A whole JSON error response that closes the connection, as wire.send_error's body."""
     body = json.dumps({"error": message, "status": status}, separators=(",", ":")).encode()
     return b"".join(
         (
@@ -158,7 +158,7 @@ if HttpToolsProtocol is not None:
                 # Answering already, without the body, or a pipelined request's head is late:
                 # the connection closes after this response.
                 cycle.keep_alive = False
-            else:  # the app waits in receive() for the body: it answers 408 (app.read_body)
+            else:  # the app waits in receive() for the body: it answers 408 (wire.read_body)
                 cycle.scope[READ_TIMED_OUT] = message  # type: ignore[literal-required]
                 cycle.message_event.set()
 

@@ -11,7 +11,7 @@ good code go on serving until the next good save.
 
 Reloading is SIGHUP to the master: gunicorn starts new workers on the new code and stops the old
 ones gracefully (they finish what is in flight; the new ones load before they accept, see
-app.Worker.start), so clients see no error while it happens.
+worker.Worker.start), so clients see no error while it happens.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ a free thread (balancing.py). gunicorn's own behaviour does the rest, with Arbit
   in a row (no worker got ready in between) the server stops with WORKER_BOOT_ERROR too, its log
   naming how the last one died.
 - a worker that dies otherwise is replaced; its in-flight requests fail, the others go on. The
-  replacement loads its predictor before it accepts a connection (see app.Worker.start), beating
+  replacement loads its predictor before it accepts a connection (see worker.Worker.start), beating
   gunicorn's heartbeat meanwhile, so a model load longer than `worker_timeout` is not killed.
 - `--parent-fd`: the server stops (as on SIGTERM) when the process that started it ends, however
   it ends (`cortex-build serve` killed by SIGKILL too).
@@ -36,9 +36,10 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter as GunicornArbiter
 from gunicorn.errors import HaltServer
 
-from .app import WORKER_BOOT_ERROR, create_app
+from .app import create_app
 from .batching import runtime_batching
 from .scoreboard import Scoreboard
+from .worker import WORKER_BOOT_ERROR, Worker
 
 WORKER_CLASS = "cortex_serve.protocol.CortexWorker"  # uvicorn-worker's, with protocol.py's limits
 BALANCED_WORKER_CLASS = "cortex_serve.balancing.BalancedWorker"  # processes_per_replica >= 2
@@ -264,10 +265,11 @@ class CortexServer(BaseApplication):
 
     def load(self) -> Any:
         # Called in each worker after the fork: the user's code is imported there, never here.
-        return create_app(
+        worker = Worker(
             self.spec,
             self.project_dir,
             self.scoreboard,
             self.options.max_body_bytes,
             self.worker_notify,
         )
+        return create_app(worker)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from cortex_serve.app import Tracker
 from cortex_serve.metrics import render
 from cortex_serve.scoreboard import Scoreboard
+from cortex_serve.worker import Tracker
 
 
 def test_a_retired_worker_returns_its_capacity_and_keeps_its_counts():
