@@ -3,15 +3,16 @@
 A fixed batching window costs every request the window even when the server is idle (bench/README.md
 measured the ONNX iris model at 8 connections: 8.4k req/s unbatched, 1.4k with a fixed 5 ms wait;
 a closed loop of 8 clients can do no better than 8 requests per window, 1.6k/s). So this
-batcher never holds a request while nothing runs: with no batch running, a request leaves at once,
-alone, on the caller's own coroutine (no queue, task or extra future: batching on costs what
-batching off does at low load). While a batch runs, requests queue; the slot of a finishing batch
-takes what queued (up to `max_batch_size`) at once, so under load batches grow by themselves to
-match the predictor's speed (whether or not other slots are still busy). Further slots
-(`threads_per_process` > 1) take only a full batch, or a partial one once its oldest request has
-waited `batch_interval` since it arrived (a timer is set for that moment): on a busy core another
-predict thread in parallel buys only thread switches, and a batch that waits a little is bigger and
-costs less per request. `batch_interval` is thus the longest a request waits beyond a running batch.
+batcher never holds a request while nothing runs: with no batch running, a batch starts as soon as
+the event loop has run the callbacks already queued on it (never a wait on a timer), taking every
+request that reached the batcher meanwhile. While a batch runs,
+requests queue; the slot of a finishing batch takes what queued (up to `max_batch_size`) at once,
+so under load batches grow by themselves to match the predictor's speed (whether or not other
+slots are still busy). Further slots (`threads_per_process` > 1) take only a full batch, or a
+partial one once its oldest request has waited `batch_interval` since it arrived (a timer is set
+for that moment): on a busy core another predict thread in parallel buys only thread switches, and
+a batch that waits a little is bigger and costs less per request. `batch_interval` is thus the
+longest a request waits beyond a running batch.
 
 It runs on the worker's event loop, so its bookkeeping needs no locks; the predictor itself runs
 wherever `run_batch` puts it (the worker's thread pool for a synchronous predict, waited on through
@@ -58,9 +59,11 @@ class AdaptiveBatcher(Generic[Item]):
         function or a plain function returning a future (e.g. `PredictThreads.run(...)`): a
         future is waited on as it is, without a task around it.
 
-        While no batch runs, a request leaves at once. While one runs, requests queue and a free
-        extra slot takes them only as a full batch or once the oldest has waited
-        `batch_interval` seconds (None: at once); a finishing batch takes what queued at once."""
+        While no batch runs, a request leaves once the callbacks already queued on the event loop
+        have run, with any others that reached the batcher meanwhile. While one runs, requests
+        queue and a free extra slot takes them only as a full batch or once the oldest has waited
+        `batch_interval` seconds (None: at once); a finishing batch's slot takes what queued as
+        soon as the callbacks already queued have run."""
         if max_batch_size < 1 or slots < 1:
             raise ValueError("max_batch_size and slots must be >= 1")
         if batch_interval is not None and batch_interval < 0:
@@ -76,25 +79,23 @@ class AdaptiveBatcher(Generic[Item]):
         self._timer_when = 0.0
         # (item, its caller's future, loop.time() when it queued)
         self._queue: deque[tuple[Item, asyncio.Future[Any], float]] = deque()
+        # a batch's start, queued on the event loop behind the callbacks already there (submit)
+        self._gathering: asyncio.Handle | None = None
+        self._freed = 0  # slots that take what queued at once when it starts
 
     async def submit(self, item: Item) -> Any:
         """Queues one request and returns its own result (or raises its own error)."""
-        if self._free_slots == self._slots and not self._queue:
-            # Nothing running or waiting: the caller runs its batch of one itself. This is the
-            # whole path at low load, so it costs what a plain predict costs: no queue entry, no
-            # task, no second future (the batching bench measures it against batching off).
-            self._free_slots -= 1
-            running = self._start([item])
-            running.add_done_callback(self._lone_done)
-            results = await running
-            _check_results(results, 1)
-            if isinstance(results[0], BaseException):
-                raise results[0]
-            return results[0]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((item, future, loop.time()))
-        self._dispatch()
+        queue = self._queue
+        queue.append((item, future, loop.time()))
+        if self._gathering is not None:  # a batch starts once the queued callbacks have run
+            if len(queue) >= self._max_batch_size:
+                self._gathered()
+        elif self._free_slots == self._slots and len(queue) == 1:
+            self._start_soon(1)  # nothing running or waiting
+        else:
+            self._dispatch()
         return await future
 
     def _start(self, items: list[Item]) -> asyncio.Future[Any]:
@@ -106,21 +107,32 @@ class AdaptiveBatcher(Generic[Item]):
             failed.set_exception(error)
             return failed
 
-    def _lone_done(self, _running: asyncio.Future[Any]) -> None:
-        # The caller reads its own result; its slot takes whatever queued meanwhile. (If the
-        # caller was cancelled, the predict thread may still be busy: the next batch then waits
-        # in the predict threads' queue, which is still correct.)
-        self._free_slots += 1
-        self._dispatch(freed=True)
+    def _start_soon(self, freed: int) -> None:
+        """`freed` more slots take what queued at once, as soon as the event loop has run the
+        callbacks already queued on it (the loop is busy until then, so nothing waits idle), and
+        requests that reach the batcher meanwhile go too. Clients answered together come back
+        together: starting at once, the first of them would run alone and the rest queue behind
+        it, batches alternating 1 and N-1 (bench/README.md)."""
+        self._freed += freed
+        if self._gathering is None:
+            self._gathering = asyncio.get_running_loop().call_soon(self._gathered)
+
+    def _gathered(self) -> None:
+        if self._gathering is not None:
+            self._gathering.cancel()
+            self._gathering = None
+        freed, self._freed = self._freed, 0
+        self._dispatch(freed)
 
     def _interval_over(self) -> None:
         self._timer = None
-        self._dispatch(due_by=self._timer_when)
+        self._dispatch(0, due_by=self._timer_when)
 
-    def _dispatch(self, freed: bool = False, due_by: float = 0.0) -> None:
-        """Starts what may start. `freed`: a batch just finished, and its slot takes what queued
-        at once; any other free slot takes a full batch, or a partial one whose oldest request
-        queued `batch_interval` ago (by now, or by `due_by`, when the timer fired)."""
+    def _dispatch(self, freed: int = 0, due_by: float = 0.0) -> None:
+        """Starts what may start. `freed` slots (of batches that finished, or the first of an
+        idle batcher) take what queued at once; any other free slot takes a full batch, or a
+        partial one whose oldest request queued `batch_interval` ago (by now, or by `due_by`,
+        when the timer fired)."""
         queue = self._queue
         while self._free_slots and queue:
             while queue and queue[0][1].cancelled():  # the client went away while queued
@@ -128,7 +140,7 @@ class AdaptiveBatcher(Generic[Item]):
             if not queue:
                 break
             if (
-                not freed
+                freed <= 0
                 and self._free_slots < self._slots
                 and len(queue) < self._max_batch_size
                 and self._batch_interval  # 0 or None: no wait
@@ -152,7 +164,7 @@ class AdaptiveBatcher(Generic[Item]):
                 entry = queue.popleft()
                 if not entry[1].cancelled():
                     batch.append(entry)
-            freed = False  # the finished batch's slot is taken; others follow the rule above
+            freed -= 1  # a freed slot is taken; the others follow the rule above
             self._free_slots -= 1
             running = self._start([entry[0] for entry in batch])
             running.add_done_callback(functools.partial(self._finish, batch))
@@ -184,7 +196,10 @@ class AdaptiveBatcher(Generic[Item]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
-        self._dispatch(freed=True)
+        if len(self._queue) >= self._max_batch_size:
+            self._dispatch(1)  # a full batch: nothing to wait for
+        else:
+            self._start_soon(1)
 
 
 def _check_results(results: Any, expected: int) -> None:

@@ -46,11 +46,30 @@ def test_requests_arriving_while_busy_go_together_and_each_gets_its_own_answer()
 
     async def main() -> list[int]:
         batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=4)
-        return await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        rest = await asyncio.gather(*(batcher.submit(i) for i in range(1, 10)))
+        return [await first, *rest]
 
     assert asyncio.run(main()) == [i * 2 for i in range(10)]
     # the first went alone at once; the rest queued behind it and left in batches of <= 4
     assert predictor.batches == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
+
+
+def test_requests_reaching_an_idle_batcher_in_one_pass_of_the_event_loop_go_together():
+    # Clients answered together (one batch's responses) come back together: the first of them
+    # does not leave alone with the others queued behind it, nor wait for a batching window.
+    predictor = SlowDoubler(delay=0.05)
+
+    async def main() -> float:
+        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=4, batch_interval=10.0)
+        start = time.perf_counter()
+        assert await asyncio.gather(*(batcher.submit(i) for i in range(6))) == [0, 2, 4, 6, 8, 10]
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    assert predictor.batches == [[0, 1, 2, 3], [4, 5]]
+    assert elapsed < 1.0
 
 
 def test_many_concurrent_callers_on_several_slots_get_their_own_answers():
@@ -91,10 +110,10 @@ def test_a_wrong_return_fails_every_request_of_the_batch_clearly(make_result, me
 
     results = asyncio.run(main())
     assert all(isinstance(r, BatchResultError) for r in results)
-    # the first request ran alone (the predictor was idle), the two others together
-    assert seen == [1, 2]
-    assert message.format(n=1, m=2) in str(results[0])
-    assert message.format(n=2, m=3) in str(results[1]) and str(results[1]) == str(results[2])
+    # the three reached the idle batcher together: one batch, one error for each of them
+    assert seen == [3]
+    assert message.format(n=3, m=4) in str(results[0])
+    assert str(results[0]) == str(results[1]) == str(results[2])
 
 
 def test_an_exception_in_one_slot_fails_only_that_request():
@@ -196,7 +215,10 @@ def test_a_finishing_batch_takes_what_queued_without_waiting_batch_interval():
     async def main() -> float:
         batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8, batch_interval=10.0)
         start = time.perf_counter()
-        assert await asyncio.gather(*(batcher.submit(i) for i in range(3))) == [0, 2, 4]
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        assert await asyncio.gather(*(batcher.submit(i) for i in (1, 2))) == [2, 4]
+        assert await first == 0
         return time.perf_counter() - start
 
     elapsed = asyncio.run(main())
@@ -224,7 +246,7 @@ def test_run_batch_may_return_the_executors_future_or_raise_at_once():
     lone, unlucky, after = asyncio.run(main())
     assert lone == 2 and after == [1, 2, 3]
     assert isinstance(unlucky, ValueError) and str(unlucky) == "unlucky batch"
-    assert calls == [[1], [13], [0], [1, 2]]
+    assert calls == [[1], [13], [0, 1, 2]]
 
 
 def test_a_cancelled_lone_request_does_not_stall_the_batcher():
