@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from cortex_serve.jobs import Summary
+from cortex_serve.job_summary import Summary
 
 from . import jobs
 from .errors import UserError, option_problem
