@@ -34,6 +34,7 @@ def _error_text(error: BaseException) -> str:
 
 
 def log(message: str) -> None:
+    """A line on stderr, as every job command says what it does (progress, failures, summary)."""
     print(f"cortex_serve.jobs: {message}", file=sys.stderr, flush=True)
 
 
@@ -77,7 +78,8 @@ def _worker_main(index: int, factory: CallerFactory, conn: Any) -> None:
 
 
 class _Stop(Exception):
-    pass
+    """The job ends before every batch settled: its timeout passed, no worker is left, or it was
+    stopped; the batches not done are reported failed."""
 
 
 class Stopped(_Stop):
