@@ -31,7 +31,7 @@ from typing import Any
 from cortex_build.build import BuildTarget, build_images
 from cortex_build.config import load_project
 from cortex_build.engine import connect_engine
-from cortex_build.render import render_project
+from cortex_build.render import RenderOptions, render_project
 
 CONFIG = """\
 - name: bench
@@ -54,7 +54,9 @@ START_TARGET_S = 2.0
 
 
 def build(client: Any, project: Path, out: Path, base: str, image: str, no_cache: bool) -> float:
-    rendered = render_project(load_project(project), out, None, base, None, image.split(":")[1])
+    rendered = render_project(
+        load_project(project), out, RenderOptions(base_image=base, tag=image.split(":")[1])
+    )
     [api] = rendered.apis
     started = time.monotonic()
     lines: list[str] = []

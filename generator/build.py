@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from .engine import Emit, StreamLog, connect_engine
 from .push import push_and_report, require_registry
+from .render_options import RenderOptions
 from .report import format_table
 from .spec import Project
 
@@ -287,14 +288,8 @@ def _megabytes(size: int) -> str:
 def build_project(
     project: Project,
     out: Path | None,
-    api_names: Sequence[str],
+    options: RenderOptions,
     *,
-    base_image: str | None = None,
-    tf_serving_image: str | None = None,
-    models_at_start: bool = False,
-    preinstalled: bool = True,
-    registry: str | None = None,
-    tag: str = "latest",
     push: bool = False,
     no_cache: bool = False,
     jobs: int = 2,
@@ -302,14 +297,15 @@ def build_project(
     terminal: TextIO | None = None,
     on_results: Callable[[list[BuildResult]], None] | None = None,
 ) -> int:
-    """`cortex-build build`: render (into OUT, or a temporary folder), build, maybe push.
-    `on_results` gets every API's result once the builds are done (build --json).
+    """`cortex-build build`: render (into OUT, or a temporary folder) as `options` say, build,
+    maybe push. `on_results` gets every API's result once the builds are done (build --json).
 
     Returns the exit code: 0 when every image built (and pushed), 1 otherwise. UserError (exit 2)
     for bad options or no engine, before anything is built.
     """
     from .render import given_images_line, render_project
 
+    api_names = options.api_names
     pods = [a for a in project.container_apis if not api_names or a.name in api_names]
     for pod in pods:
         emit(f"{project.config_file.name}: {pod.name}: {given_images_line(pod.images(), pod.kind)}")
@@ -324,19 +320,13 @@ def build_project(
     ):
         return 0
     if push:
-        require_registry(registry)
+        require_registry(options.registry)
     client = connect_engine()
     with tempfile.TemporaryDirectory(prefix="cortex-build-") as scratch:
         rendered = render_project(
             project,
             out if out is not None else Path(scratch) / "contexts",
-            list(api_names) or None,
-            base_image,
-            registry,
-            tag,
-            tf_serving_image=tf_serving_image,
-            models_at_start=models_at_start,
-            preinstalled=preinstalled,
+            options,
         )
         for api in rendered.apis:
             for note in api.notes:

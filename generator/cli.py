@@ -141,20 +141,19 @@ def render(
     autoscaler: str,
 ) -> None:
     """Write per API a Docker build context, plus docker-compose.yaml and k8s/, into OUT."""
-    from .render import given_images_line, render_project
+    from .render import RenderOptions, given_images_line, render_project
 
-    result = render_project(
-        loaded,
-        out,
-        list(api_names) or None,
-        base_image,
-        registry,
-        tag,
-        autoscaler,
+    options = RenderOptions(
+        api_names=api_names,
+        base_image=base_image,
+        registry=registry,
+        tag=tag,
+        autoscaler=autoscaler,
         tf_serving_image=tf_serving_image,
         models_at_start=models_at_start,
         preinstalled=not no_preinstalled,
     )
+    result = render_project(loaded, out, options)
     for api in result.apis:
         for note in api.notes:
             click.echo(f"{loaded.config_file.name}: {api.name}: {note}", err=True)
@@ -203,6 +202,7 @@ def build(
 ) -> None:
     """Render and build each API's image on the Docker engine (DOCKER_HOST or the local one)."""
     from .build import BuildResult, build_project, results_document
+    from .render import RenderOptions
 
     # with --json the build's log goes to stderr and stdout holds only the document
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
@@ -211,16 +211,19 @@ def build(
     def report(results: list[BuildResult]) -> None:
         click.echo(json.dumps(results_document(results), indent=2))
 
-    code = build_project(
-        loaded,
-        out,
-        api_names,
+    options = RenderOptions(
+        api_names=api_names,
         base_image=base_image,
+        registry=registry,
+        tag=tag,
         tf_serving_image=tf_serving_image,
         models_at_start=models_at_start,
         preinstalled=not no_preinstalled,
-        registry=registry,
-        tag=tag,
+    )
+    code = build_project(
+        loaded,
+        out,
+        options,
         push=push,
         no_cache=no_cache,
         jobs=jobs,

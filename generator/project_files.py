@@ -36,7 +36,7 @@ from .schema import ENV_KEY
 IGNORE_FILE = ".cortexignore"
 DOTENV_FILE = ".env"
 BYTECODE_SUFFIXES = (".pyc", ".pyo", ".pyd")
-# Written at the top of every render output (render.py); here so that both modules share it.
+# Written at the top of every render output (out_folder.py); here so that both modules share it.
 RENDER_MARKER_FILE = ".cortex-build-render"
 
 

@@ -86,10 +86,10 @@ def push_project(
     emit: Emit = print,
 ) -> int:
     """`cortex-build push`: pushes <registry>/<api>:<tag> of the selected APIs, built before."""
-    from .render import image_refs
+    from .render_options import image_refs
 
     require_registry(registry)
-    images = image_refs(project, list(api_names) or None, registry, tag)
+    images = image_refs(project, api_names, registry, tag)
     return push_and_report(connect_engine(), images, emit)
 
 

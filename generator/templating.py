@@ -27,7 +27,9 @@ def printable(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _json(value: object) -> str:
+def quote(value: object) -> str:
+    """A value in double quotes as JSON writes it (non-ASCII kept): how templates and messages
+    quote what the user wrote."""
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -46,7 +48,7 @@ _environment = jinja2.Environment(
     lstrip_blocks=True,
 )
 _environment.filters["dockerfile_string"] = dockerfile_string
-_environment.filters["tojson"] = _json
+_environment.filters["tojson"] = quote
 _environment.filters["comment_string"] = _comment_string
 
 

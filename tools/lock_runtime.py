@@ -6,7 +6,8 @@ runtime layer of every image installs (generator/runtime_lock.py says how a rend
 
 What it locks, resolved together so that every set agrees on shared packages: the ranges of
 runtime_base/requirements.txt, and every set a render may add to them (images.py's framework
-packages for onnx, onnx on GPU and tensorflow; render.py's packages for models fetched at start).
+packages for onnx, onnx on GPU and tensorflow; image_models.py's packages for models fetched at
+start).
 The resolution is pip's own (`pip install --dry-run --report`), for CPython of the version of
 images.PYTHON_CPU_BASE on Linux with the glibc of its Debian release, wheels only. pip evaluates
 environment markers against the interpreter running it, hence the check that it is that CPython.
@@ -50,7 +51,7 @@ LOWER_GLIBC_CEILINGS = (28, 17)
 def root_sets() -> dict[str, list[str]]:
     """{where a set comes from: its requirement lines}: everything a render may install in an
     image's runtime layer."""
-    from cortex_build import images, render
+    from cortex_build import image_models, images
 
     runtime = [
         line.split("#", 1)[0].strip()
@@ -59,8 +60,8 @@ def root_sets() -> dict[str, list[str]]:
     sets = {"runtime_base/requirements.txt": [line for line in runtime if line]}
     for label, packages in images.FRAMEWORK_PACKAGE_SETS.items():
         sets[f"{label} APIs"] = list(packages)
-    sets["s3:// models fetched at start"] = list(render.S3_PACKAGES)
-    sets["http(s):// models fetched at start"] = list(getattr(render, "HTTP_PACKAGES", ()))
+    sets["s3:// models fetched at start"] = list(image_models.S3_PACKAGES)
+    sets["http(s):// models fetched at start"] = list(getattr(image_models, "HTTP_PACKAGES", ()))
     return {label: lines for label, lines in sets.items() if lines}
 
 

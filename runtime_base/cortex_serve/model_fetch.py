@@ -175,7 +175,7 @@ def _fetch_s3(url: str, folder: Path) -> str:
 
 
 def _fetch_http(url: str, folder: Path) -> str:
-    import urllib3  # the image gets it with an http(s) model fetched at start (render.py)
+    import urllib3  # the image gets it with an http(s) model fetched at start (image_models.py)
 
     name = posixpath.basename(urllib.parse.urlsplit(url).path.rstrip("/")) or "model"
     retries = urllib3.Retry(

@@ -29,7 +29,7 @@ from cortex_build import runtime_files, templating
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
-from cortex_build.render import render_project
+from cortex_build.render import RenderOptions, render_project
 from cortex_build.spec import ApiSpec, ModelRef, ModelsSpec, PredictorSpec, Project
 
 
@@ -148,7 +148,9 @@ def test_base_images(project: Project, tmp_path: Path) -> None:
     assert result.api("echo").base_image.startswith("nvidia/cuda:")  # gpu: 1
     assert result.api("tf").base_image.startswith("python:3.")
     assert result.api("tf").tf_serving_image.startswith("tensorflow/serving:")
-    again = render_project(project, tmp_path / "out", base_image="example.com/base:1")
+    again = render_project(
+        project, tmp_path / "out", RenderOptions(base_image="example.com/base:1")
+    )
     for api in again.apis:
         assert api.base_image == "example.com/base:1"
         dockerfile = (api.context / "Dockerfile").read_text()
@@ -156,7 +158,11 @@ def test_base_images(project: Project, tmp_path: Path) -> None:
 
 
 def test_compose_services_ports_aliases_and_sidecar(project: Project, tmp_path: Path) -> None:
-    render_project(project, tmp_path / "out", registry="registry.example.com:5000/team", tag="v1")
+    render_project(
+        project,
+        tmp_path / "out",
+        RenderOptions(registry="registry.example.com:5000/team", tag="v1"),
+    )
     compose = yaml.safe_load((tmp_path / "out" / "docker-compose.yaml").read_text())
     services = compose["services"]
     assert list(services) == ["echo", "tf", "tf-models", "tf-serving"]
@@ -190,7 +196,9 @@ def test_manifests_without_a_registry_get_a_warning(project: Project, tmp_path: 
     (note,) = bare.notes
     assert note.startswith("warning: k8s/ names the images echo:latest, tf:latest without a ")
     assert "--registry" in note and "\n" not in note
-    pushed = render_project(project, tmp_path / "out", registry="registry.example.com/team")
+    pushed = render_project(
+        project, tmp_path / "out", RenderOptions(registry="registry.example.com/team")
+    )
     assert pushed.notes == ()
 
 
@@ -396,11 +404,11 @@ def test_earlier_outputs_inside_the_project_are_not_copied(tmp_path: Path) -> No
 
 
 def test_api_selection(project: Project, tmp_path: Path) -> None:
-    result = render_project(project, tmp_path / "out", api_names=["tf"])
+    result = render_project(project, tmp_path / "out", RenderOptions(api_names=("tf",)))
     assert [api.name for api in result.apis] == ["tf"]
     assert not (tmp_path / "out" / "echo").exists()
     with pytest.raises(UserError, match='--api: no API is named "nope"'):
-        render_project(project, tmp_path / "out", api_names=["nope"])
+        render_project(project, tmp_path / "out", RenderOptions(api_names=("nope",)))
 
 
 @pytest.mark.parametrize(
@@ -419,7 +427,7 @@ def test_injection_through_options_is_refused(
     project: Project, tmp_path: Path, option: str, value: str, message: str
 ) -> None:
     with pytest.raises(UserError, match=message):
-        render_project(project, tmp_path / "out", **{option: value})
+        render_project(project, tmp_path / "out", RenderOptions(**{option: value}))
     assert not (tmp_path / "out").exists()
 
 
@@ -509,7 +517,9 @@ def test_models_outside_the_project_and_model_dirs(tmp_path: Path) -> None:
     api = ApiSpec(name="multi", generation="v0.2x", endpoint="/multi", predictor=predictor)
     # --models-at-start: the s3 model stays for the runtime (nothing is fetched here)
     render_project(
-        Project(root, root / "cortex.yaml", (api,)), tmp_path / "out", models_at_start=True
+        Project(root, root / "cortex.yaml", (api,)),
+        tmp_path / "out",
+        RenderOptions(models_at_start=True),
     )
     context = tmp_path / "out" / "multi"
     assert (context / "models/a/1/model.onnx").read_text() == "a"

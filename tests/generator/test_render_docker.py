@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cortex_build.config import load_project
-from cortex_build.render import render_project
+from cortex_build.render import RenderOptions, render_project
 
 pytestmark = pytest.mark.docker
 
@@ -76,7 +76,9 @@ def make_project(root: Path, version: int, requirements: str = "six\n") -> None:
 
 
 def build(project: Path, out: Path, base_image: str, image: str) -> str:
-    render_project(load_project(project), out, base_image=base_image, tag=image.split(":")[1])
+    render_project(
+        load_project(project), out, RenderOptions(base_image=base_image, tag=image.split(":")[1])
+    )
     return docker("build", "--force-rm", "-t", image, str(out / "greeter")).stdout
 
 
@@ -170,7 +172,7 @@ def test_a_requirement_that_clashes_with_the_runtime_fails_the_build_naming_it(
 ) -> None:
     project = tmp_path / "project"
     make_project(project, version=1, requirements=f"six\n{requirement}\n")
-    render_project(load_project(project), tmp_path / "out", base_image=base_image)
+    render_project(load_project(project), tmp_path / "out", RenderOptions(base_image=base_image))
     image = f"greeter-clash:{uuid.uuid4().hex[:12]}"
     result = docker(
         "build", "--force-rm", "-t", image, str(tmp_path / "out" / "greeter"), check=False

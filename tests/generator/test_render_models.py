@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
-from cortex_build.render import render_project
+from cortex_build.render import RenderOptions, render_project
 from model_servers import S3, http_server, s3_server
 
 PREDICTOR = """
@@ -90,7 +90,7 @@ def test_models_at_start_leaves_remote_models_to_the_runtime(
     s3: S3, site: str, tmp_path: Path
 ) -> None:
     project = make_project(tmp_path / "project", s3.url("r/iris"), f"{site}/setosa.zip")
-    render_project(load_project(project), tmp_path / "out", models_at_start=True)
+    render_project(load_project(project), tmp_path / "out", RenderOptions(models_at_start=True))
     context = tmp_path / "out" / "remote"
     assert not (context / "models").exists()
     assert "COPY models/" not in (context / "Dockerfile").read_text()
@@ -104,7 +104,7 @@ def test_models_at_start_leaves_remote_models_to_the_runtime(
 
     # http(s) alone needs urllib3 (its retries), not boto3
     http_only = make_project(tmp_path / "http-only", f"{site}/model.onnx", f"{site}/setosa.zip")
-    render_project(load_project(http_only), tmp_path / "out2", models_at_start=True)
+    render_project(load_project(http_only), tmp_path / "out2", RenderOptions(models_at_start=True))
     requirements = (tmp_path / "out2/remote/cortex/runtime-requirements.txt").read_text()
     assert "boto3>=" not in requirements
     assert requirements.endswith("urllib3>=1.26\n")
@@ -137,7 +137,7 @@ def test_a_model_that_cannot_be_fetched_fails_the_render(s3: S3, site: str, tmp_
 def test_tensorflow_models_cannot_wait_for_start(tmp_path: Path) -> None:
     root = layout_project(tmp_path / "project", "tensorflow", "s3://bucket/tf")
     with pytest.raises(UserError) as caught:
-        render_project(load_project(root), tmp_path / "out", models_at_start=True)
+        render_project(load_project(root), tmp_path / "out", RenderOptions(models_at_start=True))
     assert "--models-at-start is not available for type: tensorflow" in str(
         caught.value.problems[0]
     )

@@ -14,14 +14,14 @@ from config_fixtures import make_render_project
 from cortex_build.cli import main
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
-from cortex_build.render import render_project
+from cortex_build.render import RenderOptions, render_project
 
 MIRROR = "mirror.example.com:5000/tf/serving:2.16.1"
 
 
 def test_it_replaces_the_sidecar_image_in_compose_kubernetes_and_the_spec(tmp_path: Path) -> None:
     project = load_project(make_render_project(tmp_path / "project"))
-    result = render_project(project, tmp_path / "out", tf_serving_image=MIRROR)
+    result = render_project(project, tmp_path / "out", RenderOptions(tf_serving_image=MIRROR))
     assert result.api("tf").tf_serving_image == MIRROR
     assert result.api("echo").tf_serving_image is None  # python APIs have no sidecar
 
@@ -49,7 +49,7 @@ def test_it_beats_the_configs_own_sidecar_image(tmp_path: Path) -> None:
     )
     project = load_project(root)
     assert render_project(project, tmp_path / "a").api("tf").tf_serving_image == "team/serving:own"
-    again = render_project(project, tmp_path / "b", tf_serving_image=MIRROR)
+    again = render_project(project, tmp_path / "b", RenderOptions(tf_serving_image=MIRROR))
     assert again.api("tf").tf_serving_image == MIRROR
 
 
@@ -59,7 +59,7 @@ def test_a_bad_image_reference_is_refused_before_anything_is_written(
 ) -> None:
     project = load_project(make_render_project(tmp_path / "project"))
     with pytest.raises(UserError, match=r"--tf-serving-image: must be an image reference"):
-        render_project(project, tmp_path / "out", tf_serving_image=bad)
+        render_project(project, tmp_path / "out", RenderOptions(tf_serving_image=bad))
     assert not (tmp_path / "out").exists()
 
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cortex_build import images, render
+from cortex_build import image_models, images
 from cortex_build.config import load_project
-from cortex_build.render import render_project
+from cortex_build.render import RenderOptions, render_project
 from cortex_build.runtime_lock import LOCK_FILE, LockError, load_lock, parse_lock
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -58,7 +58,7 @@ def test_the_lock_pins_every_runtime_requirement_within_its_range() -> None:
 
 @pytest.mark.parametrize(
     "packages",
-    [*images.FRAMEWORK_PACKAGE_SETS.values(), render.S3_PACKAGES, render.HTTP_PACKAGES],
+    [*images.FRAMEWORK_PACKAGE_SETS.values(), image_models.S3_PACKAGES, image_models.HTTP_PACKAGES],
     ids=[*images.FRAMEWORK_PACKAGE_SETS, "s3", "http"],
 )
 def test_the_lock_pins_every_package_set_a_render_adds_within_its_range(packages) -> None:
@@ -117,7 +117,7 @@ def rendered(tmp_path: Path) -> Path:
     (root / "model.onnx").write_bytes(b"onnx")
     (root / "saved").mkdir()
     (root / "saved" / "saved_model.pb").write_bytes(b"pb")
-    render_project(load_project(root), tmp_path / "out", models_at_start=True)
+    render_project(load_project(root), tmp_path / "out", RenderOptions(models_at_start=True))
     return tmp_path / "out"
 
 

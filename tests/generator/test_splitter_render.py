@@ -14,7 +14,8 @@ import pytest
 import yaml
 from cortex_build.config import load_project
 from cortex_build.errors import UserError
-from cortex_build.render import image_refs, render_project
+from cortex_build.render import RenderOptions, render_project
+from cortex_build.render_options import image_refs
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "traffic-splitter"
@@ -24,7 +25,9 @@ K8S_VERSION = "1.35.0"
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("render") / "out"
-    render_project(load_project(EXAMPLE), out, registry="registry.example.com/team", tag="v1")
+    render_project(
+        load_project(EXAMPLE), out, RenderOptions(registry="registry.example.com/team", tag="v1")
+    )
     return out
 
 
@@ -97,10 +100,10 @@ def test_k8s_has_a_deployment_and_service_for_the_splitter_that_validate(rendere
 
 def test_api_option_takes_a_splitter_with_its_apis(tmp_path: Path) -> None:
     project = load_project(EXAMPLE)
-    chosen = render_project(project, tmp_path / "with", ["iris"])
+    chosen = render_project(project, tmp_path / "with", RenderOptions(api_names=("iris",)))
     assert [api.name for api in chosen.apis] == ["iris-v1", "iris-v2", "iris-shadow", "iris"]
     assert [api.splitter for api in chosen.apis] == [False, False, False, True]
-    alone = render_project(project, tmp_path / "alone", ["iris-v1"])
+    alone = render_project(project, tmp_path / "alone", RenderOptions(api_names=("iris-v1",)))
     assert [api.name for api in alone.apis] == ["iris-v1"]
     assert not (tmp_path / "alone" / "iris").exists()
     assert (
