@@ -18,13 +18,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .engine import Emit, StreamLog, connect_engine
 from .push import push_and_report, require_registry
-from .render_options import RenderOptions
 from .report import format_table
 from .spec import Project
+
+if TYPE_CHECKING:  # render.py, imported when a build starts, is the heavier half
+    from .render_options import RenderOptions
 
 PROGRESS_EVERY = 10.0  # seconds between overall progress lines when several APIs build
 
