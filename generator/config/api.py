@@ -12,7 +12,7 @@ from . import releases
 from .predictor import PredictorReading
 from .reporting import choices, show
 from .scaling import ScalingReading
-from .walk import check_dns_name, walk_table
+from .walk import check_dns_name
 
 # Fields that only configs written for v0.18 and later use (a config without `kind` that uses one
 # is read with v0.2x's defaults).
@@ -43,9 +43,7 @@ class ApiReader(PredictorReading, ScalingReading):
             return None
         kind = self._kind()
         self.kind = kind if kind in schema.JOB_KINDS else "RealtimeAPI"
-        walk_table(
-            self.item, schema.API, "", "", self.values, self.reporter, self.label, self.rejected
-        )
+        self.walk_fields(schema.API)
         family = self._family(kind)
         self.family = family
         self.reporter.settle_old_names(self.label, family.first)

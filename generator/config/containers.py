@@ -24,7 +24,7 @@ from ..spec import (
 from . import releases
 from .api import ApiReader
 from .reporting import num, show
-from .walk import Located, walk_table
+from .walk import Located
 
 # The fields each kind had, beyond name, kind, pod.containers and networking (v0.36-v0.42).
 KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -58,16 +58,7 @@ class ContainerApiReader(ApiReader):
 
     def read(self) -> ContainerApiSpec | None:  # type: ignore[override]
         problems_before = len(self.reporter.problems)
-        walk_table(
-            self.item,
-            schema.CONTAINER_API,
-            "",
-            "",
-            self.values,
-            self.reporter,
-            self.label,
-            self.rejected,
-        )
+        self.walk_fields(schema.CONTAINER_API)
         self.family = releases.V0_36
         self.generation = "v0.36+"
         release = self._release(releases.V0_36)
@@ -134,7 +125,7 @@ class ContainerApiReader(ApiReader):
                 self.missing("pod.containers", "must be provided (a list of containers)")
             return None
         if not found.value:
-            self.error(found.line, found.written, "must hold at least one container")
+            self.error_at(found, "must hold at least one container")
             return None
         containers: list[ContainerSpec] = []
         names: dict[str, int] = {}
@@ -242,7 +233,7 @@ class ContainerApiReader(ApiReader):
         if len(handlers) != 1:
             choices = "http_get or exec" if key == "pre_stop" else "http_get, tcp_socket or exec"
             given = f" (got {', '.join(handlers)})" if handlers else ""
-            self.error(section.line, section.written, f"must give exactly one of {choices}{given}")
+            self.error_at(section, f"must give exactly one of {choices}{given}")
             return None
         handler = handlers[0]
         prefix = f"{key}.{handler}"
@@ -260,13 +251,12 @@ class ContainerApiReader(ApiReader):
         path = get(f"{handler}.path", "/")
         if not path.startswith("/"):
             found = values[f"{prefix}.path"]
-            self.error(found.line, found.written, f"must start with '/' (got {show(path)})")
+            self.error_at(found, f"must start with '/' (got {show(path)})")
             return None
         if not schema.ENDPOINT.fullmatch(path.split("?", 1)[0]):
             found = values[f"{prefix}.path"]
-            self.error(
-                found.line,
-                found.written,
+            self.error_at(
+                found,
                 f"must be a URL path of letters, digits and '-', '.', '_', '~', '/' (got "
                 f"{show(path)})",
             )
@@ -301,9 +291,7 @@ class ContainerApiReader(ApiReader):
         def value(key: str, default: Any) -> Any:
             return self.get(f"autoscaling.{key}", default)
 
-        min_replicas = value("min_replicas", 1)
-        max_replicas = value("max_replicas", 100)
-        init_replicas = value("init_replicas", min_replicas)
+        min_replicas, max_replicas, init_replicas = replicas = self.replica_counts()
         if min_replicas > max_replicas:
             self.fail(
                 "autoscaling.min_replicas",
@@ -326,12 +314,4 @@ class ContainerApiReader(ApiReader):
                 f"({num(target)} > {ceiling}): requests beyond those are refused",
             )
             return None
-        defaults = schema.autoscaling_defaults(self.release_minor)
-        return AutoscalingSpec(
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            init_replicas=init_replicas,
-            target_replica_concurrency=float(target),
-            max_replica_concurrency=ceiling,
-            **{key: value(key, default) for key, default in defaults.items()},
-        )
+        return self.autoscaling_spec(replicas, target, ceiling)

@@ -67,7 +67,7 @@ class KindRules(ReaderBase):
             return
         given = [(self.values[t], t, why) for t, why in _NOT_FOR_JOBS.items() if t in self.values]
         for found, target, why in sorted(given, key=lambda entry: entry[0].line):
-            self.error(found.line, found.written, f"a {self.kind} has no {target}: {why}")
+            self.error_at(found, f"a {self.kind} has no {target}: {why}")
         batching = self.values.get("predictor.server_side_batching")
         if batching is not None:
             self.note(

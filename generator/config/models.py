@@ -77,9 +77,8 @@ class ModelReading(ReaderBase):
         old_model = self.values.get("predictor.models.path")
         if ptype == "python" and interface == "class":
             if old_model is not None and old_model.written == "predictor.model":
-                self.error(
-                    old_model.line,
-                    old_model.written,
+                self.error_at(
+                    old_model,
                     "not supported for type: python (use multi_model_reloading)",
                 )
                 return None
@@ -100,9 +99,8 @@ class ModelReading(ReaderBase):
             and section is not None
             and written_section == "predictor.multi_model_reloading"
         ):
-            self.error(
-                section.line,
-                section.written,
+            self.error_at(
+                section,
                 f"only applies to type: python (use models for type: {ptype})",
             )
             return None
@@ -113,9 +111,8 @@ class ModelReading(ReaderBase):
             return None
         if len(one_of) > 1:
             loc = given[f"predictor.models.{one_of[1]}"]
-            self.error(
-                loc.line,
-                loc.written,
+            self.error_at(
+                loc,
                 f"only one of path, paths or dir may be given (got {' and '.join(one_of)})",
             )
             return None
@@ -137,27 +134,20 @@ class ModelReading(ReaderBase):
                 self._check_model_dir(directory, loc, ptype)
 
         signature = given.get("predictor.models.signature_key")
-        if signature is not None and ptype != "tensorflow":
-            self.error(
-                signature.line,
-                signature.written,
-                f"only applies to type: tensorflow (got type: {ptype})",
-            )
+        self._check_signature_type(signature, ptype)
         cache = given.get("predictor.models.cache_size")
         disk = given.get("predictor.models.disk_cache_size")
         if (cache is None) != (disk is None):
             present = cache or disk
             assert present is not None
             missing = "disk_cache_size" if cache else "cache_size"
-            self.error(
-                present.line,
-                present.written,
+            self.error_at(
+                present,
                 f"must be given together with {missing} (both or neither)",
             )
         elif cache is not None and disk is not None and cache.value > disk.value:
-            self.error(
-                cache.line,
-                cache.written,
+            self.error_at(
+                cache,
                 f"cache_size cannot be greater than disk_cache_size ({cache.value} > {disk.value})",
             )
         return ModelsSpec(
@@ -168,41 +158,38 @@ class ModelReading(ReaderBase):
             disk_cache_size=disk.value if disk else None,
         )
 
+    def _check_signature_type(self, signature: Located | None, ptype: str) -> None:
+        """A signature_key (of the models or of one model) names a TensorFlow signature def."""
+        if signature is not None and ptype != "tensorflow":
+            self.error_at(signature, f"only applies to type: tensorflow (got type: {ptype})")
+
     def _model_paths(self, loc: Located, ptype: str) -> list[ModelRef]:
         refs: list[ModelRef] = []
         seen: dict[str, int] = {}
         if not loc.value:
-            self.error(loc.line, loc.written, "must list at least one model")
+            self.error_at(loc, "must list at least one model")
         for item_line, values in loc.value:
             name, path = values.get("name"), values.get("path")
             signature = values.get("signature_key")
-            if signature is not None and ptype != "tensorflow":
-                self.error(
-                    signature.line,
-                    signature.written,
-                    f"only applies to type: tensorflow (got type: {ptype})",
-                )
+            self._check_signature_type(signature, ptype)
             if name is None or path is None:
                 continue  # reported by the walk
             if name.value == DEFAULT_MODEL_NAME:
-                self.error(
-                    name.line,
-                    name.written,
+                self.error_at(
+                    name,
                     f"{DEFAULT_MODEL_NAME} is reserved (the name of a single model)",
                 )
                 continue
             if not schema.MODEL_NAME.fullmatch(name.value):
-                self.error(
-                    name.line,
-                    name.written,
+                self.error_at(
+                    name,
                     "must be letters, digits, '-', '_' or '.', start with a letter or "
                     f"digit and be at most 63 characters (got {show(name.value)})",
                 )
                 continue
             if name.value in seen:
-                self.error(
-                    name.line,
-                    name.written,
+                self.error_at(
+                    name,
                     f"model {show(name.value)} is already defined on line "
                     f"{seen[name.value]} (names must be unique)",
                 )
@@ -222,17 +209,15 @@ class ModelReading(ReaderBase):
         folder = self.root / directory
         names = sorted(child.name for child in folder.iterdir() if child.is_dir())
         if not names:
-            self.error(
-                loc.line,
-                loc.written,
+            self.error_at(
+                loc,
                 f"{show(loc.value)} holds no model folders (each "
                 "sub-folder is a model named after it)",
             )
         for name in names:
             if name == DEFAULT_MODEL_NAME or not schema.MODEL_NAME.fullmatch(name):
-                self.error(
-                    loc.line,
-                    loc.written,
+                self.error_at(
+                    loc,
                     f"sub-folder {show(name)} cannot be a model "
                     "name (letters, digits, '-', '_' or '.', starting with a letter or "
                     f"digit, not {DEFAULT_MODEL_NAME})",

@@ -168,9 +168,8 @@ class PredictorReading(ModelReading, PredictorFileRules):
         if found is None:
             return None
         if not schema.is_image_ref(found.value):
-            self.error(
-                found.line,
-                found.written,
+            self.error_at(
+                found,
                 'must be an image reference like "python:3.11-slim" or '
                 f'"registry.example.com/team/image:tag" (got {show(found.value)})',
             )

@@ -24,14 +24,10 @@ class PredictorFileRules(KindRules):
 
             def rule(names: dict[str, ast.AST]) -> str | None:
                 return self._job_file_rule(names, path, ptype, interface)
-        elif interface == "class":
+        elif interface in ("class", "handler"):
 
             def rule(names: dict[str, ast.AST]) -> str | None:
-                return self._class_rule(names, path, ptype, models)
-        elif interface == "handler":
-
-            def rule(names: dict[str, ast.AST]) -> str | None:
-                return self._handler_rule(names, path, ptype, models)
+                return self._class_rule(names, path, ptype, models, interface == "handler")
         else:
 
             def rule(names: dict[str, ast.AST]) -> str | None:
@@ -55,41 +51,33 @@ class PredictorFileRules(KindRules):
             self.error(line, written, message)
 
     def _class_rule(
-        self, names: dict[str, ast.AST], path: str, ptype: str, models: ModelsSpec | None
+        self,
+        names: dict[str, ast.AST],
+        path: str,
+        ptype: str,
+        models: ModelsSpec | None,
+        handler: bool,
     ) -> str | None:
-        class_name = PREDICTOR_CLASSES[ptype]
+        """The interface's class (PythonPredictor and the like; v0.34's Handler) is defined,
+        with predict (a Handler: a handle_<verb>) and, with multi_model_reloading, load_model."""
+        class_name = HANDLER_CLASS if handler else PREDICTOR_CLASSES[ptype]
         node = names.get(class_name)
         if node is None:
-            return f"{path} defines no class {class_name} (expected for type: {ptype})"
+            expected = "a handler: API" if handler else f"type: {ptype}"
+            return f"{path} defines no class {class_name} (expected for {expected})"
         if not isinstance(node, ast.ClassDef) or node.bases:
             return None  # imported or inherited: its methods cannot be seen from here
         methods = top_level_names(node.body)
-        if "predict" not in methods:
-            return f"class {class_name} in {path} defines no predict method"
-        if ptype == "python" and models is not None and "load_model" not in methods:
-            return (
-                f"class {class_name} in {path} defines no load_model method (required with "
-                "multi_model_reloading)"
-            )
-        return None
-
-    def _handler_rule(
-        self, names: dict[str, ast.AST], path: str, ptype: str, models: ModelsSpec | None
-    ) -> str | None:
-        node = names.get(HANDLER_CLASS)
-        if node is None:
-            return f"{path} defines no class {HANDLER_CLASS} (expected for a handler: API)"
-        if not isinstance(node, ast.ClassDef) or node.bases:
-            return None  # imported or inherited: its methods cannot be seen from here
-        methods = top_level_names(node.body)
-        if not any(method in methods for method in HANDLER_METHODS.values()):
+        if handler and not any(method in methods for method in HANDLER_METHODS.values()):
             return (
                 f"class {HANDLER_CLASS} in {path} defines none of "
                 f"{', '.join(HANDLER_METHODS.values())} (one per HTTP verb it answers)"
             )
+        if not handler and "predict" not in methods:
+            return f"class {class_name} in {path} defines no predict method"
         if ptype == "python" and models is not None and "load_model" not in methods:
             return (
-                f"class {HANDLER_CLASS} in {path} defines no load_model method (required with "
+                f"class {class_name} in {path} defines no load_model method (required with "
                 "multi_model_reloading)"
             )
         return None

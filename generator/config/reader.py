@@ -4,6 +4,7 @@ concern uses: reporting against a field, and paths inside the project folder."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from .. import schema
 from ..yamlsource import YNode
 from . import releases
 from .reporting import Reporter, show
-from .walk import Located
+from .walk import Located, walk_table
 
 
 class ReaderBase:
@@ -45,8 +46,17 @@ class ReaderBase:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def walk_fields(self, table: Mapping[str, schema.Field]) -> None:
+        """Pass 1 over the entry by `table`: its values filed in `values`, the keys whose value
+        was refused in `rejected`."""
+        walk_table(self.item, table, "", "", self.values, self.reporter, self.label, self.rejected)
+
     def error(self, line: int | None, field: str | None, message: str) -> None:
         self.reporter.error(line, self.label, field, message)
+
+    def error_at(self, found: Located, message: str) -> None:
+        """A problem of the value `found`, reported where it is written."""
+        self.error(found.line, found.written, message)
 
     def note(self, line: int | None, field: str | None, message: str) -> None:
         self.reporter.note(line, self.label, field, message)
@@ -99,17 +109,15 @@ class ReaderBase:
             or "//" in endpoint
             or any(seg in (".", "..") for seg in segments)
         ):
-            self.error(
-                found.line,
-                found.written,
+            self.error_at(
+                found,
                 "must be a URL path of letters, digits and '-', '.', '_', '~', '/' "
                 f"(got {show(found.value)})",
             )
             return None
         if endpoint in schema.RESERVED_ENDPOINTS:
-            self.error(
-                found.line,
-                found.written,
+            self.error_at(
+                found,
                 f"{endpoint} is reserved (the server's "
                 f"{schema.RESERVED_ENDPOINTS[endpoint]}); choose another endpoint",
             )

@@ -50,9 +50,7 @@ class ScalingReading(ReaderBase):
             return self.get(f"autoscaling.{key}", default)
 
         ok = True
-        min_replicas = value("min_replicas", 1)
-        max_replicas = value("max_replicas", 100)
-        init_replicas = value("init_replicas", min_replicas)
+        min_replicas, max_replicas, init_replicas = replicas = self.replica_counts()
         if min_replicas > max_replicas:
             self.fail(
                 "autoscaling.min_replicas",
@@ -87,15 +85,38 @@ class ScalingReading(ReaderBase):
             ok = False
         if not ok:
             return None
+        return self.autoscaling_spec(
+            replicas,
+            target,
+            max_concurrency,
+            target_cpu_utilization=value("target_cpu_utilization", None),
+        )
+
+    def replica_counts(self) -> tuple[int, int, int]:
+        """min_replicas, max_replicas and init_replicas as written, else Cortex's defaults (1,
+        100, min_replicas)."""
+        min_replicas = self.get("autoscaling.min_replicas", 1)
+        max_replicas = self.get("autoscaling.max_replicas", 100)
+        return min_replicas, max_replicas, self.get("autoscaling.init_replicas", min_replicas)
+
+    def autoscaling_spec(
+        self,
+        replicas: tuple[int, int, int],
+        target: float,
+        max_concurrency: int,
+        target_cpu_utilization: int | None = None,
+    ) -> AutoscalingSpec:
+        """The spec of checked replica counts and concurrency; the windows, stabilization periods,
+        factors and tolerances as written, else the release's defaults."""
         defaults = schema.autoscaling_defaults(self.release_minor)
         return AutoscalingSpec(
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            init_replicas=init_replicas,
+            min_replicas=replicas[0],
+            max_replicas=replicas[1],
+            init_replicas=replicas[2],
             target_replica_concurrency=float(target),
             max_replica_concurrency=max_concurrency,
-            target_cpu_utilization=value("target_cpu_utilization", None),
-            **{key: value(key, default) for key, default in defaults.items()},
+            target_cpu_utilization=target_cpu_utilization,
+            **{key: self.get(f"autoscaling.{key}", default) for key, default in defaults.items()},
         )
 
     def _update_strategy(self) -> UpdateStrategySpec:

@@ -16,7 +16,7 @@ from .. import schema
 from ..spec import BackendSpec, SplitterSpec
 from .reader import ReaderBase
 from .reporting import show
-from .walk import Located, check_dns_name, walk_table
+from .walk import Located, check_dns_name
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,7 @@ class FileApis:
 class SplitterReader(ReaderBase):
     def read_fields(self) -> None:
         """Pass 1: the table walk, before the file's names are known."""
-        walk_table(
-            self.item,
-            schema.SPLITTER,
-            "",
-            "",
-            self.values,
-            self.reporter,
-            self.label,
-            self.rejected,
-        )
+        self.walk_fields(schema.SPLITTER)
 
     @property
     def name(self) -> str | None:
@@ -84,9 +75,8 @@ class SplitterReader(ReaderBase):
                 ok = False
                 continue
             if name.value in seen:
-                self.error(
-                    name.line,
-                    name.written,
+                self.error_at(
+                    name,
                     f"{show(name.value)} is listed twice (first on line {seen[name.value]})",
                 )
                 ok = False
@@ -137,24 +127,21 @@ class SplitterReader(ReaderBase):
         else:
             why = None
         if why is not None:
-            self.error(
-                name.line,
-                name.written,
+            self.error_at(
+                name,
                 f"{show(value)} {why}; a traffic splitter routes to realtime APIs only",
             )
             return False
         if apis.realtime:
             listed = ", ".join(show(n) for n in sorted(apis.realtime))
-            self.error(
-                name.line,
-                name.written,
+            self.error_at(
+                name,
                 f"{show(value)} is not an API of this file (its APIs: {listed}); a traffic "
                 "splitter's APIs must be in the same file",
             )
         else:
-            self.error(
-                name.line,
-                name.written,
+            self.error_at(
+                name,
                 f"{show(value)} is not an API of this file, which has none: cortex-build reads "
                 "one file, so a traffic splitter's APIs must be in the same file as it (Cortex "
                 "also accepted APIs already deployed)",

@@ -384,3 +384,35 @@ def test_model_links_to_hidden_files_are_refused(tmp_path: Path) -> None:
         'cortex.yaml:11: iris: predictor.models.paths[1].path: "linked": linked/model.onnx is a '
         "symlink to .env, a hidden file; hidden files (.env among them) never go into an image",
     ]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "class Predictor:\n    pass\n",
+            "handler.py defines no class Handler (expected for a handler: API)",
+        ),
+        (
+            "class Handler:\n    def __init__(self, config):\n        pass\n",
+            "class Handler in handler.py defines none of handle_post, handle_get, handle_put, "
+            "handle_patch, handle_delete (one per HTTP verb it answers)",
+        ),
+        (
+            "class Handler:\n    def handle_post(self, payload):\n        return payload\n",
+            "class Handler in handler.py defines no load_model method (required with "
+            "multi_model_reloading)",
+        ),
+    ],
+)
+def test_a_handler_file_must_define_class_handler_with_its_methods(
+    tmp_path: Path, source: str, expected: str
+) -> None:
+    config = (
+        "- name: echo\n  kind: RealtimeAPI\n  handler:\n    type: python\n    path: handler.py\n"
+    )
+    if "handle_post" in source:
+        config += "    multi_model_reloading:\n      dir: models\n"
+    project = make_project(tmp_path, config)
+    (project / "handler.py").write_text(source)
+    assert reported_problems(project) == [f"cortex.yaml:5: echo: handler.path: {expected}"]
