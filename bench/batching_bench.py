@@ -92,7 +92,7 @@ PROJECT_SHAPE = {"processes_per_replica": 1, "threads_per_process": 2}
 MEASURE_SCRIPT = """
 import json, sys, time
 from pathlib import Path
-from cortex_serve.predictor import load_predictor
+from cortex_serve.predictor_loading import load_predictor
 
 spec, project = json.loads(sys.argv[1]), Path(sys.argv[2])
 sample, size = json.loads(sys.argv[3]), int(sys.argv[4])

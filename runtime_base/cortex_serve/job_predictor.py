@@ -1,7 +1,8 @@
 """Loading the user's class of a job kind: a BatchAPI's predictor or Handler, a TaskAPI's Task.
 
-The realtime loader (predictor.py) imports the file and builds the model clients; this module
-adds what job kinds changed, after Cortex's validation tables of v0.19-v0.35
+user_code.py imports the file and checks the signatures, predictor_clients.py builds the model
+clients (as for realtime APIs); this module adds what job kinds changed, after Cortex's
+validation tables of v0.19-v0.35
 (https://github.com/cortexlabs/cortex/blob/v0.30.0/docs/workloads/batch/predictors.md,
 https://github.com/cortexlabs/cortex/blob/v0.34.0/docs/workloads/batch/handler.md,
 https://github.com/cortexlabs/cortex/blob/v0.30.0/docs/workloads/task/definitions.md):
@@ -31,17 +32,9 @@ from typing import Any
 
 from .contract import BATCH_METHODS, HANDLER_CLASS, ON_JOB_COMPLETE, TASK_CLASS
 from .contract import PREDICTOR_CLASSES as CLASS_NAMES
-from .predictor import (
-    CLIENT_ARGS,
-    PredictorError,
-    _check_method,
-    _has_own_init,
-    _import_user_module,
-    _Method,
-    _model_client,
-    _python_client,
-    _Where,
-)
+from .predictor import PredictorError
+from .predictor_clients import CLIENT_ARGS, model_client, python_client
+from .user_code import Method, Where, check_class, check_method, has_own_init, import_user_module
 
 # What Cortex's job classes could not use outside its cluster: said plainly instead of failing
 # later (its StatsD client needs the cluster's metrics pipeline).
@@ -72,30 +65,28 @@ class BatchPredictor:
     user_object: Any
 
 
-def _batch_methods(interface: str, predictor_type: str) -> tuple[_Method, _Method, list[_Method]]:
+def _batch_methods(interface: str, predictor_type: str) -> tuple[Method, Method, list[Method]]:
     """(__init__, the per-batch method, optional methods) of a BatchAPI class."""
-    batch = _Method(BATCH_METHODS[interface], ("self",), ("payload", "batch_id"))
+    batch = Method(BATCH_METHODS[interface], ("self",), ("payload", "batch_id"))
     extra = ("metrics_client",)
     if interface == "handler":
         if predictor_type == "python":
-            init = _Method("__init__", ("self",), ("config", "job_spec", *extra))
+            init = Method("__init__", ("self",), ("config", "job_spec", *extra))
         else:
-            init = _Method(
-                "__init__", ("self", "tensorflow_client"), ("config", "job_spec", *extra)
-            )
+            init = Method("__init__", ("self", "tensorflow_client"), ("config", "job_spec", *extra))
     elif predictor_type == "python":
-        init = _Method("__init__", ("self", "config"), ("job_spec", "python_client", *extra))
+        init = Method("__init__", ("self", "config"), ("job_spec", "python_client", *extra))
     else:
-        init = _Method(
+        init = Method(
             "__init__", ("self", CLIENT_ARGS[predictor_type], "config"), ("job_spec", *extra)
         )
-    optional = [_Method(ON_JOB_COMPLETE, ("self",))]
+    optional = [Method(ON_JOB_COMPLETE, ("self",))]
     if predictor_type == "python" and interface == "class":
-        optional.append(_Method("load_model", ("self", "model_path")))
+        optional.append(Method("load_model", ("self", "model_path")))
     return init, batch, optional
 
 
-def _refuse_unsupported(owner: str, method: str, args: list[str], where: _Where) -> None:
+def _refuse_unsupported(owner: str, method: str, args: list[str], where: Where) -> None:
     for name, why in _UNSUPPORTED_ARGS.items():
         if name in args:
             raise where.error(
@@ -115,10 +106,10 @@ def load_batch_predictor(
     predictor_type = predictor_spec["type"]
     interface = predictor_spec.get("interface", "class")
     path = predictor_spec.get("path") or ""
-    where = _Where(spec.get("name", "api"), path, str(project_dir / path))
+    where = Where(spec.get("name", "api"), path, str(project_dir / path))
     if interface not in BATCH_METHODS:
         raise where.error(f'a BatchAPI has interface "class" or "handler" (got "{interface}")')
-    module = _import_user_module(Path(where.source), where)
+    module = import_user_module(Path(where.source), where)
     class_name = HANDLER_CLASS if interface == "handler" else CLASS_NAMES[predictor_type]
     cls: Any = getattr(module, class_name, None)  # a user class, checked below
     if not inspect.isclass(cls):
@@ -127,22 +118,15 @@ def load_batch_predictor(
         )
     owner = f"class {class_name}"
     init, batch, optional = _batch_methods(interface, predictor_type)
-    try:
-        arg_names = {"__init__": _check_method(cls, init) if _has_own_init(cls) else ["self"]}
-        arg_names[batch.name] = _check_method(cls, batch)
-        for method in optional:
-            if getattr(cls, method.name, None) is not None:
-                arg_names[method.name] = _check_method(cls, method)
-    except PredictorError as error:
-        raise where.error(*error.args) from None
+    arg_names = check_class(cls, [init, batch], optional, where)
     _refuse_unsupported(owner, "__init__", arg_names["__init__"], where)
 
     client: Any = None
     if predictor_type == "python":
         if interface == "class":
-            client = _python_client(cls, arg_names, spec, project_dir, where)
+            client = python_client(cls, arg_names, spec, project_dir, where)
     elif CLIENT_ARGS[predictor_type] in arg_names["__init__"]:
-        client = _model_client(spec, project_dir, where)
+        client = model_client(spec, project_dir, where)
     available = {
         "config": merge_config(predictor_spec.get("config") or {}, job_spec.get("config")),
         "job_spec": copy.deepcopy(dict(job_spec)),
@@ -170,19 +154,19 @@ def load_batch_predictor(
 def load_task(spec: Mapping[str, Any], project_dir: Path) -> Callable[[dict[str, Any]], Any]:
     """The TaskAPI's Task instance (called with the merged config once per job)."""
     path = spec["predictor"].get("path") or ""
-    where = _Where(spec.get("name", "api"), path, str(project_dir / path))
-    module = _import_user_module(Path(where.source), where)
+    where = Where(spec.get("name", "api"), path, str(project_dir / path))
+    module = import_user_module(Path(where.source), where)
     cls: Any = getattr(module, TASK_CLASS, None)
     if not inspect.isclass(cls):
         raise where.error(f"{TASK_CLASS} class is not defined (expected for a TaskAPI)")
     owner = f"class {TASK_CLASS}"
     init_args = ["self"]
     try:
-        if _has_own_init(cls):
-            init_args = _check_method(cls, _Method("__init__", ("self",), ("metrics_client",)))
+        if has_own_init(cls):
+            init_args = check_method(cls, Method("__init__", ("self",), ("metrics_client",)))
         if not any("__call__" in vars(klass) for klass in cls.__mro__[:-1]):
             raise PredictorError(owner, 'required method "__call__" is not defined')
-        _check_method(cls, _Method("__call__", ("self", "config")))
+        check_method(cls, Method("__call__", ("self", "config")))
     except PredictorError as error:
         raise where.error(*error.args) from None
     # after the try: its error is located already (as load_batch_predictor does)

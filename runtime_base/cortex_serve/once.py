@@ -26,7 +26,8 @@ from starlette.responses import Response
 
 from .__main__ import prepare_process
 from .batching import runtime_batching
-from .predictor import PredictorError, load_predictor
+from .predictor import PredictorError
+from .predictor_loading import load_predictor
 from .wire import render_response, split_callback
 
 INIT_FAILED = 3  # the server's exit status when a predictor fails to initialise

@@ -24,7 +24,8 @@ from cortex_internal.lib.log import logger
 
 from .batching import AdaptiveBatcher, runtime_batching
 from .handoff import PredictThreads
-from .predictor import Predictor, PredictorError, VerbMethod, load_predictor
+from .predictor import Predictor, PredictorError, VerbMethod
+from .predictor_loading import load_predictor
 from .scoreboard import Scoreboard
 
 # gunicorn's "worker failed to boot" exit status: the master stops the whole server with it, so a

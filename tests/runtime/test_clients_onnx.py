@@ -11,7 +11,8 @@ import pytest
 from cortex_serve.clients import ModelInputError, ModelLoadError, intra_op_threads
 from cortex_serve.clients.onnx_client import ONNXClient
 from cortex_serve.model_sources import ModelNotFoundError, resolve_models
-from cortex_serve.predictor import PredictorError, load_predictor
+from cortex_serve.predictor import PredictorError
+from cortex_serve.predictor_loading import load_predictor
 from predictor_cases.model_factory import (
     SETOSA,
     VIRGINICA,

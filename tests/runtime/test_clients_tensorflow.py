@@ -12,7 +12,7 @@ from cortex_serve.clients.tensorflow_client import TensorFlowClient
 from cortex_serve.clients.tensorflow_in_process import InProcessBackend
 from cortex_serve.clients.tensorflow_signatures import choose_signature
 from cortex_serve.model_sources import resolve_models
-from cortex_serve.predictor import load_predictor
+from cortex_serve.predictor_loading import load_predictor
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel
 from predictor_cases.specs import CASES_DIR, api_spec
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from cortex_serve.model_sources import ModelNotFoundError
-from cortex_serve.predictor import MODULE_NAME, PredictorError, load_predictor
+from cortex_serve.predictor import PredictorError
+from cortex_serve.predictor_loading import load_predictor
+from cortex_serve.user_code import MODULE_NAME
 from predictor_cases.specs import CASES_DIR, api_spec
 
 

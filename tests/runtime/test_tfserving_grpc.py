@@ -39,7 +39,8 @@ from cortex_serve.clients.tfserving.grpc_backend import (
 from cortex_serve.clients.tfserving.protos import protos
 from cortex_serve.clients.tfserving.tensors import DTYPES, TensorCodec, convert
 from cortex_serve.model_sources import resolve_models
-from cortex_serve.predictor import PredictorError, load_predictor
+from cortex_serve.predictor import PredictorError
+from cortex_serve.predictor_loading import load_predictor
 from cortex_serve.settings import TF_SERVING_PREDICT_TIMEOUT, TF_SERVING_START_TIMEOUT
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel
 from predictor_cases.specs import CASES_DIR
