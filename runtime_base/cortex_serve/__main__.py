@@ -34,36 +34,21 @@ from .settings import NumberSetting
 
 DEFAULTS = ServerOptions()
 # ServerOptions fields that images set through the environment (compose, Kubernetes), each an
-# option named after its field: (field, environment variable, what it is).
-_FROM_ENVIRONMENT = (
-    ("max_body_bytes", "CORTEX_SERVE_MAX_BODY_BYTES", "larger request bodies get 413"),
-    (
-        "graceful_timeout",
-        "CORTEX_SERVE_GRACEFUL_TIMEOUT",
-        "seconds in-flight requests get after SIGTERM",
-    ),
-    ("keepalive", "CORTEX_SERVE_KEEPALIVE", "seconds an idle keep-alive connection stays open"),
-    (
-        "read_timeout",
-        "CORTEX_SERVE_READ_TIMEOUT",
-        "seconds a request may take to arrive whole, head and body (408 after)",
-    ),
-    ("max_header_bytes", "CORTEX_SERVE_MAX_HEADER_BYTES", "larger request heads get 431"),
-    (
-        "max_header_line_bytes",
-        "CORTEX_SERVE_MAX_HEADER_LINE_BYTES",
-        "a longer URL gets 414, a longer header 431",
-    ),
-    ("max_headers", "CORTEX_SERVE_MAX_HEADERS", "more request headers get 431"),
-    ("worker_timeout", "CORTEX_SERVE_WORKER_TIMEOUT", "seconds a blocked event loop is tolerated"),
-)
-
-
-def _server_setting(field: str, env: str) -> NumberSetting:
-    return NumberSetting(env, getattr(DEFAULTS, field), whole=True)
-
-
-SERVER_SETTINGS = {field: _server_setting(field, env) for field, env, _ in _FROM_ENVIRONMENT}
+# option named after its field and read from CORTEX_SERVE_<FIELD>: {field: what it is}.
+_FROM_ENVIRONMENT = {
+    "max_body_bytes": "larger request bodies get 413",
+    "graceful_timeout": "seconds in-flight requests get after SIGTERM",
+    "keepalive": "seconds an idle keep-alive connection stays open",
+    "read_timeout": "seconds a request may take to arrive whole, head and body (408 after)",
+    "max_header_bytes": "larger request heads get 431",
+    "max_header_line_bytes": "a longer URL gets 414, a longer header 431",
+    "max_headers": "more request headers get 431",
+    "worker_timeout": "seconds a blocked event loop is tolerated",
+}
+SERVER_SETTINGS = {
+    field: NumberSetting(f"CORTEX_SERVE_{field.upper()}", getattr(DEFAULTS, field), whole=True)
+    for field in _FROM_ENVIRONMENT
+}
 
 
 def check_settings() -> None:
@@ -81,12 +66,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--project", required=True, type=Path, help="the project folder")
     parser.add_argument("--host", default=DEFAULTS.host, help="default: %(default)s")
     parser.add_argument("--port", type=int, default=DEFAULTS.port, help="default: %(default)s")
-    for field, env, text in _FROM_ENVIRONMENT:
+    for field, text in _FROM_ENVIRONMENT.items():
+        setting = SERVER_SETTINGS[field]
         parser.add_argument(
             f"--{field.replace('_', '-')}",
             type=int,
-            default=int(SERVER_SETTINGS[field].read()),
-            help=f"{text} (env {env}; default %(default)s)",
+            default=int(setting.read()),
+            help=f"{text} (env {setting.name}; default %(default)s)",
         )
     parser.add_argument(
         "--reload",

@@ -23,26 +23,20 @@ from typing import Any
 
 from .batching import runtime_batching
 from .contract import HANDLER_CLASS, HANDLER_METHODS, PREDICTOR_CLASSES
+from .openapi_fixed import (
+    PAYLOAD_RULES,
+    TEXT_SCHEMA,
+    component_schemas,
+    error_response,
+    healthz_operation,
+    metrics_operation,
+)
 from .predictor import REQUEST_ARGS
 
 OPENAPI_VERSION = "3.0.3"
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
 _ANY: dict[str, Any] = {}  # any JSON value
 _BINARY = {"type": "string", "format": "binary"}
-_TEXT = {"type": "string"}
-
-_PAYLOAD_RULES = (
-    "What the predictor receives as `payload`, by the request's Content-Type:\n\n"
-    "| Content-Type | `payload` |\n"
-    "|---|---|\n"
-    "| `application/json` | the parsed JSON (invalid JSON: 400) |\n"
-    "| `text/plain` | a `str`, decoded with the request's charset (default UTF-8; undecodable: "
-    "400) |\n"
-    "| `multipart/form-data`, `application/x-www-form-urlencoded` | a starlette `FormData` "
-    "(unparsable: 400) |\n"
-    "| anything else, or none | the body's `bytes` |\n"
-)
 
 
 def build_openapi(
@@ -54,8 +48,8 @@ def build_openapi(
     paths: dict[str, Any] = {}
     for path in api.prediction_paths:
         paths[path] = api.prediction_path_item(path)
-    paths["/healthz"] = {"get": _healthz()}
-    paths["/metrics"] = {"get": _metrics()}
+    paths["/healthz"] = {"get": healthz_operation()}
+    paths["/metrics"] = {"get": metrics_operation()}
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -68,7 +62,7 @@ def build_openapi(
             {"name": "server", "description": "readiness and metrics of the replica"},
         ],
         "paths": paths,
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": component_schemas()},
         "x-cortex": api.extension(),
     }
 
@@ -210,7 +204,7 @@ class _Api:
         return parameters
 
     def request_body(self, wants_payload: bool, batched: bool) -> dict[str, Any]:
-        description = _PAYLOAD_RULES
+        description = PAYLOAD_RULES
         if not wants_payload:
             description = (
                 "The predictor does not name `payload`, so it receives none; the body is still "
@@ -225,7 +219,7 @@ class _Api:
             "content": {
                 # Swagger UI's body for an untyped schema would be "string"; {} is JSON too.
                 "application/json": {"schema": _ANY, "example": {}},
-                "text/plain": {"schema": _TEXT},
+                "text/plain": {"schema": TEXT_SCHEMA},
                 "multipart/form-data": {"schema": {"type": "object"}},
                 "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
                 "application/octet-stream": {"schema": _BINARY},
@@ -249,7 +243,7 @@ class _Api:
             "content": {"application/json": {"schema": _ANY}},
         }
         if not self.strings_as_json:
-            ok["content"]["text/plain"] = {"schema": _TEXT}
+            ok["content"]["text/plain"] = {"schema": TEXT_SCHEMA}
         ok["content"]["application/octet-stream"] = {"schema": _BINARY}
         limit = (
             f"{self.max_body_bytes} bytes"
@@ -258,14 +252,14 @@ class _Api:
         )
         responses: dict[str, Any] = {"200": ok}
         if parses_body:
-            responses["400"] = _error("The body does not parse as its Content-Type says.")
-        responses["408"] = _error(
+            responses["400"] = error_response("The body does not parse as its Content-Type says.")
+        responses["408"] = error_response(
             "The body did not arrive within the server's read timeout (the connection is closed)."
         )
-        responses["413"] = _error(
+        responses["413"] = error_response(
             f"The body is larger than the limit ({limit}; the connection is closed)."
         )
-        responses["500"] = _error(
+        responses["500"] = error_response(
             'The predictor raised, or returned what cannot be sent: `{"error": '
             '"<ExceptionType>: <message>", "status": 500}` (the traceback is in the log).'
         )
@@ -274,12 +268,12 @@ class _Api:
             if self.max_concurrency is not None
             else "max_replica_concurrency"
         )
-        responses["503"] = _error(
+        responses["503"] = error_response(
             f"More requests in flight than {concurrency}, counted across the replica's "
             "processes (rejected at once, never queued); or the predictor is still "
             "initialising."
         )
-        responses["default"] = _error(
+        responses["default"] = error_response(
             "A status of the predictor's choosing: starlette's `HTTPException` raised in it is "
             'answered `{"error": detail, "status": code, "detail": detail}`.'
         )
@@ -398,80 +392,3 @@ def _slugs(paths: Sequence[str]) -> dict[str, str]:
             slug += "_endpoint"
         slugs[path] = slug
     return slugs
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
-
-
-def _healthz() -> dict[str, Any]:
-    return {
-        "tags": ["server"],
-        "operationId": "get_healthz",
-        "summary": "Readiness of the replica",
-        "responses": {
-            "200": {
-                "description": "Every process of the replica has initialised its predictor.",
-                "content": {"text/plain": {"schema": _TEXT, "example": "ok\n"}},
-            },
-            "503": {
-                "description": "Not every process has initialised its predictor yet.",
-                "content": {
-                    "text/plain": {
-                        "schema": _TEXT,
-                        "example": "initialising: 1 of 2 processes ready\n",
-                    }
-                },
-            },
-        },
-    }
-
-
-def _metrics() -> dict[str, Any]:
-    return {
-        "tags": ["server"],
-        "operationId": "get_metrics",
-        "summary": "Prometheus metrics of the replica",
-        "description": "Prometheus text format 0.0.4, summed over the replica's processes: "
-        "`cortex_requests_total{status}`, `cortex_request_duration_seconds`, "
-        "`cortex_in_flight_requests`, `cortex_max_replica_concurrency`, `cortex_processes_ready`,"
-        " `cortex_processes`, and the tracker's metrics when the API has one.",
-        "responses": {
-            "200": {
-                "description": 'The metrics, labelled `api="<name>"`.',
-                "content": {"text/plain": {"schema": _TEXT}},
-            }
-        },
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error", "status"],
-            "properties": {
-                "error": {"type": "string", "description": "what went wrong"},
-                "status": {"type": "integer", "description": "the HTTP status, again"},
-                "detail": {"description": "the detail of an HTTPException the predictor raised"},
-            },
-        },
-        "Summary": {
-            "type": "object",
-            "required": ["message", "api", "endpoint", "predictor"],
-            "properties": {
-                "message": {"type": "string"},
-                "api": {"type": "string"},
-                "endpoint": {"type": "string"},
-                "predictor": {
-                    "type": "object",
-                    "properties": {
-                        "type": {"type": "string", "enum": ["python", "tensorflow", "onnx"]},
-                        "interface": {"type": "string"},
-                        "processes_per_replica": {"type": "integer"},
-                        "threads_per_process": {"type": "integer"},
-                    },
-                },
-            },
-        },
-    }
