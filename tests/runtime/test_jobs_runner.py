@@ -146,6 +146,28 @@ def test_a_worker_that_dies_loses_no_batch(tmp_path: Path) -> None:
     assert sorted(item for r in batch_records(out) for item in r["items"]) == list(range(9))
 
 
+def test_the_jobs_timeout_ends_it_reporting_the_batch_still_held(tmp_path: Path) -> None:
+    out = out_folder(tmp_path)
+    job = {
+        "job_id": "j4",
+        "workers": 2,
+        "timeout": 10,
+        "item_list": {"items": ["slow", 1, 2, 3], "batch_size": 1},
+        "config": {"out": str(out)},
+    }
+    started = time.monotonic()
+    status, stderr, summary = run_job(tmp_path, BATCH, job)
+    assert status == 1, stderr
+    assert time.monotonic() - started < 55, "the runner waited for the slow batch (60 s)"
+    assert summary is not None and summary["timed_out"] is True
+    assert summary["succeeded"] == 3
+    [failed] = summary["failed_batches"]
+    assert failed["batch_id"] == "j4-0" and failed["items"] == ["slow"]
+    assert "timeout of 10s passed" in failed["error"]
+    assert summary["on_job_complete"].startswith("not run")
+    assert not (out / "complete.txt").exists()
+
+
 def test_the_v034_handler_shape(tmp_path: Path) -> None:
     out = out_folder(tmp_path)
     job = {"job_id": "h", "item_list": {"items": [1, 2, 3], "batch_size": 2}}
