@@ -11,8 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from . import container_compose, images, jobs, splitters
 from .errors import UserError, api_problem
 from .images import MODEL_DIR
@@ -27,6 +25,7 @@ from .spec import (
     SplitterSpec,
 )
 from .templating import render_template
+from .yaml_out import dump_yaml
 
 if TYPE_CHECKING:  # render.py builds these and calls compose_file
     from .render import RenderedApi, RenderedContainerApi
@@ -136,9 +135,7 @@ def compose_file(
             "dotenv": env_file is not None,
             "tensorflow": tensorflow,
             "not_for_swarm": not_for_swarm,
-            "document": yaml.dump(
-                document, Dumper=ComposeDumper, sort_keys=False, default_flow_style=False, width=100
-            ).rstrip("\n"),
+            "document": dump_yaml(document, compose=True).rstrip("\n"),
         },
     )
 
@@ -321,22 +318,3 @@ def docker_bytes(
 
 def port_range(ports: tuple[int, ...]) -> str:
     return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
-
-
-class ComposeDumper(yaml.SafeDumper):
-    """For docker-compose.yaml: no anchors or aliases, multi-line strings (the models script) as
-    literal blocks, and every `$` doubled, since Compose interpolates `$VAR` in all values."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _compose_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar(
-        "tag:yaml.org,2002:str",
-        value.replace("$", "$$"),
-        style="|" if "\n" in value else None,
-    )
-
-
-ComposeDumper.add_representer(str, _compose_str)

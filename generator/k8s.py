@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import yaml
-
 from .errors import Problem, UserError, api_problem, option_problem
 from .images import (
     MODEL_DIR,
@@ -43,6 +41,7 @@ from .spec import (
     Project,
     SplitterSpec,
 )
+from .yaml_out import dump_yaml
 
 AUTOSCALERS = ("hpa", "keda")
 
@@ -743,21 +742,6 @@ def _digest(data: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-class _Dumper(yaml.SafeDumper):
-    """No anchors/aliases, and block style for multi-line strings (the init script)."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
 # Kubernetes' own order for an object's top-level fields (kubectl's, and every manifest's in its
 # documentation); the rest follow in the order this module builds them, which keeps `name` first
 # and a container's fields in the order of the Pod reference.
@@ -767,6 +751,4 @@ TOP_LEVEL_ORDER = ("apiVersion", "kind", "metadata", "spec")
 def _dump(header: str, doc: Mapping[str, Any]) -> str:
     ordered = {key: doc[key] for key in TOP_LEVEL_ORDER if key in doc}
     ordered.update((key, value) for key, value in doc.items() if key not in ordered)
-    return header + yaml.dump(
-        ordered, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
-    )
+    return header + dump_yaml(ordered)
