@@ -1,5 +1,5 @@
 """Kubernetes manifests for APIs given as containers (Cortex v0.36+, `pod:`), the containers
-as the user gave them: k8s.py's conventions (names, labels, headers, value formats), for pods
+as the user gave them: k8s_workloads.py's conventions (names, labels, objects, security), for pods
 whose images cortex-build does not build.
 
 RealtimeAPI -> a Deployment `api-<name>` (probes 1:1, requests from compute, rollingUpdate from
@@ -17,30 +17,19 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import Problem, UserError
-from .k8s import (
-    HEADER,
-    NAME_LABEL,
+from .k8s import HEADER, api_folder
+from .k8s_workloads import (
     SIDECAR_SECURITY_CONTEXT,
-    _int_or_percent,
-    _security_context,
-    api_folder,
+    deployment,
+    job,
+    job_config_map_name,
+    security_context,
+    service,
 )
-from .schema import cpu_millicores, quantity_bytes
+from .quantities import request_bytes, request_millicores
 from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
 
 MNT_VOLUME = "mnt"
-
-
-def k8s_name(api: ContainerApiSpec) -> str:
-    return f"api-{api.name}"
-
-
-def _labels(api: ContainerApiSpec) -> dict[str, str]:
-    return {NAME_LABEL: k8s_name(api), "app.kubernetes.io/managed-by": "cortex-build"}
-
-
-def _metadata(api: ContainerApiSpec) -> dict[str, Any]:
-    return {"name": k8s_name(api), "labels": _labels(api)}
 
 
 def in_top_kustomization(api: ContainerApiSpec) -> bool:
@@ -57,7 +46,7 @@ def render_container_api(
     kustomization: dict[str, Any] = {}
     if api.kind == "RealtimeAPI":
         resources["deployment.yaml"] = _deployment(project, api)
-        resources["service.yaml"] = _service(api)
+        resources["service.yaml"] = service(api, api.port)
     elif api.kind == "TaskAPI":
         resources["job.yaml"] = _job(project, api)
     else:
@@ -74,7 +63,9 @@ def render_container_api(
         resources["job.yaml"] = _batch_job(project, api, worker_image)
         # the job's submission, read from OUT/k8s/<api>/job.json when applied (the user puts
         # it there, as Cortex took it per job: docs/containers.md)
-        kustomization["configMapGenerator"] = [{"name": job_config_map(api), "files": ["job.json"]}]
+        kustomization["configMapGenerator"] = [
+            {"name": job_config_map_name(api), "files": ["job.json"]}
+        ]
     header = HEADER.format(config=project.config_file.name, api=api.name)
     return api_folder(header, api.name, resources, **kustomization)
 
@@ -127,7 +118,7 @@ def _container(
     if container.pre_stop is not None:
         spec["lifecycle"] = {"preStop": _handler(container.pre_stop)}
     spec["volumeMounts"] = mounts
-    spec["securityContext"] = _security_context(SIDECAR_SECURITY_CONTEXT)
+    spec["securityContext"] = security_context(SIDECAR_SECURITY_CONTEXT)
     return spec
 
 
@@ -153,19 +144,15 @@ def probe(probe: ProbeSpec) -> dict[str, Any]:
 
 def _resources(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
     compute = container.compute
+    section = f"pod.containers.{container.name}.compute"
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
-    try:
-        if compute.cpu is not None:
-            cpu_millicores(compute.cpu)
-            requests["cpu"] = compute.cpu
-        if compute.mem is not None:
-            quantity_bytes(compute.mem)
-            requests["memory"] = compute.mem
-    except ValueError as err:
-        raise UserError(
-            Problem(project.config_file.name, api.line or None, api.name, "compute", str(err))
-        ) from None
+    if compute.cpu is not None:
+        request_millicores(project, api, f"{section}.cpu", compute.cpu)
+        requests["cpu"] = compute.cpu
+    if compute.mem is not None:
+        request_bytes(project, api, f"{section}.mem", compute.mem)
+        requests["memory"] = compute.mem
     # Extended resources cannot be overcommitted: the limit is the request.
     if compute.gpu > 0:
         requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(compute.gpu)
@@ -181,57 +168,17 @@ def _resources(project: Project, api: ContainerApiSpec, container: ContainerSpec
 
 def _deployment(project: Project, api: ContainerApiSpec) -> dict[str, Any]:
     assert api.autoscaling is not None and api.update_strategy is not None
-    strategy = api.update_strategy
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _metadata(api),
-        "spec": {
-            # no autoscaler: Cortex scaled on the in-flight requests its proxy counted, and
-            # these pods have no proxy (docs/kubernetes.md)
-            "replicas": api.autoscaling.starting_replicas,
-            "selector": {"matchLabels": {NAME_LABEL: k8s_name(api)}},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {
-                    "maxSurge": _int_or_percent(strategy.max_surge),
-                    "maxUnavailable": _int_or_percent(strategy.max_unavailable),
-                },
-            },
-            "template": {
-                "metadata": {"labels": _labels(api)},
-                "spec": pod_spec(project, api),
-            },
-        },
-    }
-
-
-def _service(api: ContainerApiSpec) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _metadata(api),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {NAME_LABEL: k8s_name(api)},
-            "ports": [{"name": "http", "port": api.port, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
+    # no autoscaler: Cortex scaled on the in-flight requests its proxy counted, and these pods
+    # have no proxy (docs/kubernetes.md)
+    replicas = api.autoscaling.starting_replicas
+    return deployment(api, replicas, pod_spec(project, api), api.update_strategy)
 
 
 def _job(project: Project, api: ContainerApiSpec) -> dict[str, Any]:
     spec = pod_spec(project, api)
     spec["restartPolicy"] = "Never"
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _metadata(api),
-        "spec": {
-            # Cortex ran a task once and reported it failed; a retry is a new run
-            "backoffLimit": 0,
-            "template": {"metadata": {"labels": _labels(api)}, "spec": spec},
-        },
-    }
+    # Cortex ran a task once and reported it failed; a retry is a new run
+    return job(api, spec, {"backoffLimit": 0})
 
 
 def _ready_args(api: ContainerApiSpec) -> list[str]:
@@ -242,10 +189,6 @@ def _ready_args(api: ContainerApiSpec) -> list[str]:
     if probe is None or probe.handler != "http_get":
         return []
     return ["--ready-url", f"http://localhost:{probe.port}{probe.path}"]
-
-
-def job_config_map(api: ContainerApiSpec) -> str:
-    return f"api-{api.name}-job"
 
 
 def _batch_job(project: Project, api: ContainerApiSpec, worker_image: str) -> dict[str, Any]:
@@ -267,20 +210,13 @@ def _batch_job(project: Project, api: ContainerApiSpec, worker_image: str) -> di
             "env": [{"name": "CORTEX_JOB_SPEC", "value": "/cortex/spec/job.json"}],
             "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}},
             "volumeMounts": [dict(job_mount)],
-            "securityContext": _security_context(SIDECAR_SECURITY_CONTEXT),
+            "securityContext": security_context(SIDECAR_SECURITY_CONTEXT),
         }
     ]
-    spec["volumes"].append({"name": "job", "configMap": {"name": job_config_map(api)}})
+    spec["volumes"].append({"name": "job", "configMap": {"name": job_config_map_name(api)}})
     spec["restartPolicy"] = "Never"
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _metadata(api),
-        "spec": {
-            "backoffLimit": 0,  # a failed batch is retried by the worker, not by a new pod
-            "template": {"metadata": {"labels": _labels(api)}, "spec": spec},
-        },
-    }
+    # a failed batch is retried by the worker, not by a new pod
+    return job(api, spec, {"backoffLimit": 0})
 
 
 def autoscaling_notes(api: ContainerApiSpec) -> list[str]:

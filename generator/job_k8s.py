@@ -1,5 +1,5 @@
-"""Kubernetes manifests for the job kinds of predictor code (BatchAPI, TaskAPI), with k8s.py's
-conventions (names, labels, headers, requests, security contexts).
+"""Kubernetes manifests for the job kinds of predictor code (BatchAPI, TaskAPI), from the pod
+parts of k8s_workloads.py (names, labels, requests, security contexts) and k8s.py's headers.
 
 Per API (folder `<name>/`, left out of the top kustomization: applying it runs a job, as
 submitting one did in Cortex; applying the project only deploys what serves):
@@ -22,53 +22,49 @@ from typing import Any
 
 from . import jobs
 from .errors import UserError, api_problem
-from .images import COPY_MODELS_SCRIPT, MODEL_STORE
-from .k8s import (
-    HEADER,
+from .images import COPY_MODELS_SCRIPT
+from .k8s import HEADER, api_folder, dump_manifest
+from .k8s_workloads import (
     RESTRICTED_SECURITY_CONTEXT,
-    _dump,
-    _env_config_map,
-    _labels,
-    _metadata,
-    _resources,
-    _security_context,
-    _tf_serving_container,
-    api_folder,
+    container_resources,
+    copy_models_container,
+    env_config_map,
+    job,
+    job_config_map_name,
     k8s_name,
+    metadata,
     pod_parts,
+    security_context,
+    tf_serving_container,
 )
 from .spec import ApiSpec, Project
 
 JOB_VOLUME = "job-spec"
 
 
-def job_config_map_name(api: ApiSpec) -> str:
-    return f"api-{api.name}-job"
-
-
 def render_job_api(project: Project, api: ApiSpec, image: str, has_dotenv: bool) -> dict[str, str]:
     """{path relative to OUT/k8s: content} for one job API."""
-    job = jobs.sample_job(api)
-    text = jobs.job_text(job)
+    sample = jobs.sample_job(api)
+    text = jobs.job_text(sample)
     if len(text.encode()) > jobs.CONFIGMAP_LIMIT_BYTES:  # pragma: no cover - the sample is small
         raise UserError(api_problem(project, api, None, "the job file is over 1 MiB"))
     resources: dict[str, dict[str, Any]] = {}
-    env_config = _env_config_map(api)
+    env_config = env_config_map(api)
     if env_config is not None:
         resources["configmap.yaml"] = env_config
     resources["job-configmap.yaml"] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(api, job_config_map_name(api)),
+        "metadata": metadata(api, job_config_map_name(api)),
         "data": {jobs.JOB_FILE: text},
     }
-    workers = int(job.get("workers", 1))
+    workers = int(sample.get("workers", 1))
     resources["job.yaml"] = _job(project, api, image, env_config, has_dotenv, workers)
     header = HEADER.format(config=project.config_file.name, api=api.name)
     files = api_folder(header, api.name, resources)
     if api.kind == "BatchAPI":
         complete = _job(project, api, image, env_config, has_dotenv, 1, on_job_complete=True)
-        files[f"{api.name}/on-job-complete.yaml"] = _dump(
+        files[f"{api.name}/on-job-complete.yaml"] = dump_manifest(
             header
             + f"# Apply after the workers' Job completed: kubectl wait --for=condition=complete "
             f"job/{k8s_name(api)} --timeout=-1s\n",
@@ -99,15 +95,15 @@ def _job(
         **({"args": ["--on-job-complete"]} if on_job_complete else {}),
         **({"env": env} if env else {}),
         **({"envFrom": env_from} if env_from else {}),
-        "resources": _resources(api_requests),
+        "resources": container_resources(api_requests),
         "volumeMounts": mounts,
-        "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
+        "securityContext": security_context(RESTRICTED_SECURITY_CONTEXT),
     }
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     if is_tensorflow:
         # TF Serving as a native sidecar (an init container that keeps running, Kubernetes
         # 1.29+): it is stopped once the worker ended, so the Job can complete.
-        serving = _tf_serving_container(api, tf_requests)
+        serving = tf_serving_container(api, tf_requests)
         serving["restartPolicy"] = "Always"
         serving.pop("lifecycle", None)
         serving["startupProbe"] = {
@@ -116,14 +112,7 @@ def _job(
             "failureThreshold": 120,
         }
         pod_spec["initContainers"] = [
-            {
-                "name": "copy-models",
-                "image": image,
-                "command": ["sh", "-c", COPY_MODELS_SCRIPT],
-                "resources": _resources(api_requests),
-                "volumeMounts": [{"name": "models", "mountPath": MODEL_STORE}],
-                "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
-            },
+            copy_models_container(image, COPY_MODELS_SCRIPT, api_requests),
             serving,
         ]
     pod_spec["volumes"] = volumes
@@ -135,6 +124,5 @@ def _job(
             "parallelism": workers,
             "backoffLimitPerIndex": 0,
         }
-    spec["template"] = {"metadata": {"labels": _labels(api)}, "spec": pod_spec}
     name = k8s_name(api) + ("-on-job-complete" if on_job_complete else "")
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _metadata(api, name), "spec": spec}
+    return job(api, pod_spec, spec, name)

@@ -1,90 +1,35 @@
 """Kubernetes manifests for a project: OUT/k8s/kustomization.yaml plus one folder per API.
 
 `render_k8s` returns {path relative to OUT/k8s: content}; the caller writes the files. Every
-mapping from a Cortex field to a Kubernetes field lives in this module (docs/kubernetes.md has
-the table). The output is deterministic: same project, same bytes.
+mapping from a Cortex field to a Kubernetes field lives in this module and those it names
+(docs/kubernetes.md has the table). The output is deterministic: same project, same bytes.
 
-Per API (folder `<name>/`): a Deployment, a Service `api-<name>` on port 8888 (the name Cortex
-gave it, so chaining URLs keep working in the cluster), a HorizontalPodAutoscaler (autoscaling/v2)
-or a KEDA ScaledObject, a ConfigMap with `predictor.env` when it has any, and a kustomization.
-At the top: a kustomization listing the API folders and, when the project has a `.env`, a
-secretGenerator per API reading `.env` from OUT/k8s at apply time. The renderer only checks that
-`.env` exists; its values never reach a rendered file.
+Per API (folder `<name>/`): a Deployment and a Service `api-<name>` on port 8888 (the name Cortex
+gave it, so chaining URLs keep working in the cluster; k8s_workloads.py), a
+HorizontalPodAutoscaler (autoscaling/v2) or a KEDA ScaledObject (k8s_autoscaling.py), a
+ConfigMap with `predictor.env` when it has any, and a kustomization. At the top: a kustomization
+listing the API folders and, when the project has a `.env`, a secretGenerator per API reading
+`.env` from OUT/k8s at apply time. The renderer only checks that `.env` exists; its values never
+reach a rendered file.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .errors import Problem, UserError, api_problem, option_problem
-from .images import (
-    MODEL_DIR,
-    MODEL_STORE,
-    USER_ID,
-    copy_models_script,
-    tf_serving_args,
-    tf_serving_image_for,
-)
-from .schema import BadValue, cpu_millicores, quantity_bytes
-from .spec import (
-    SERVER_PORT,
-    TF_SERVING_GRPC_PORT,
-    ApiSpec,
-    ContainerApiSpec,
-    Project,
-    SplitterSpec,
-)
+from .errors import Problem, UserError, api_problem
+
+# Re-exported (`as`): callers of render_k8s read the --autoscaler choices and the pods'
+# shutdown timing here.
+from .k8s_autoscaling import AUTOSCALERS as AUTOSCALERS
+from .k8s_autoscaling import adapter_values, autoscaler_manifests, autoscaler_problem
+from .k8s_workloads import DRAIN_SECONDS as DRAIN_SECONDS
+from .k8s_workloads import PRESTOP_SECONDS as PRESTOP_SECONDS
+from .k8s_workloads import api_deployment, dotenv_secret_name, env_config_map, service
+from .spec import SERVER_PORT, ApiSpec, ContainerApiSpec, Project, SplitterSpec
 from .yaml_out import dump_yaml
 
-AUTOSCALERS = ("hpa", "keda")
-
-# The runtime's replica-wide gauge of requests in flight (runtime_base/cortex_serve/metrics.py).
-IN_FLIGHT_SERIES = "cortex_in_flight_requests"
-# KEDA's Prometheus trigger needs the server's address; this is the prometheus-community chart's
-# default Service. Documented in docs/kubernetes.md; change it with a kustomize patch.
-KEDA_PROMETHEUS_ADDRESS = "http://prometheus-server.monitoring.svc.cluster.local"
-
-# Shutdown: the preStop pause lets endpoints drop the pod before SIGTERM reaches the server; the
-# server then drains for at most DRAIN_SECONDS (passed to it as CORTEX_SERVE_GRACEFUL_TIMEOUT);
-# the kubelet's grace period covers both plus a margin, so the pod is never SIGKILLed mid-drain.
-PRESTOP_SECONDS = 15
-DRAIN_SECONDS = 30
-TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + DRAIN_SECONDS + 10
-# Startup: /healthz answers 503 while predictors initialise; liveness starts only after this.
-STARTUP_TIMEOUT_SECONDS = 600
-STARTUP_PROBE_PERIOD = 5
-
-# Kubernetes' own limits on HPA behavior fields.
-MAX_STABILIZATION_SECONDS = 3600
-MAX_POLICY_PERIOD_SECONDS = 1800
-
-TF_LOG_LEVELS = {"debug": 0, "info": 0, "warning": 1, "error": 2}  # TF_CPP_MIN_LOG_LEVEL
-
-# The API container and the copy-models init container, as Pod Security's "restricted" level
-# asks: the image's own user, no privilege escalation, no capabilities, the runtime's seccomp
-# profile. The stock TF Serving image runs as root, so its sidecar gets only what root can keep
-# (docs/kubernetes.md: tensorflow APIs need the "baseline" level).
-RESTRICTED_SECURITY_CONTEXT: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "runAsUser": USER_ID,
-    "runAsGroup": USER_ID,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-SIDECAR_SECURITY_CONTEXT: dict[str, Any] = {
-    "allowPrivilegeEscalation": False,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-
-NAME_LABEL = "app.kubernetes.io/name"
 HEADER = "# Generated by cortex-build from {config} (API {api}). Re-run `cortex-build render`.\n"
 TOP_HEADER = "# Generated by cortex-build from {config}. Re-run `cortex-build render`.\n"
 
@@ -99,13 +44,15 @@ def render_k8s(
 ) -> dict[str, str]:
     """{path relative to OUT/k8s: content} for `apis`, `container_apis` (container_k8s.py) and
     traffic `splitters` (splitters.py); raises UserError naming API and field."""
+    # These import api_folder and HEADER from here: imported when used.
     from .container_k8s import in_top_kustomization, render_container_api
+    from .job_k8s import render_job_api
     from .splitters import k8s_manifests
 
     config_name = project.config_file.name
-    if autoscaler not in AUTOSCALERS:
-        message = f'must be "hpa" or "keda" (got "{autoscaler}")'
-        raise UserError(option_problem("--autoscaler", message))
+    bad_option = autoscaler_problem(autoscaler)
+    if bad_option is not None:
+        raise UserError(bad_option)
     has_dotenv = (project.root / ".env").is_file()  # existence only: values stay unread
     problems: list[Problem] = []
     files: dict[str, str] = {}
@@ -117,8 +64,6 @@ def render_k8s(
             continue
         try:
             if api.is_job:
-                from .job_k8s import render_job_api
-
                 files.update(render_job_api(project, api, image, has_dotenv))
             else:
                 files.update(_render_api(project, api, image, autoscaler, has_dotenv))
@@ -145,36 +90,30 @@ def render_k8s(
             *(s.name for s in splitters),
         ]
     )
-    files["kustomization.yaml"] = _dump(TOP_HEADER.format(config=config_name), top)
+    files["kustomization.yaml"] = dump_manifest(TOP_HEADER.format(config=config_name), top)
     # The .env copied here for kustomize must never be committed with the manifests.
     files[".gitignore"] = ".env\n"
-    if autoscaler == "hpa" and any(_uses_concurrency(api) for api in apis if not api.is_job):
-        files["prometheus-adapter-values.yaml"] = _dump(
+    adapter = adapter_values([api for api in apis if not api.is_job], autoscaler)
+    if adapter is not None:
+        files["prometheus-adapter-values.yaml"] = dump_manifest(
             TOP_HEADER.format(config=config_name)
             + "# Helm values for prometheus-community/prometheus-adapter: the custom metrics\n"
             + "# the HorizontalPodAutoscalers read (see docs/kubernetes.md).\n",
-            _adapter_values([api for api in apis if not api.is_job]),
+            adapter,
         )
     return dict(sorted(files.items()))
-
-
-# ---------------------------------------------------------------------------------------------
-# One API
 
 
 def _render_api(
     project: Project, api: ApiSpec, image: str, autoscaler: str, has_dotenv: bool
 ) -> dict[str, str]:
     resources: dict[str, dict[str, Any]] = {}
-    env_config = _env_config_map(api)
+    env_config = env_config_map(api)
     if env_config is not None:
         resources["configmap.yaml"] = env_config
-    resources["deployment.yaml"] = _deployment(project, api, image, env_config, has_dotenv)
-    resources["service.yaml"] = _service(api)
-    if autoscaler == "keda":
-        resources["scaledobject.yaml"] = _scaled_object(project, api)
-    else:
-        resources["hpa.yaml"] = _hpa(project, api)
+    resources["deployment.yaml"] = api_deployment(project, api, image, env_config, has_dotenv)
+    resources["service.yaml"] = service(api, SERVER_PORT)
+    resources.update(autoscaler_manifests(project, api, autoscaler))
     return api_folder(
         HEADER.format(config=project.config_file.name, api=api.name), api.name, resources
     )
@@ -185,8 +124,8 @@ def api_folder(
 ) -> dict[str, str]:
     """{path under k8s/: text} of one API's folder: its manifests, and a kustomization listing
     them (with `kustomization`'s fields, such as a configMapGenerator)."""
-    files = {f"{name}/{path}": _dump(header, doc) for path, doc in resources.items()}
-    files[f"{name}/kustomization.yaml"] = _dump(
+    files = {f"{name}/{path}": dump_manifest(header, doc) for path, doc in resources.items()}
+    files[f"{name}/kustomization.yaml"] = dump_manifest(
         header,
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -196,420 +135,6 @@ def api_folder(
         },
     )
     return files
-
-
-def k8s_name(api: ApiSpec) -> str:
-    """Deployment, Service and autoscaler name: Cortex's Service name, `api-<name>`."""
-    return f"api-{api.name}"
-
-
-def dotenv_secret_name(api: ApiSpec) -> str:
-    return f"api-{api.name}-env"
-
-
-def _labels(api: ApiSpec) -> dict[str, str]:
-    return {NAME_LABEL: k8s_name(api), "app.kubernetes.io/managed-by": "cortex-build"}
-
-
-def _metadata(api: ApiSpec, name: str | None = None) -> dict[str, Any]:
-    return {"name": name or k8s_name(api), "labels": _labels(api)}
-
-
-def _env_config_map(api: ApiSpec) -> dict[str, Any] | None:
-    """`predictor.env` as a ConfigMap, so that `.env` (a later envFrom source) wins over it, as
-    in Cortex, which sourced `.env` after applying `predictor.env`."""
-    if not api.predictor.env:
-        return None
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": _metadata(api, f"api-{api.name}-predictor-env"),
-        "data": {key: str(value) for key, value in sorted(api.predictor.env.items())},
-    }
-
-
-@dataclass(frozen=True)
-class PodParts:
-    """What the API's container needs in any pod (a Deployment's or a Job's): resource requests
-    (split with the TF Serving sidecar), environment, and volumes with their mounts."""
-
-    api_requests: dict[str, str]
-    tf_requests: dict[str, str]
-    env: list[dict[str, Any]]
-    env_from: list[dict[str, Any]]
-    volumes: list[dict[str, Any]]
-    mounts: list[dict[str, Any]]
-
-
-def pod_parts(
-    project: Project, api: ApiSpec, env_config: dict[str, Any] | None, has_dotenv: bool
-) -> PodParts:
-    is_tensorflow = api.predictor.type == "tensorflow"
-    requests = _base_requests(project, api)
-    # TensorFlow APIs: the TF Serving sidecar gets half of cpu and mem and every GPU, as in Cortex.
-    api_requests, tf_requests = _split_requests(requests) if is_tensorflow else (requests, {})
-    gpu = {"nvidia.com/gpu": str(api.compute.gpu)} if api.compute.gpu > 0 else {}
-    if is_tensorflow:
-        tf_requests = {**tf_requests, **gpu}
-    else:
-        api_requests = {**api_requests, **gpu}
-    env: list[dict[str, Any]] = []
-    if is_tensorflow:
-        env.append(
-            {"name": "CORTEX_TF_SERVING_ADDRESS", "value": f"localhost:{TF_SERVING_GRPC_PORT}"}
-        )
-    env_from: list[dict[str, Any]] = []
-    if env_config is not None:
-        env_from.append({"configMapRef": {"name": env_config["metadata"]["name"]}})
-    if has_dotenv:
-        env_from.append({"secretRef": {"name": dotenv_secret_name(api)}})
-    volumes: list[dict[str, Any]] = []
-    mounts: list[dict[str, Any]] = []
-    if api.predictor.shm_size:
-        volumes.append(
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": api.predictor.shm_size}}
-        )
-        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-    if is_tensorflow:
-        volumes.append({"name": "models", "emptyDir": {}})
-        mounts.append({"name": "models", "mountPath": MODEL_DIR})
-    return PodParts(api_requests, tf_requests, env, env_from, volumes, mounts)
-
-
-def _deployment(
-    project: Project,
-    api: ApiSpec,
-    image: str,
-    env_config: dict[str, Any] | None,
-    has_dotenv: bool,
-) -> dict[str, Any]:
-    is_tensorflow = api.predictor.type == "tensorflow"
-    parts = pod_parts(project, api, env_config, has_dotenv)
-    api_requests, tf_requests = parts.api_requests, parts.tf_requests
-    env = [{"name": "CORTEX_SERVE_GRACEFUL_TIMEOUT", "value": str(DRAIN_SECONDS)}, *parts.env]
-    env_from, volumes, mounts = parts.env_from, parts.volumes, parts.mounts
-
-    health = {"httpGet": {"path": "/healthz", "port": "http"}}
-    container: dict[str, Any] = {
-        "name": "api",
-        "image": image,
-        "ports": [{"name": "http", "containerPort": SERVER_PORT}],
-        "env": env,
-        **({"envFrom": env_from} if env_from else {}),
-        "resources": _resources(api_requests),
-        "startupProbe": {
-            **health,
-            "periodSeconds": STARTUP_PROBE_PERIOD,
-            "failureThreshold": STARTUP_TIMEOUT_SECONDS // STARTUP_PROBE_PERIOD,
-        },
-        "readinessProbe": {**health, "periodSeconds": 5, "failureThreshold": 2},
-        "livenessProbe": {
-            **health,
-            "periodSeconds": 10,
-            "timeoutSeconds": 5,
-            "failureThreshold": 6,
-        },
-        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SECONDS)]}}},
-        **({"volumeMounts": mounts} if mounts else {}),
-        "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
-    }
-
-    pod_spec: dict[str, Any] = {"containers": [container]}
-    if is_tensorflow:
-        pod_spec["containers"].append(_tf_serving_container(api, tf_requests))
-        pod_spec["initContainers"] = [
-            {
-                "name": "copy-models",
-                "image": image,
-                "command": ["sh", "-c", copy_models_script(api)],
-                "resources": _resources(api_requests),
-                "volumeMounts": [{"name": "models", "mountPath": MODEL_STORE}],
-                # the emptyDir is world-writable; the image's models are world-readable
-                "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
-            }
-        ]
-    if volumes:
-        pod_spec["volumes"] = volumes
-    pod_spec["terminationGracePeriodSeconds"] = TERMINATION_GRACE_SECONDS
-
-    strategy = api.update_strategy
-    if _is_zero(strategy.max_surge) and _is_zero(strategy.max_unavailable):
-        raise UserError(
-            api_problem(
-                project,
-                api,
-                "update_strategy",
-                "max_surge and max_unavailable cannot both be 0 (a rolling update could not "
-                "make progress)",
-            )
-        )
-    annotations = {
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": str(SERVER_PORT),
-        "prometheus.io/path": "/metrics",
-    }
-    if env_config is not None:
-        # Pods read envFrom once, at start: a changed predictor.env must roll them.
-        annotations["cortex-build/predictor-env-sha256"] = _digest(env_config["data"])
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _metadata(api),
-        "spec": {
-            "replicas": api.autoscaling.init_replicas,
-            "selector": {"matchLabels": {NAME_LABEL: k8s_name(api)}},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {
-                    "maxSurge": _int_or_percent(strategy.max_surge),
-                    "maxUnavailable": _int_or_percent(strategy.max_unavailable),
-                },
-            },
-            "template": {
-                "metadata": {"labels": _labels(api), "annotations": annotations},
-                "spec": pod_spec,
-            },
-        },
-    }
-
-
-def _tf_serving_container(api: ApiSpec, requests: dict[str, str]) -> dict[str, Any]:
-    image = tf_serving_image_for(api)
-    assert image is not None  # tensorflow APIs always have one
-    return {
-        "name": "tensorflow-serving",
-        "image": image,
-        "command": ["tensorflow_model_server"],
-        "args": tf_serving_args(api),
-        "ports": [{"name": "grpc", "containerPort": TF_SERVING_GRPC_PORT}],
-        "env": [
-            {"name": "TF_CPP_MIN_LOG_LEVEL", "value": str(TF_LOG_LEVELS[api.predictor.log_level])}
-        ],
-        "resources": _resources(requests),
-        "readinessProbe": {
-            "tcpSocket": {"port": "grpc"},
-            "periodSeconds": 5,
-            "failureThreshold": 2,
-        },
-        # Outlive the predictor's drain: requests in flight still call TF Serving.
-        "lifecycle": {
-            "preStop": {"exec": {"command": ["sleep", str(PRESTOP_SECONDS + DRAIN_SECONDS)]}}
-        },
-        "volumeMounts": [{"name": "models", "mountPath": MODEL_DIR}],
-        "securityContext": _security_context(SIDECAR_SECURITY_CONTEXT),
-    }
-
-
-def _security_context(template: dict[str, Any]) -> dict[str, Any]:
-    """A copy per container: no two containers share (and so alter) one dict."""
-    return copy.deepcopy(template)
-
-
-def _service(api: ApiSpec) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _metadata(api),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {NAME_LABEL: k8s_name(api)},
-            "ports": [
-                {"name": "http", "port": SERVER_PORT, "targetPort": "http", "protocol": "TCP"}
-            ],
-        },
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Autoscaling
-
-
-def _uses_concurrency(api: ApiSpec) -> bool:
-    return api.autoscaling.target_cpu_utilization is None
-
-
-def in_flight_metric_name(api: ApiSpec) -> str:
-    """The custom metric the HPA reads: the in-flight gauge averaged over `window`."""
-    return f"{IN_FLIGHT_SERIES}_avg_{_seconds(api.autoscaling.window)}s"
-
-
-def _scale_target(api: ApiSpec) -> dict[str, str]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": k8s_name(api)}
-
-
-def _hpa(project: Project, api: ApiSpec) -> dict[str, Any]:
-    scaling = api.autoscaling
-    if scaling.target_cpu_utilization is not None:
-        metric = _cpu_metric(project, api)
-    else:
-        metric = {
-            "type": "Pods",
-            "pods": {
-                "metric": {"name": in_flight_metric_name(api)},
-                "target": {
-                    "type": "AverageValue",
-                    "averageValue": _decimal_quantity(scaling.target_replica_concurrency),
-                },
-            },
-        }
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": _metadata(api),
-        "spec": {
-            "scaleTargetRef": _scale_target(api),
-            "minReplicas": scaling.min_replicas,
-            "maxReplicas": scaling.max_replicas,
-            "metrics": [metric],
-            "behavior": _behavior(project, api, with_tolerance=True),
-        },
-    }
-
-
-def _cpu_metric(project: Project, api: ApiSpec) -> dict[str, Any]:
-    if api.compute.cpu is None:
-        raise UserError(
-            api_problem(
-                project,
-                api,
-                "compute.cpu",
-                "autoscaling.target_cpu_utilization needs a CPU request (utilization is "
-                "measured against it); set compute.cpu",
-            )
-        )
-    return {
-        "type": "Resource",
-        "resource": {
-            "name": "cpu",
-            "target": {
-                "type": "Utilization",
-                "averageUtilization": api.autoscaling.target_cpu_utilization,
-            },
-        },
-    }
-
-
-def _behavior(project: Project, api: ApiSpec, with_tolerance: bool) -> dict[str, Any]:
-    """Stabilization periods -> stabilizationWindowSeconds; max factors -> one Percent policy
-    per `window`; tolerances -> behavior.*.tolerance (Kubernetes 1.33+, on by default 1.35+)."""
-    scaling = api.autoscaling
-    window = _bounded_seconds(
-        project, api, "autoscaling.window", scaling.window, 1, MAX_POLICY_PERIOD_SECONDS
-    )
-    up_percent = _factor_percent(
-        project, api, "autoscaling.max_upscale_factor", scaling.max_upscale_factor, up=True
-    )
-    down_percent = _factor_percent(
-        project, api, "autoscaling.max_downscale_factor", scaling.max_downscale_factor, up=False
-    )
-    scale_up: dict[str, Any] = {
-        "stabilizationWindowSeconds": _bounded_seconds(
-            project,
-            api,
-            "autoscaling.upscale_stabilization_period",
-            scaling.upscale_stabilization_period,
-            0,
-            MAX_STABILIZATION_SECONDS,
-        ),
-        "policies": [{"type": "Percent", "value": up_percent, "periodSeconds": window}],
-    }
-    scale_down: dict[str, Any] = {
-        "stabilizationWindowSeconds": _bounded_seconds(
-            project,
-            api,
-            "autoscaling.downscale_stabilization_period",
-            scaling.downscale_stabilization_period,
-            0,
-            MAX_STABILIZATION_SECONDS,
-        ),
-        "policies": [{"type": "Percent", "value": down_percent, "periodSeconds": window}],
-    }
-    if with_tolerance:
-        scale_up["tolerance"] = _decimal_quantity(scaling.upscale_tolerance)
-        scale_down["tolerance"] = _decimal_quantity(scaling.downscale_tolerance)
-    return {"scaleUp": scale_up, "scaleDown": scale_down}
-
-
-def _factor_percent(project: Project, api: ApiSpec, field: str, factor: float, up: bool) -> int:
-    """1.5 -> 50 (% more per period); 0.75 -> 25 (% fewer), to the nearest whole percent."""
-    if up and factor <= 1:
-        raise UserError(api_problem(project, api, field, f"must be greater than 1 (got {factor})"))
-    if not up and not 0 <= factor < 1:
-        raise UserError(
-            api_problem(project, api, field, f"must be at least 0 and less than 1 (got {factor})")
-        )
-    percent = round((factor - 1 if up else 1 - factor) * 100)
-    return max(1, percent)  # a 0% policy would forbid scaling in that direction at all
-
-
-def _scaled_object(project: Project, api: ApiSpec) -> dict[str, Any]:
-    scaling = api.autoscaling
-    if scaling.target_cpu_utilization is not None:
-        _cpu_metric(project, api)  # the same CPU-request check as for the HPA
-        trigger: dict[str, Any] = {
-            "type": "cpu",
-            "metricType": "Utilization",
-            "metadata": {"value": str(scaling.target_cpu_utilization)},
-        }
-    else:
-        trigger = {
-            "type": "prometheus",
-            "metricType": "AverageValue",  # the query's sum, divided by the replica count
-            "metadata": {
-                "serverAddress": KEDA_PROMETHEUS_ADDRESS,
-                "query": f'sum(avg_over_time({IN_FLIGHT_SERIES}{{api="{api.name}"}}'
-                f"[{_seconds(scaling.window)}s]))",
-                "threshold": _decimal_quantity(scaling.target_replica_concurrency),
-            },
-        }
-    return {
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "ScaledObject",
-        "metadata": _metadata(api),
-        "spec": {
-            "scaleTargetRef": _scale_target(api),
-            "minReplicaCount": scaling.min_replicas,
-            "maxReplicaCount": scaling.max_replicas,
-            "advanced": {
-                "horizontalPodAutoscalerConfig": {
-                    "name": k8s_name(api),
-                    # KEDA's CRD (2.16) predates behavior.*.tolerance; see docs/kubernetes.md.
-                    "behavior": _behavior(project, api, with_tolerance=False),
-                }
-            },
-            "triggers": [trigger],
-        },
-    }
-
-
-def _adapter_values(apis: Sequence[ApiSpec]) -> dict[str, Any]:
-    """One prometheus-adapter rule per distinct `window`: avg_over_time needs a fixed range."""
-    windows = sorted({_seconds(api.autoscaling.window) for api in apis if _uses_concurrency(api)})
-    rules = [
-        {
-            "seriesQuery": f'{IN_FLIGHT_SERIES}{{namespace!="",pod!=""}}',
-            "resources": {
-                "overrides": {
-                    "namespace": {"resource": "namespace"},
-                    "pod": {"resource": "pod"},
-                }
-            },
-            "name": {
-                "matches": f"^{IN_FLIGHT_SERIES}$",
-                "as": f"{IN_FLIGHT_SERIES}_avg_{window}s",
-            },
-            "metricsQuery": (
-                f"sum(avg_over_time(<<.Series>>{{<<.LabelMatchers>>}}[{window}s])) "
-                "by (<<.GroupBy>>)"
-            ),
-        }
-        for window in windows
-    ]
-    return {"rules": {"custom": rules}}
-
-
-# ---------------------------------------------------------------------------------------------
-# Kustomize
 
 
 def _top_kustomization(apis: Sequence[ApiSpec], has_dotenv: bool) -> dict[str, Any]:
@@ -634,121 +159,14 @@ def _top_kustomization(apis: Sequence[ApiSpec], has_dotenv: bool) -> dict[str, A
     return doc
 
 
-# ---------------------------------------------------------------------------------------------
-# Values
-
-
-def _base_requests(project: Project, api: ApiSpec) -> dict[str, str]:
-    requests: dict[str, str] = {}
-    if api.compute.cpu is not None:
-        _millicores(project, api, api.compute.cpu)  # reject what Kubernetes would reject
-        requests["cpu"] = api.compute.cpu
-    if api.compute.mem is not None:
-        _bytes(project, api, api.compute.mem)
-        requests["memory"] = api.compute.mem
-    return requests
-
-
-def _split_requests(requests: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Cortex's SplitInTwo: the predictor gets the lower half, TF Serving the rest."""
-    first: dict[str, str] = {}
-    second: dict[str, str] = {}
-    if "cpu" in requests:
-        total = cpu_millicores(requests["cpu"])
-        first["cpu"], second["cpu"] = (_format_millicores(q) for q in _halves(total))
-    if "memory" in requests:
-        total = quantity_bytes(requests["memory"])
-        first["memory"], second["memory"] = (_format_bytes(q) for q in _halves(total))
-    return first, second
-
-
-def _halves(total: int) -> tuple[int, int]:
-    return total // 2, total - total // 2
-
-
-def _resources(requests: dict[str, str]) -> dict[str, Any]:
-    resources: dict[str, Any] = {"requests": dict(requests)} if requests else {}
-    if "nvidia.com/gpu" in requests:
-        # Extended resources cannot be overcommitted: the limit must equal the request.
-        resources["limits"] = {"nvidia.com/gpu": requests["nvidia.com/gpu"]}
-    return resources
-
-
-def _millicores(project: Project, api: ApiSpec, cpu: str) -> int:
-    try:
-        return cpu_millicores(cpu)
-    except BadValue as error:
-        raise UserError(
-            api_problem(project, api, "compute.cpu", f'{error} (got "{cpu}")')
-        ) from None
-
-
-def _bytes(project: Project, api: ApiSpec, mem: str) -> int:
-    try:
-        return quantity_bytes(mem)
-    except BadValue:
-        raise UserError(
-            api_problem(project, api, "compute.mem", f'must be like "512Mi" or "2Gi" (got "{mem}")')
-        ) from None
-
-
-def _format_millicores(millis: int) -> str:
-    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
-
-
-def _format_bytes(size: int) -> str:
-    for suffix, factor in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if size and size % factor == 0:
-            return f"{size // factor}{suffix}"
-    return str(size)
-
-
-def _decimal_quantity(value: float) -> str:
-    """A float as a Kubernetes quantity string at milli precision: 1.0 -> "1", 0.05 -> "0.05"."""
-    milli = Decimal(repr(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
-    return format(milli.normalize(), "f")
-
-
-def _int_or_percent(value: str) -> int | str:
-    """IntOrString: "25%" stays a string, "3" becomes the integer 3."""
-    return value if value.endswith("%") else int(value)
-
-
-def _is_zero(value: str) -> bool:
-    return int(value.rstrip("%")) == 0
-
-
-def _seconds(value: float) -> int:
-    return math.ceil(value - 1e-9)  # whole seconds, rounding a fraction up
-
-
-def _bounded_seconds(
-    project: Project, api: ApiSpec, field: str, value: float, low: int, high: int
-) -> int:
-    seconds = _seconds(value)
-    if not low <= seconds <= high:
-        raise UserError(
-            api_problem(
-                project,
-                api,
-                field,
-                f"Kubernetes accepts {low}s to {high}s here (got {value:g}s)",
-            )
-        )
-    return seconds
-
-
-def _digest(data: Mapping[str, str]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
 # Kubernetes' own order for an object's top-level fields (kubectl's, and every manifest's in its
-# documentation); the rest follow in the order this module builds them, which keeps `name` first
-# and a container's fields in the order of the Pod reference.
+# documentation); the rest follow in the order they were built, which keeps `name` first and a
+# container's fields in the order of the Pod reference.
 TOP_LEVEL_ORDER = ("apiVersion", "kind", "metadata", "spec")
 
 
-def _dump(header: str, doc: Mapping[str, Any]) -> str:
+def dump_manifest(header: str, doc: Mapping[str, Any]) -> str:
+    """One file of k8s/: `header`, then `doc` with its top-level fields in Kubernetes' order."""
     ordered = {key: doc[key] for key in TOP_LEVEL_ORDER if key in doc}
     ordered.update((key, value) for key, value in doc.items() if key not in ordered)
     return header + dump_yaml(ordered)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .k8s_workloads import RESTRICTED_SECURITY_CONTEXT, deployment, security_context, service
 from .spec import SERVER_PORT, ApiSpec, ContainerApiSpec, Project, SplitterSpec
 
 SPEC_FILE = "splitter.json"
@@ -86,11 +87,6 @@ def compose_service(
 def k8s_manifests(splitter: SplitterSpec, image: str) -> dict[str, dict[str, Any]]:
     """{file name: document} of the splitter's folder in k8s/: a Deployment and a Service
     `api-<name>` on port 8888, as an API's."""
-    from .k8s import NAME_LABEL, RESTRICTED_SECURITY_CONTEXT, _security_context
-
-    name = f"api-{splitter.name}"
-    labels = {NAME_LABEL: name, "app.kubernetes.io/managed-by": "cortex-build"}
-    metadata = {"name": name, "labels": labels}
     health = {"httpGet": {"path": "/healthz", "port": "http"}}
     container = {
         "name": "splitter",
@@ -99,31 +95,12 @@ def k8s_manifests(splitter: SplitterSpec, image: str) -> dict[str, dict[str, Any
         "resources": {"requests": dict(K8S_REQUESTS)},
         "readinessProbe": {**health, "periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": {**health, "periodSeconds": 10, "timeoutSeconds": 5},
-        "securityContext": _security_context(RESTRICTED_SECURITY_CONTEXT),
+        "securityContext": security_context(RESTRICTED_SECURITY_CONTEXT),
     }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata,
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {NAME_LABEL: name}},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
-        },
+    return {
+        "deployment.yaml": deployment(splitter, 1, {"containers": [container]}),
+        "service.yaml": service(splitter, SERVER_PORT),
     }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata,
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {NAME_LABEL: name},
-            "ports": [
-                {"name": "http", "port": SERVER_PORT, "targetPort": "http", "protocol": "TCP"}
-            ],
-        },
-    }
-    return {"deployment.yaml": deployment, "service.yaml": service}
 
 
 def all_apis(project: Project) -> dict[str, ApiSpec | ContainerApiSpec]:

@@ -1,0 +1,73 @@
+"""CPU and memory requests as the generated files write them: each checked once against
+Kubernetes' grammar (schema.py's parsers), then split (a TF Serving sidecar's half) or converted
+for Compose (cores, exact bytes)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .errors import UserError, api_problem
+from .schema import BadValue, cpu_millicores, quantity_bytes
+from .spec import ApiSpec, ContainerApiSpec, Project
+
+
+def request_millicores(
+    project: Project, api: ApiSpec | ContainerApiSpec, field: str, cpu: str
+) -> int:
+    """Millicores in a CPU request ("200m" -> 200); a UserError at `field` for what Kubernetes
+    would reject."""
+    try:
+        return cpu_millicores(cpu)
+    except BadValue as err:
+        raise UserError(api_problem(project, api, field, f'{err} (got "{cpu}")')) from None
+
+
+def request_bytes(project: Project, api: ApiSpec | ContainerApiSpec, field: str, mem: str) -> int:
+    """Bytes in a memory quantity ("1Gi" -> 1073741824); a UserError at `field` for what
+    Kubernetes would reject."""
+    try:
+        return quantity_bytes(mem)
+    except BadValue as err:
+        raise UserError(api_problem(project, api, field, f'{err} (got "{mem}")')) from None
+
+
+def compose_cpus(project: Project, api: ApiSpec | ContainerApiSpec, field: str, cpu: str) -> str:
+    """A CPU request ("200m", "1.5") as Compose's `cpus`, a string of cores: "0.2", "1.5"."""
+    millicores = request_millicores(project, api, field, cpu)
+    return format((Decimal(millicores) / 1000).normalize(), "f")
+
+
+def docker_bytes(
+    project: Project, api: ApiSpec | ContainerApiSpec, field: str, quantity: str
+) -> str:
+    """A Kubernetes quantity ("1Gi", "500M") as a Docker size: exact bytes ("b")."""
+    return f"{request_bytes(project, api, field, quantity)}b"
+
+
+def split_in_two(requests: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Cortex's SplitInTwo of checked requests: the predictor gets the lower half, TF Serving the
+    rest."""
+    first: dict[str, str] = {}
+    second: dict[str, str] = {}
+    if "cpu" in requests:
+        low, high = _halves(cpu_millicores(requests["cpu"]))
+        first["cpu"], second["cpu"] = _format_millicores(low), _format_millicores(high)
+    if "memory" in requests:
+        low, high = _halves(quantity_bytes(requests["memory"]))
+        first["memory"], second["memory"] = _format_bytes(low), _format_bytes(high)
+    return first, second
+
+
+def _halves(total: int) -> tuple[int, int]:
+    return total // 2, total - total // 2
+
+
+def _format_millicores(millis: int) -> str:
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def _format_bytes(size: int) -> str:
+    for suffix, factor in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if size and size % factor == 0:
+            return f"{size // factor}{suffix}"
+    return str(size)
