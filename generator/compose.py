@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import container_compose, images, jobs, splitters
-from .errors import UserError, api_problem
 from .images import MODEL_DIR
 from .project_files import ProjectFiles
-from .schema import BadValue, cpu_millicores, quantity_bytes
+from .quantities import compose_cpus, docker_bytes
 from .spec import (
     SERVER_PORT,
     TF_SERVING_GRPC_PORT,
@@ -145,32 +143,14 @@ def _compose_services(
 ) -> dict[str, Any]:
     if api.is_job:
         return _compose_job_services(project, api, target, env_file)
-    tensorflow = api.predictor.type == "tensorflow"
-    service: dict[str, Any] = {
-        "image": target.image,
-        "build": {"context": f"./{api.name}"},
+    placement = {
         "ports": [f"127.0.0.1:{port_range(target.host_ports)}:{SERVER_PORT}"],
         "networks": {"default": {"aliases": [f"api-{api.name}"]}},
     }
-    if tensorflow:
-        service["environment"] = {
-            "CORTEX_TF_SERVING_ADDRESS": f"{api.name}-serving:{TF_SERVING_GRPC_PORT}"
-        }
-        service["depends_on"] = {f"{api.name}-serving": {"condition": "service_started"}}
-    if env_file is not None:
-        service["env_file"] = [env_file]
-    # On tensorflow APIs the GPU goes to TF Serving, as in Cortex.
-    service["deploy"] = _deploy(project, api, gpu=0 if tensorflow else api.compute.gpu)
-    if api.predictor.shm_size:
-        service["shm_size"] = docker_bytes(
-            project, api, "predictor.shm_size", api.predictor.shm_size
-        )
+    service = _api_service(project, api, target, env_file, placement)
     service["healthcheck"] = _healthcheck(HEALTHCHECK_START_PERIOD)
     service["stop_grace_period"] = STOP_GRACE_PERIOD
-    services = {api.name: service}
-    if tensorflow:
-        services.update(_tf_serving_services(api, target))
-    return services
+    return {api.name: service, **_tf_serving_services(api, target)}
 
 
 def _healthcheck(start_period: int) -> dict[str, Any]:
@@ -190,13 +170,30 @@ def _compose_job_services(
     """A job API: a one-shot service `job-<api>` in the profile `jobs`, which `up` leaves and
     `docker-compose run --rm job-<api>` runs (the job in ./<api>/job/job.json, its workers as
     processes of the one container); no port, no healthcheck."""
+    placement = {
+        "profiles": [container_compose.JOBS_PROFILE],
+        "volumes": [f"./{api.name}/{JOB_FOLDER}:{jobs.JOB_SPEC_DIR}:ro"],
+        "restart": "no",
+    }
+    service = _api_service(project, api, target, env_file, placement)
+    return {f"job-{api.name}": service, **_tf_serving_services(api, target)}
+
+
+def _api_service(
+    project: Project,
+    api: ApiSpec,
+    target: RenderedApi,
+    env_file: str | None,
+    placement: dict[str, Any],
+) -> dict[str, Any]:
+    """The service running the API's image, a realtime API's or a job's alike: its image,
+    `placement` (ports, or the jobs profile), then TF Serving's address, .env, the requests
+    under `deploy:` and /dev/shm."""
     tensorflow = api.predictor.type == "tensorflow"
     service: dict[str, Any] = {
         "image": target.image,
         "build": {"context": f"./{api.name}"},
-        "profiles": [container_compose.JOBS_PROFILE],
-        "volumes": [f"./{api.name}/{JOB_FOLDER}:{jobs.JOB_SPEC_DIR}:ro"],
-        "restart": "no",
+        **placement,
     }
     if tensorflow:
         service["environment"] = {
@@ -205,21 +202,24 @@ def _compose_job_services(
         service["depends_on"] = {f"{api.name}-serving": {"condition": "service_started"}}
     if env_file is not None:
         service["env_file"] = [env_file]
+    # On tensorflow APIs the GPU goes to TF Serving, as in Cortex.
     deploy = _deploy(project, api, gpu=0 if tensorflow else api.compute.gpu)
-    deploy.pop("replicas", None)
+    if api.is_job:
+        deploy.pop("replicas")  # `docker-compose run` starts one container
     if deploy:
         service["deploy"] = deploy
     if api.predictor.shm_size:
         service["shm_size"] = docker_bytes(
             project, api, "predictor.shm_size", api.predictor.shm_size
         )
-    services = {f"job-{api.name}": service}
-    if tensorflow:
-        services.update(_tf_serving_services(api, target))
-    return services
+    return service
 
 
 def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
+    """A tensorflow API's TF Serving sidecar and the one-shot copy of its models (none for
+    other APIs)."""
+    if api.predictor.type != "tensorflow":
+        return {}
     volume = f"{api.name}-models"
     serving: dict[str, Any] = {
         "image": target.tf_serving_image,
@@ -278,7 +278,7 @@ def reservations(
         # A request in Cortex: Swarm's scheduler reserves it. docker-compose 1.29 warns that it
         # ignores the key and Compose v2 ignores it silently: locally the API gets Docker's
         # default CPU weight, never a limit (a `cpus` limit would throttle a default 200m API).
-        found["cpus"] = _cpus(project, api, f"{section}.cpu", cpu)
+        found["cpus"] = compose_cpus(project, api, f"{section}.cpu", cpu)
     if mem is not None:
         # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
         # (a limit would OOM-kill an API that Cortex let burst above its request).
@@ -290,30 +290,6 @@ def reservations(
 
 def _gpus(count: int) -> dict[str, Any]:
     return {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
-
-
-def _cpus(project: Project, api: ApiSpec | ContainerApiSpec, field: str, cpu: str) -> str:
-    """A CPU request ("200m", "1.5") as Compose's `cpus`, a string of cores: "0.2", "1.5"."""
-    text = str(cpu).strip()
-    try:
-        millicores = cpu_millicores(text)
-    except BadValue:
-        millicores = 0
-    if millicores <= 0:
-        raise UserError(
-            api_problem(project, api, field, f'must be like 1, 0.5 or "500m" (got "{text}")')
-        )
-    return format((Decimal(millicores) / 1000).normalize(), "f")
-
-
-def docker_bytes(
-    project: Project, api: ApiSpec | ContainerApiSpec, field: str, quantity: str
-) -> str:
-    """A Kubernetes quantity ("1Gi", "500M") as a Docker size: exact bytes ("b")."""
-    try:
-        return f"{quantity_bytes(quantity)}b"
-    except BadValue as err:
-        raise UserError(api_problem(project, api, field, str(err))) from None
 
 
 def port_range(ports: tuple[int, ...]) -> str:

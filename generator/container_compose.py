@@ -18,6 +18,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from .quantities import docker_bytes
 from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
 
 JOBS_PROFILE = "jobs"  # `docker-compose up` leaves these services; `docker-compose run` runs one
@@ -83,7 +84,7 @@ def container_services(
     worker_image: str | None = None,
 ) -> ContainerServices:
     # compose.py imports this module: its helpers are imported when used
-    from .compose import docker_bytes, port_range
+    from .compose import port_range
 
     names = service_names(api)
     anchor = _anchor_container(api)
