@@ -19,11 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import Problem, UserError, api_problem
-
-# Re-exported (`as`): callers of render_k8s read the --autoscaler choices and the pods'
-# shutdown timing here.
-from .k8s_autoscaling import AUTOSCALERS as AUTOSCALERS
 from .k8s_autoscaling import adapter_values, autoscaler_manifests, autoscaler_problem
+
+# Re-exported (`as`): callers of render_k8s read the pods' shutdown timing here.
 from .k8s_workloads import DRAIN_SECONDS as DRAIN_SECONDS
 from .k8s_workloads import PRESTOP_SECONDS as PRESTOP_SECONDS
 from .k8s_workloads import api_deployment, dotenv_secret_name, env_config_map, service

@@ -5,7 +5,6 @@ rules an HPA on concurrency reads."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
@@ -14,6 +13,7 @@ from typing import Any
 from .errors import Problem, UserError, api_problem, option_problem
 from .k8s_workloads import k8s_name, metadata
 from .spec import ApiSpec, Project
+from .templating import quote
 
 AUTOSCALERS = ("hpa", "keda")
 
@@ -32,8 +32,7 @@ def autoscaler_problem(autoscaler: str) -> Problem | None:
     """Why `autoscaler` (the --autoscaler option) is not one of AUTOSCALERS, or None."""
     if autoscaler in AUTOSCALERS:
         return None
-    got = json.dumps(autoscaler, ensure_ascii=False)
-    return option_problem("--autoscaler", f'must be "hpa" or "keda" (got {got})')
+    return option_problem("--autoscaler", f'must be "hpa" or "keda" (got {quote(autoscaler)})')
 
 
 def autoscaler_manifests(project: Project, api: ApiSpec, autoscaler: str) -> dict[str, Any]:

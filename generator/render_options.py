@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import container_compose, images, k8s, splitters
+from . import container_compose, images, splitters
 from .errors import Problem, UserError, api_problem, option_problem, unknown_api_message
+from .k8s_autoscaling import autoscaler_problem
 from .schema import TAG, is_api_name, is_image_ref
 from .spec import ApiSpec, ContainerApiSpec, Project, SplitterSpec
 from .templating import quote
@@ -25,7 +26,7 @@ class RenderOptions:
     base_image: str | None = None  # --base-image: instead of the predictor type's (images.py)
     registry: str | None = None  # images are named <registry>/<api>:<tag>, or <api>:<tag>
     tag: str = "latest"
-    autoscaler: str = "hpa"  # what scales the Kubernetes Deployments: k8s.AUTOSCALERS
+    autoscaler: str = "hpa"  # what scales the Deployments: k8s_autoscaling.AUTOSCALERS
     # replaces every tensorflow API's TF Serving sidecar image, in compose and Kubernetes alike
     tf_serving_image: str | None = None
     models_at_start: bool = False  # remote models are fetched by the runtime, not the render
@@ -124,12 +125,9 @@ def check_options(project: Project, apis: Sequence[ApiSpec], options: RenderOpti
                 f"(got {quote(options.registry)})",
             )
         )
-    if options.autoscaler not in k8s.AUTOSCALERS:
-        problems.append(
-            option_problem(
-                "--autoscaler", f'must be "hpa" or "keda" (got {quote(options.autoscaler)})'
-            )
-        )
+    bad_autoscaler = autoscaler_problem(options.autoscaler)
+    if bad_autoscaler is not None:
+        problems.append(bad_autoscaler)
     services: dict[str, str] = {}
     for api in apis:
         # The config reader enforces these already; the templates rely on them, so check again.
