@@ -25,6 +25,7 @@ from .cli_options import (
 from .errors import UserError, option_problem
 
 if TYPE_CHECKING:
+    from .render_options import RenderOptions
     from .spec import Project
 
 
@@ -128,32 +129,11 @@ def serve(
     show_default=True,
     help="What scales the Kubernetes Deployments.",
 )
-def render(
-    loaded: Project,
-    out: Path,
-    api_names: tuple[str, ...],
-    base_image: str | None,
-    tf_serving_image: str | None,
-    models_at_start: bool,
-    no_preinstalled: bool,
-    registry: str | None,
-    tag: str,
-    autoscaler: str,
-) -> None:
+def render(loaded: Project, out: Path, options: RenderOptions, autoscaler: str) -> None:
     """Write per API a Docker build context, plus docker-compose.yaml and k8s/, into OUT."""
-    from .render import RenderOptions, given_images_line, render_project
+    from .render import given_images_line, render_project
 
-    options = RenderOptions(
-        api_names=api_names,
-        base_image=base_image,
-        registry=registry,
-        tag=tag,
-        autoscaler=autoscaler,
-        tf_serving_image=tf_serving_image,
-        models_at_start=models_at_start,
-        preinstalled=not no_preinstalled,
-    )
-    result = render_project(loaded, out, options)
+    result = render_project(loaded, out, dataclasses.replace(options, autoscaler=autoscaler))
     for api in result.apis:
         for note in api.notes:
             click.echo(f"{loaded.config_file.name}: {api.name}: {note}", err=True)
@@ -188,13 +168,7 @@ def render(
 def build(
     loaded: Project,
     out: Path | None,
-    api_names: tuple[str, ...],
-    base_image: str | None,
-    tf_serving_image: str | None,
-    models_at_start: bool,
-    no_preinstalled: bool,
-    registry: str | None,
-    tag: str,
+    options: RenderOptions,
     push: bool,
     no_cache: bool,
     jobs: int,
@@ -202,7 +176,6 @@ def build(
 ) -> None:
     """Render and build each API's image on the Docker engine (DOCKER_HOST or the local one)."""
     from .build import BuildResult, build_project, results_document
-    from .render import RenderOptions
 
     # with --json the build's log goes to stderr and stdout holds only the document
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
@@ -211,15 +184,6 @@ def build(
     def report(results: list[BuildResult]) -> None:
         click.echo(json.dumps(results_document(results), indent=2))
 
-    options = RenderOptions(
-        api_names=api_names,
-        base_image=base_image,
-        registry=registry,
-        tag=tag,
-        tf_serving_image=tf_serving_image,
-        models_at_start=models_at_start,
-        preinstalled=not no_preinstalled,
-    )
     code = build_project(
         loaded,
         out,

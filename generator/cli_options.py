@@ -83,7 +83,34 @@ def one_api_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., An
 
 
 def image_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of render and build that choose which APIs and how their images are made."""
+    """The options of render and build that choose which APIs and how their images are made,
+    given to the command as one RenderOptions, its `options` argument."""
+
+    @functools.wraps(command)
+    def fold(
+        *args: Any,
+        api_names: tuple[str, ...],
+        base_image: str | None,
+        tf_serving_image: str | None,
+        models_at_start: bool,
+        no_preinstalled: bool,
+        registry: str | None,
+        tag: str,
+        **others: Any,
+    ) -> Any:
+        from .render_options import RenderOptions
+
+        options = RenderOptions(
+            api_names=api_names,
+            base_image=base_image,
+            registry=registry,
+            tag=tag,
+            tf_serving_image=tf_serving_image,
+            models_at_start=models_at_start,
+            preinstalled=not no_preinstalled,
+        )
+        return command(*args, options=options, **others)
+
     for option in reversed(
         (
             api_option,
@@ -95,8 +122,8 @@ def image_options(command: Callable[..., Any]) -> Callable[..., Any]:
             tag_option,
         )
     ):
-        command = option(command)
-    return command
+        fold = option(fold)
+    return fold
 
 
 def project_command(command: Callable[..., None]) -> Callable[..., None]:
