@@ -18,6 +18,7 @@ from .cli_options import (
     json_option,
     no_preinstalled_option,
     one_api_option,
+    out_option,
     project_command,
     registry_option,
     tag_option,
@@ -113,13 +114,8 @@ def serve(
 
 @main.command()
 @project_command
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("build"),
-    show_default=True,
-    help="Output folder; replaced whole (only a new, empty or earlier-rendered one).",
+@out_option(
+    "Output folder; replaced whole (only a new, empty or earlier-rendered one).", Path("build")
 )
 @image_options
 @click.option(
@@ -152,12 +148,7 @@ def render(loaded: Project, out: Path, options: RenderOptions, autoscaler: str) 
 
 @main.command()
 @project_command
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Keep the rendered build contexts in OUT (default: a temporary folder).",
-)
+@out_option("Keep the rendered build contexts in OUT (default: a temporary folder).")
 @image_options
 @click.option("--push", is_flag=True, help="Push the images once all of them are built.")
 @click.option("--no-cache", is_flag=True, help="Build every layer again.")

@@ -82,6 +82,20 @@ def one_api_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return click.option("--api", "api_name", metavar="NAME", help=help)
 
 
+def out_option(
+    help: str, default: Path | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`-o/--out`, the folder render and build write the build contexts into."""
+    return click.option(
+        "-o",
+        "--out",
+        type=click.Path(path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
 def image_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of render and build that choose which APIs and how their images are made,
     given to the command as one RenderOptions, its `options` argument."""

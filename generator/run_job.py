@@ -192,22 +192,15 @@ def _binds(volumes: tuple[str, ...]) -> dict[str, dict[str, str]]:
     return binds
 
 
+@dataclass(frozen=True)
 class _Containers:
     """Runs containers of the image at once, their output prefixed on stderr; removes them."""
 
-    def __init__(
-        self,
-        client: Any,
-        image: str,
-        api: ApiSpec,
-        binds: dict[str, dict[str, str]],
-        environment: dict[str, str],
-    ) -> None:
-        self.client = client
-        self.image = image
-        self.api = api
-        self.binds = binds
-        self.environment = environment
+    client: Any  # the Docker SDK's APIClient (engine.py)
+    image: str
+    api: ApiSpec
+    binds: dict[str, dict[str, str]]
+    environment: dict[str, str]
 
     def run_all(self, commands: list[list[str]], label: str = "worker") -> list[int]:
         from docker.errors import DockerException
