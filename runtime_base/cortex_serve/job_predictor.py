@@ -34,7 +34,15 @@ from .contract import BATCH_METHODS, HANDLER_CLASS, ON_JOB_COMPLETE, TASK_CLASS
 from .contract import PREDICTOR_CLASSES as CLASS_NAMES
 from .predictor import PredictorError
 from .predictor_clients import CLIENT_ARGS, model_client, python_client
-from .user_code import Method, Where, check_class, check_method, has_own_init, import_user_module
+from .user_code import (
+    ApiCode,
+    Method,
+    Where,
+    check_class,
+    check_method,
+    has_own_init,
+    import_user_module,
+)
 
 # What Cortex's job classes could not use outside its cluster: said plainly instead of failing
 # later (its StatsD client needs the cluster's metrics pipeline).
@@ -122,11 +130,12 @@ def load_batch_predictor(
     _refuse_unsupported(owner, "__init__", arg_names["__init__"], where)
 
     client: Any = None
+    code = ApiCode(spec, project_dir, where)
     if predictor_type == "python":
         if interface == "class":
-            client = python_client(cls, arg_names, spec, project_dir, where)
+            client = python_client(cls, arg_names, code)
     elif CLIENT_ARGS[predictor_type] in arg_names["__init__"]:
-        client = model_client(spec, project_dir, where)
+        client = model_client(code)
     available = {
         "config": merge_config(predictor_spec.get("config") or {}, job_spec.get("config")),
         "job_spec": copy.deepcopy(dict(job_spec)),

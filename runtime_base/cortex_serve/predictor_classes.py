@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -28,7 +26,7 @@ from .predictor import (
     no_post_predict,
 )
 from .predictor_clients import CLIENT_ARGS, model_client, python_client
-from .user_code import Method, Where, check_class, injector
+from .user_code import ApiCode, Method, check_class, injector
 
 
 def _class_methods(predictor_type: str) -> tuple[list[Method], list[Method]]:
@@ -44,10 +42,9 @@ def _class_methods(predictor_type: str) -> tuple[list[Method], list[Method]]:
     return required, optional
 
 
-def load_class(
-    module: ModuleType, spec: Mapping[str, Any], project_dir: Path, where: Where
-) -> LoadedPredictor:
-    predictor_spec = spec["predictor"]
+def load_class(module: ModuleType, api: ApiCode) -> LoadedPredictor:
+    where = api.where
+    predictor_spec = api.spec["predictor"]
     predictor_type = predictor_spec["type"]
     class_name = CLASS_NAMES[predictor_type]
     cls = getattr(module, class_name, None)
@@ -62,9 +59,9 @@ def load_class(
 
     client: Any = None
     if predictor_type == "python":
-        client = python_client(cls, arg_names, spec, project_dir, where)
+        client = python_client(cls, arg_names, api)
     elif CLIENT_ARGS[predictor_type] in arg_names["__init__"]:
-        client = model_client(spec, project_dir, where)
+        client = model_client(api)
 
     available = {"config": predictor_spec.get("config") or {}, CLIENT_ARGS[predictor_type]: client}
     init_args = {name: available[name] for name in arg_names["__init__"][1:]}
@@ -110,10 +107,9 @@ def _handler_methods(predictor_type: str) -> tuple[Method, list[Method]]:
     return init, optional
 
 
-def load_handler(
-    module: ModuleType, spec: Mapping[str, Any], project_dir: Path, where: Where
-) -> LoadedPredictor:
-    predictor_spec = spec["predictor"]
+def load_handler(module: ModuleType, api: ApiCode) -> LoadedPredictor:
+    where = api.where
+    predictor_spec = api.spec["predictor"]
     predictor_type = predictor_spec["type"]
     if predictor_type not in ("python", "tensorflow"):
         raise where.error(
@@ -154,11 +150,9 @@ def load_handler(
 
     client: Any = None
     if predictor_type == "python":
-        client = python_client(
-            cls, arg_names, spec, project_dir, where, client_arg="model_client", section="handler"
-        )
+        client = python_client(cls, arg_names, api, client_arg="model_client", section="handler")
     elif "tensorflow_client" in arg_names["__init__"]:
-        client = model_client(spec, project_dir, where)
+        client = model_client(api)
 
     available = {
         "config": predictor_spec.get("config") or {},

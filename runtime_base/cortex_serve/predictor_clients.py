@@ -5,34 +5,34 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from .model_sources import ModelSourceError, resolve_models
-from .user_code import Where
+from .user_code import ApiCode
 
 CLIENT_ARGS = {"python": "python_client", "tensorflow": "tensorflow_client", "onnx": "onnx_client"}
 
 
-def _model_sources(spec: Mapping[str, Any], project_dir: Path, where: Where) -> dict[str, Any]:
+def _model_sources(api: ApiCode) -> dict[str, Any]:
     try:
-        return resolve_models(spec["predictor"].get("models"), project_dir)
+        return resolve_models(api.spec["predictor"].get("models"), api.project_dir)
     except ModelSourceError as error:
-        raise where.error("predictor.models", str(error)) from error
+        raise api.where.error("predictor.models", str(error)) from error
 
 
 def _cache_size(spec: Mapping[str, Any]) -> int | None:
     return (spec["predictor"].get("models") or {}).get("cache_size")
 
 
-def model_client(spec: Mapping[str, Any], project_dir: Path, where: Where) -> Any:
+def model_client(api: ApiCode) -> Any:
     """The TensorFlow or ONNX client of the API's models, with the latest versions loaded (so a
     broken model fails at start, not on the first request)."""
     from .clients import ModelLoadError, intra_op_threads
 
+    spec, where = api.spec, api.where
     predictor_spec = spec["predictor"]
     predictor_type = predictor_spec["type"]
-    sources = _model_sources(spec, project_dir, where)
+    sources = _model_sources(api)
     if not sources:
         raise where.error(
             f"predictor.models: a {predictor_type} predictor needs a model (predictor.models.path,"
@@ -64,16 +64,15 @@ def model_client(spec: Mapping[str, Any], project_dir: Path, where: Where) -> An
 def python_client(
     cls: Any,
     arg_names: Mapping[str, list[str]],
-    spec: Mapping[str, Any],
-    project_dir: Path,
-    where: Where,
+    api: ApiCode,
     client_arg: str = "python_client",
     section: str = "predictor",
 ) -> Any:
     """The python_client of `multi_model_reloading` (None without models), which then needs
     `client_arg` in __init__ and a load_model method. A Handler (v0.34-v0.35) names it
     `model_client`, under the config's `handler:` section."""
-    sources = _model_sources(spec, project_dir, where)
+    where = api.where
+    sources = _model_sources(api)
     owner = f"class {cls.__name__}"
     wants_client = client_arg in arg_names["__init__"]
     configured = f"{section}.multi_model_reloading"
@@ -102,7 +101,7 @@ def python_client(
         )
     from .clients.python_client import PythonClient
 
-    client = PythonClient(sources, _cache_size(spec))
+    client = PythonClient(sources, _cache_size(api.spec))
     # As Cortex did, get_model works in the constructor too: until the instance exists,
     # load_model runs unbound (self=None).
     client.set_load_model(functools.partial(cls.load_model, None))

@@ -21,7 +21,7 @@ from .contract import REQUEST_HANDLER_FUNCTIONS as HANDLER_NAMES
 from .predictor import Predictor
 from .predictor_classes import load_class, load_handler
 from .predictor_modules import load_functions, load_handlers
-from .user_code import Where, import_user_module
+from .user_code import ApiCode, Where, import_user_module
 
 # in the order a mismatch message names them
 INTERFACES = ("class", "functions", "handlers", "handler")
@@ -43,16 +43,17 @@ def load_predictor(spec: Mapping[str, Any], project_dir: Path) -> Predictor:
     if interface not in defined and not (interface == "handlers" and not defined):
         found = defined[0] if defined else None
         raise where.error(_mismatch_message(interface, found, predictor_spec["type"]))
+    api = ApiCode(spec, project_dir, where)
     if interface == "class":
         assert module is not None
-        return load_class(module, spec, project_dir, where)
+        return load_class(module, api)
     if interface == "functions":
         assert module is not None
-        return load_functions(module, spec, project_dir, where)
+        return load_functions(module, api)
     if interface == "handler":
         assert module is not None
-        return load_handler(module, spec, project_dir, where)
-    return load_handlers(module, spec, project_dir, where)
+        return load_handler(module, api)
+    return load_handlers(module, api)
 
 
 def _mismatch_message(interface: str, found: str | None, predictor_type: str) -> str:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 from .model_sources import LATEST, ModelSourceError, resolve_local_path
 from .predictor import REQUEST_ARGS, LoadedPredictor, no_post_predict
 from .predictor_clients import model_client
-from .user_code import Where, argument_names, injector
+from .user_code import ApiCode, Where, argument_names, injector
 
 
 def _check_function(
@@ -43,16 +42,15 @@ def _check_function(
     return args
 
 
-def load_functions(
-    module: ModuleType, spec: Mapping[str, Any], project_dir: Path, where: Where
-) -> LoadedPredictor:
-    metadata = spec["predictor"].get("config") or {}
+def load_functions(module: ModuleType, api: ApiCode) -> LoadedPredictor:
+    where = api.where
+    metadata = api.spec["predictor"].get("config") or {}
     _check_function(module, "predict", [("sample", "metadata")], where)
     init_args = _check_function(module, "init", [("metadata",), ("model_path", "metadata")], where)
     if init_args is not None:
         values: dict[str, Any] = {"metadata": metadata}
         if "model_path" in init_args:
-            values["model_path"] = _single_model_path(spec, project_dir, where)
+            values["model_path"] = _single_model_path(api)
         try:
             module.init(*[values[name] for name in init_args])
         except Exception as error:
@@ -71,16 +69,16 @@ def load_functions(
     )
 
 
-def _single_model_path(spec: Mapping[str, Any], project_dir: Path, where: Where) -> str | None:
+def _single_model_path(api: ApiCode) -> str | None:
     """`model_path` of init(model_path, metadata): the local path of `model`, or None."""
-    models = spec["predictor"].get("models") or {}
+    models = api.spec["predictor"].get("models") or {}
     paths = models.get("paths") or ()
     if not paths:
         return None
     try:
-        return str(resolve_local_path(paths[0]["path"], project_dir, "predictor.model"))
+        return str(resolve_local_path(paths[0]["path"], api.project_dir, "predictor.model"))
     except ModelSourceError as error:
-        raise where.error(str(error)) from error
+        raise api.where.error(str(error)) from error
 
 
 def _inference_handler(module: ModuleType | None, name: str, where: Where) -> tuple[Any, bool]:
@@ -101,9 +99,8 @@ def _inference_handler(module: ModuleType | None, name: str, where: Where) -> tu
     return func, len(args) == 3
 
 
-def load_handlers(
-    module: ModuleType | None, spec: Mapping[str, Any], project_dir: Path, where: Where
-) -> LoadedPredictor:
+def load_handlers(module: ModuleType | None, api: ApiCode) -> LoadedPredictor:
+    spec, where = api.spec, api.where
     predictor_spec = spec["predictor"]
     if predictor_spec["type"] not in ("tensorflow", "onnx"):
         raise where.error(
@@ -112,7 +109,7 @@ def load_handlers(
     metadata = predictor_spec.get("config") or {}
     pre_inference, pre_wants_signature = _inference_handler(module, "pre_inference", where)
     post_inference, post_wants_signature = _inference_handler(module, "post_inference", where)
-    client = model_client(spec, project_dir, where)
+    client = model_client(api)
     # What Cortex passed as the model's metadata (`signature` of the 3-argument form; v0.9's
     # 2-argument `metadata`): TensorFlow: {input: {"shape", "type"}} for both handlers; ONNX: the
     # session's input metadata to pre_inference and output metadata to post_inference.

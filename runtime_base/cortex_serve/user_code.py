@@ -12,7 +12,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -48,6 +48,16 @@ class Where:
             if frame.filename == self.source
         ]
         return f" (line {lines[-1]})" if lines else ""
+
+
+@dataclass(frozen=True)
+class ApiCode:
+    """The API whose user code is being loaded, as every loader and client builder reads it:
+    api.json (as a dict), the project folder, and `where` (the file that messages name)."""
+
+    spec: Mapping[str, Any]
+    project_dir: Path
+    where: Where
 
 
 def import_user_module(file: Path, where: Where) -> ModuleType:
