@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,23 +46,27 @@ HEALTHCHECK = [
 STOP_GRACE_PERIOD = "40s"
 
 
-def compose_file(
-    project: Project,
-    files: ProjectFiles,
-    apis: Sequence[ApiSpec],
-    rendered: Sequence[RenderedApi],
-    out: Path,
-    rendered_pods: Sequence[RenderedContainerApi] = (),
-    pod_services: Sequence[container_compose.ContainerServices] = (),
-    pods: Sequence[ContainerApiSpec] = (),
-    splitter_targets: Sequence[tuple[SplitterSpec, RenderedApi]] = (),
-) -> str:
+@dataclass(frozen=True)
+class ComposeInputs:
+    """What docker-compose.yaml is written from: each part the render chose beside what the
+    render made of it (image, host ports; a container API's services), in the config's order."""
+
+    apis: Sequence[tuple[ApiSpec, RenderedApi]]
+    pods: Sequence[
+        tuple[ContainerApiSpec, RenderedContainerApi, container_compose.ContainerServices]
+    ] = ()
+    splitters: Sequence[tuple[SplitterSpec, RenderedApi]] = ()
+
+
+def compose_file(project: Project, files: ProjectFiles, out: Path, inputs: ComposeInputs) -> str:
+    """docker-compose.yaml's text, for OUT `out` (where .env is found from)."""
+    apis = [api for api, _ in inputs.apis]
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     env_file = None
     if files.dotenv is not None:
         env_file = Path(os.path.relpath(files.dotenv, out.resolve())).as_posix()
-    for api, target in zip(apis, rendered, strict=True):
+    for api, target in inputs.apis:
         services.update(_compose_services(project, api, target, env_file))
         if api.predictor.type == "tensorflow":
             volumes[f"{api.name}-models"] = {}
@@ -74,11 +79,11 @@ def compose_file(
         not_for_swarm.append("the TF Serving sidecars' depends_on conditions")
     not_for_swarm += [f"the {api.kind} {api.name} (profiles)" for api in apis if api.is_job]
     tensorflow = bool(volumes)
-    for pod in pod_services:
+    for _, _, pod in inputs.pods:
         services.update(pod.services)
         volumes.update(pod.volumes)
         not_for_swarm += [item for item in pod.not_for_swarm if item not in not_for_swarm]
-    for splitter, target in splitter_targets:
+    for splitter, target in inputs.splitters:
         services[splitter.name] = splitters.compose_service(
             splitter,
             splitters.all_apis(project),
@@ -102,7 +107,7 @@ def compose_file(
             "first_host_port": FIRST_HOST_PORT,
             "apis": [
                 {"name": t.name, "host_ports": port_range(t.host_ports)}
-                for t in rendered
+                for _, t in inputs.apis
                 if t.host_ports
             ],
             "jobs": [{"name": api.name, "kind": api.kind} for api in apis if api.is_job],
@@ -116,7 +121,7 @@ def compose_file(
                         for b in splitter.backends
                     ),
                 }
-                for splitter, target in splitter_targets
+                for splitter, target in inputs.splitters
             ],
             "pods": [
                 {
@@ -128,7 +133,7 @@ def compose_file(
                     "host_ports": port_range(p.host_ports) if p.host_ports else None,
                     "port": pod.port,
                 }
-                for p, pod in zip(rendered_pods, pods, strict=True)
+                for pod, p, _ in inputs.pods
             ],
             "dotenv": env_file is not None,
             "tensorflow": tensorflow,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import container_compose, container_k8s, images, k8s, out_folder
-from .compose import FIRST_HOST_PORT, compose_file
+from .compose import FIRST_HOST_PORT, ComposeInputs, compose_file
 from .contexts import render_context, render_splitter_context, render_worker_context
 from .preinstalled import check_imports, import_notes
 from .project_files import ProjectFiles, collect_project_files
@@ -221,13 +221,12 @@ def _render_into(
     compose = compose_file(
         project,
         files,
-        selection.apis,
-        rendered,
         out,
-        rendered_pods,
-        pod_services,
-        selection.container_apis,
-        list(zip(selection.splitters, splitter_targets, strict=True)),
+        ComposeInputs(
+            apis=tuple(zip(selection.apis, rendered, strict=True)),
+            pods=tuple(zip(selection.container_apis, rendered_pods, pod_services, strict=True)),
+            splitters=tuple(zip(selection.splitters, splitter_targets, strict=True)),
+        ),
     )
     write_text(staging / "docker-compose.yaml", compose)
     return tuple(rendered + splitter_targets), tuple(rendered_pods)
