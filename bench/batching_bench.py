@@ -63,7 +63,15 @@ from cortex_build.config import load_project
 
 sys.path.insert(0, str(Path(__file__).parent))
 import runtime_bench  # same folder (bench/ is not a package)
-from runtime_bench import RUNTIME_DIR, Result, best, free_port, run_wrk, serve_spec
+from runtime_bench import (
+    RUNTIME_DIR,
+    Run,
+    best_run,
+    free_port,
+    measure,
+    run_wrk,
+    serve_spec,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx-iris"
 SERVERS = ("off", "on", "ceiling")
@@ -239,35 +247,6 @@ def project_copy(base: Path, workdir: Path, name: str, batching: dict | None, an
     return project
 
 
-@dataclass
-class Run:
-    """One wrk run, with the CPU the server's processes spent on it."""
-
-    result: Result
-    cpu_us_per_request: float
-
-
-def _descendants(pid: int) -> list[int]:
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            for child in (task / "children").read_text().split():
-                pids += _descendants(int(child))
-    return pids
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its descendants (Linux /proc; 0 elsewhere). Other jobs
-    on a shared machine slow a round down but do not change this, so it tells the batcher's cost
-    per request apart from noise."""
-    total = 0
-    for each in _descendants(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def server(project: Path, workdir: Path, port: int) -> Any:
     """Our runtime for one copy of a project (its spec loaded as `build` loads it), pinned like
     runtime_bench's servers."""
@@ -330,11 +309,6 @@ def check_answers(url: str, name: str, checks: list[tuple[Any, Any]], wrk_sample
             sys.exit(f"{url}: {str(body)[:60]}... got {answer}, expected {expected}")
 
 
-def best_run(runs: list[Run]) -> Run:
-    chosen = best([run.result for run in runs])
-    return next(run for run in runs if run.result is chosen)
-
-
 @dataclass
 class ModelResult:
     model: Model
@@ -385,12 +359,6 @@ def bench_model(model: Model, args: argparse.Namespace, levels: list[int]) -> Mo
                     )
             rows.append((connections, runs))
     return ModelResult(model, per_sample, single, rows)
-
-
-def measure(url: str, pid: int, script: Path, duration: float, connections: int) -> Run:
-    cpu = cpu_seconds(pid)
-    result = run_wrk(url, script, duration, connections)
-    return Run(result, (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6)
 
 
 def _median_rate(runs: list[Run]) -> float:

@@ -17,7 +17,9 @@ LogisticRegression loaded from a joblib file, the same function calling it in ev
 - `cortex`: our runtime with a PythonPredictor (`threads_per_process: 1`), which runs predict in
   its thread pool and keeps every guarantee (503 shedding, /healthz during a long predict,
   graceful drain, metrics).
-Each level of `--iris-connections` runs the three alternately, `--iris-rounds` times. Targets:
+Each level of `--iris-connections` runs the three alternately, `--iris-rounds` times, and prints
+each server's CPU time per request (from /proc, the steadier figure on a shared machine; the two
+bare servers are one process, so theirs are that process' in its own rounds). Targets:
 cortex >= 0.95x bare-async's requests/s at 32 connections (fastest rounds); at 1 connection,
 bare-async's median p50 >= 0.9x cortex's.
 
@@ -352,9 +354,49 @@ def run_wrk(url: str, script: Path, duration: float, connections: int) -> Result
     return Result(rate, _milliseconds(p50), _milliseconds(p99), requests)
 
 
+@dataclass
+class Run:
+    """One wrk run, with the CPU the server's processes spent on it."""
+
+    result: Result
+    cpu_us_per_request: float
+
+
+def _descendants(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                pids += _descendants(int(child))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its descendants (Linux /proc; 0 elsewhere). Other jobs
+    on a shared machine slow a round down but hardly change this, so it tells a server's cost per
+    request apart from noise."""
+    total = 0
+    for each in _descendants(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, pid: int, script: Path, duration: float, connections: int) -> Run:
+    cpu = cpu_seconds(pid)
+    result = run_wrk(url, script, duration, connections)
+    return Run(result, (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6)
+
+
 def best(results: list[Result]) -> Result:
     """The fastest round: other load on the machine only ever slows a round down."""
     return max(results, key=lambda result: result.requests_per_second)
+
+
+def best_run(runs: list[Run]) -> Run:
+    chosen = best([run.result for run in runs])
+    return next(run for run in runs if run.result is chosen)
 
 
 def main() -> None:
@@ -448,19 +490,20 @@ def train_iris(file: Path) -> None:
 
 def bench_iris(
     workdir: Path, stack: contextlib.ExitStack, levels: list[int], args: argparse.Namespace
-) -> list[tuple[int, dict[str, list[Result]]]]:
+) -> list[tuple[int, dict[str, list[Run]]]]:
     """The three iris servers (IRIS_SERVERS), each level's rounds alternating between them."""
     model = workdir / "iris.joblib"
     train_iris(model)
     script = workdir / "iris.lua"
     script.write_text(wrk_script(json.dumps(IRIS_SAMPLE)))
     cortex_port, bare_port = free_port(), free_port()
-    stack.enter_context(
+    cortex = stack.enter_context(
         cortex_server(workdir, "iris", IRIS_PREDICTOR, cortex_port, {"model": str(model)})
     )
-    stack.enter_context(
+    bare = stack.enter_context(
         bare_server(workdir, bare_port, "bare_iris", BARE_IRIS_APP, IRIS_MODEL=str(model))
     )
+    pids = {"bare-async": bare.pid, "bare-thread": bare.pid, "cortex": cortex.pid}
     urls = {
         "bare-async": f"http://127.0.0.1:{bare_port}/async",
         "bare-thread": f"http://127.0.0.1:{bare_port}/thread",
@@ -479,38 +522,44 @@ def bench_iris(
     for connections in levels:
         for url in urls.values():  # warm up each at this level
             run_wrk(url, script, 1, connections)
-        runs: dict[str, list[Result]] = {name: [] for name in IRIS_SERVERS}
+        runs: dict[str, list[Run]] = {name: [] for name in IRIS_SERVERS}
         for _ in range(args.iris_rounds):  # alternate, so drifts in machine load hit all alike
             for name in IRIS_SERVERS:
-                runs[name].append(run_wrk(urls[name], script, args.duration, connections))
+                runs[name].append(
+                    measure(urls[name], pids[name], script, args.duration, connections)
+                )
         rows.append((connections, runs))
     return rows
 
 
-def report_iris(rows: list[tuple[int, dict[str, list[Result]]]], args: argparse.Namespace) -> None:
+def report_iris(rows: list[tuple[int, dict[str, list[Run]]]], args: argparse.Namespace) -> None:
     print(
         f"iris LogisticRegression from joblib, the same call in every server; cortex: "
         f"PythonPredictor, threads_per_process 1; {args.duration}s x {args.iris_rounds} rounds"
     )
-    print(f"{'conns':>5} {'server':11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rounds (req/s)")
+    print(
+        f"{'conns':>5} {'server':11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10}"
+        "   rounds (req/s)"
+    )
     for connections, runs in rows:
-        fastest = {name: best(runs[name]) for name in IRIS_SERVERS}
+        fastest = {name: best_run(runs[name]) for name in IRIS_SERVERS}
         for name in IRIS_SERVERS:
-            result = fastest[name]
-            spread = ", ".join(f"{run.requests_per_second:.0f}" for run in runs[name])
+            run = fastest[name]
+            spread = ", ".join(f"{each.result.requests_per_second:.0f}" for each in runs[name])
             print(
-                f"{connections:5} {name:11} {result.requests_per_second:9.0f} "
-                f"{result.p50_ms:8.3f} {result.p99_ms:8.3f}   {spread}"
+                f"{connections:5} {name:11} {run.result.requests_per_second:9.0f} "
+                f"{run.result.p50_ms:8.3f} {run.result.p99_ms:8.3f} "
+                f"{run.cpu_us_per_request:10.0f}   {spread}"
             )
         base = fastest["bare-async"]
         for name in ("bare-thread", "cortex"):
-            result = fastest[name]
-            ratio = result.requests_per_second / base.requests_per_second
-            median = statistics.median(r.requests_per_second for r in runs[name]) / (
-                statistics.median(r.requests_per_second for r in runs["bare-async"])
+            run = fastest[name]
+            ratio = run.result.requests_per_second / base.result.requests_per_second
+            median = statistics.median(r.result.requests_per_second for r in runs[name]) / (
+                statistics.median(r.result.requests_per_second for r in runs["bare-async"])
             )
-            p50 = statistics.median(r.p50_ms for r in runs["bare-async"]) / statistics.median(
-                r.p50_ms for r in runs[name]
+            p50 = statistics.median(r.result.p50_ms for r in runs["bare-async"]) / (
+                statistics.median(r.result.p50_ms for r in runs[name])
             )
             target = ""
             if name == "cortex" and connections == 32:
@@ -521,7 +570,8 @@ def report_iris(rows: list[tuple[int, dict[str, list[Result]]]], args: argparse.
                 target = f"; target p50 >= {IRIS_TARGET_P50}x: {verdict}"
             print(
                 f"{connections:5} {name + '/async':17} {ratio:6.3f}x (median {median:.3f}x; "
-                f"median p50 bare-async/{name} {p50:.2f}x{target})"
+                f"median p50 bare-async/{name} {p50:.2f}x; CPU/req "
+                f"{run.cpu_us_per_request / base.cpu_us_per_request:.2f}x{target})"
             )
 
 
