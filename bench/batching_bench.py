@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -53,8 +52,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +60,9 @@ import yaml
 from cortex_build.config import load_project
 
 sys.path.insert(0, str(Path(__file__).parent))
-import runtime_bench  # same folder (bench/ is not a package)
-from runtime_bench import (
+import wrk_servers  # same folder (bench/ is not a package)
+from batching_models import Model, models
+from wrk_servers import (
     RUNTIME_DIR,
     Run,
     best_run,
@@ -73,27 +72,7 @@ from runtime_bench import (
     serve_spec,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx-iris"
 SERVERS = ("off", "on", "ceiling")
-MLP_INPUTS = 256
-MLP_HIDDEN = (1024, 1024)
-
-# The same predictor shape as the iris example's: one sample ({"x": [256 floats]}) or a list.
-MLP_PREDICTOR = """
-import numpy as np
-
-
-class ONNXPredictor:
-    def __init__(self, onnx_client, config):
-        self.client = onnx_client
-
-    def predict(self, payload):
-        samples = payload if isinstance(payload, list) else [payload]
-        (outputs,) = self.client.predict(np.array([s["x"] for s in samples], dtype=np.float32))
-        predictions = [{"y": round(float(value), 4)} for value in outputs[:, 0]]
-        return predictions if isinstance(payload, list) else predictions[0]
-"""
-PROJECT_SHAPE = {"processes_per_replica": 1, "threads_per_process": 2}
 
 # Runs in a child process pinned where the servers run: the predictor's CPU per sample on a
 # batch of N (what batching hands it), measured with the calling thread's CPU clock.
@@ -116,108 +95,6 @@ for _ in range(7):
     times.append((time.thread_time() - started) / calls / size)
 print(json.dumps(sorted(times)[len(times) // 2] * 1e6))
 """
-
-
-@dataclass
-class Model:
-    """One model of the bench: where its project comes from, what wrk sends and what comes back."""
-
-    name: str
-    title: str
-    make_project: Callable[[Path], Path]  # writes the base project under a folder, returns it
-    sample: Any  # the body wrk sends, as JSON
-    # (request body, expected answer) pairs checked on every server before measuring; a None
-    # answer is computed by the off server (a float model's own output)
-    checks: list[tuple[Any, Any]] = field(default_factory=list)
-    # level -> (what is compared, threshold): "median" on/off median, "best" on/off best round,
-    # "limit" on/off / limit, "ceiling" on / ceiling
-    targets: dict[int, tuple[str, float]] = field(default_factory=dict)
-
-
-def iris_project(workdir: Path) -> Path:
-    project = workdir / "iris-base"
-    shutil.copytree(EXAMPLE, project)
-    return project
-
-
-def mlp_project(workdir: Path) -> Path:
-    """A Cortex project serving an MLP regressor with fixed weights: fit for one step on a small
-    seeded data set (so scikit-learn builds it), then given seeded Glorot-scaled weights."""
-    import warnings
-
-    import numpy as np
-    from skl2onnx import to_onnx
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPRegressor
-
-    project = workdir / "mlp-base"
-    (project / "model" / "1").mkdir(parents=True)
-    rng = np.random.RandomState(0)
-    x = rng.uniform(-1, 1, (64, MLP_INPUTS)).astype(np.float32)
-    model = MLPRegressor(hidden_layer_sizes=MLP_HIDDEN, max_iter=1, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x, x.sum(axis=1))
-    sizes = [MLP_INPUTS, *MLP_HIDDEN, 1]
-    model.coefs_ = [
-        rng.normal(0, (2 / (a + b)) ** 0.5, (a, b)) for a, b in itertools.pairwise(sizes)
-    ]
-    model.intercepts_ = [rng.normal(0, 0.01, b) for b in sizes[1:]]
-    onnx = to_onnx(model, x[:1], target_opset=15)
-    (project / "model" / "1" / "model.onnx").write_bytes(onnx.SerializeToString())
-    (project / "predictor.py").write_text(MLP_PREDICTOR)
-    api = {
-        "name": "mlp-onnx",
-        "kind": "RealtimeAPI",
-        "predictor": {"type": "onnx", "path": "predictor.py", "models": {"path": "model/"}}
-        | PROJECT_SHAPE,
-        "compute": {"cpu": 1, "mem": "1Gi"},
-    }
-    (project / "cortex.yaml").write_text(yaml.safe_dump([api], sort_keys=False))
-    return project
-
-
-def _mlp_sample(seed: int) -> dict[str, list[float]]:
-    import numpy as np
-
-    values = np.random.RandomState(seed).uniform(-1, 1, MLP_INPUTS)
-    return {"x": [round(float(v), 4) for v in values]}
-
-
-def models() -> dict[str, Model]:
-    samples = yaml.safe_load((EXAMPLE / "samples.yaml").read_text())
-    iris_sample = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
-    # Single-sample requests only: with batching on, a request whose body is a list is one batch
-    # entry, which the example's predictor (reading a list as samples) does not answer as one.
-    iris_checks = [
-        (each["request"]["json"], each["response"]["json"])
-        for each in samples
-        if not isinstance(each["request"]["json"], list)
-    ]
-    mlp_sample = _mlp_sample(1)
-    return {
-        "iris": Model(
-            "iris",
-            "ONNX iris example (logistic regression, 4 inputs)",
-            iris_project,
-            iris_sample,
-            iris_checks,
-            {
-                1: ("median", 0.95),
-                8: ("median", 0.95),
-                32: ("ceiling", 0.85),
-                64: ("ceiling", 0.85),
-            },
-        ),
-        "mlp": Model(
-            "mlp",
-            f"ONNX MLP regressor ({MLP_INPUTS} inputs, hidden layers {MLP_HIDDEN})",
-            mlp_project,
-            mlp_sample,
-            [(mlp_sample, None), (_mlp_sample(2), None)],
-            {1: ("median", 0.97), 8: ("best", 1.6), 32: ("limit", 0.85), 64: ("limit", 0.85)},
-        ),
-    }
 
 
 def ceiling_predictor(answer: Any) -> str:
@@ -249,7 +126,7 @@ def project_copy(base: Path, workdir: Path, name: str, batching: dict | None, an
 
 def server(project: Path, workdir: Path, port: int) -> Any:
     """Our runtime for one copy of a project (its spec loaded as `build` loads it), pinned like
-    runtime_bench's servers."""
+    every bench server."""
     (api,) = load_project(project).apis
     return serve_spec(workdir, api, project, port)
 
@@ -272,7 +149,7 @@ def model_cpu_per_sample(project: Path, sample: Any, batch_size: int) -> float:
         capture_output=True,
         text=True,
         check=True,
-        preexec_fn=lambda: runtime_bench.pin(runtime_bench.SERVER_CPUS),
+        preexec_fn=lambda: wrk_servers.pin(wrk_servers.SERVER_CPUS),
     ).stdout
     return float(output.split()[-1])
 
@@ -434,7 +311,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.cpus == "shared":
-        runtime_bench.share_cpus()
+        wrk_servers.share_cpus()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     levels = [int(level) for level in args.connections.split(",")]
@@ -443,7 +320,7 @@ def main() -> None:
     results = [bench_model(model, args, levels) for model in chosen]
     print(
         f"wrk: 1 thread, {args.warmup}s warm-up + {args.duration}s x {args.rounds} rounds per "
-        f"level; {runtime_bench.placement()}"
+        f"level; {wrk_servers.placement()}"
     )
     verdicts = []
     for result in results:
