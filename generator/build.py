@@ -114,7 +114,7 @@ def _explain(error: str, step: str | None) -> str:
     return error
 
 
-class _Progress:
+class BuildProgress:
     """The overall display when several APIs build: where each one is.
 
     In a log (not a terminal) that is a line now and then (PROGRESS_EVERY). On a terminal it is a
@@ -194,7 +194,7 @@ def build_images(
     """
     several = len(targets) > 1
     width = max((len(t.api) for t in targets), default=0)
-    progress = _Progress(targets, emit, terminal if several else None)
+    progress = BuildProgress(targets, emit, terminal if several else None)
 
     def build_one(target: BuildTarget) -> BuildResult:
         prefix = f"{target.api.ljust(width)} | " if several else ""

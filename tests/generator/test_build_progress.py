@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 from cortex_build import build
-from cortex_build.build import BuildResult, BuildTarget, _Progress
+from cortex_build.build import BuildProgress, BuildResult, BuildTarget
 from cortex_build.engine import StreamLog
 
 CLEAR = "\r\x1b[K"
@@ -17,7 +17,7 @@ def test_on_a_terminal_log_lines_scroll_above_a_status_line_of_every_api(monkeyp
     monkeypatch.setenv("COLUMNS", "200")
     terminal = io.StringIO()
     emitted: list[str] = []
-    progress = _Progress(TARGETS, emitted.append, terminal)
+    progress = BuildProgress(TARGETS, emitted.append, terminal)
     progress.log("alpha | step 1/3 FROM base")
     progress.step("alpha", "1/3")
     progress.done(BuildResult("beta", "beta:1", True, 1.25))
@@ -34,7 +34,7 @@ def test_on_a_terminal_log_lines_scroll_above_a_status_line_of_every_api(monkeyp
 def test_the_status_line_never_wraps(monkeypatch):
     monkeypatch.setenv("COLUMNS", "30")
     terminal = io.StringIO()
-    progress = _Progress(TARGETS, print, terminal)
+    progress = BuildProgress(TARGETS, print, terminal)
     progress.step("alpha", "12/16")
     status = terminal.getvalue().rsplit(CLEAR, 1)[1]
     assert len(status) == 29 and status.endswith("...")
@@ -42,7 +42,7 @@ def test_the_status_line_never_wraps(monkeypatch):
 
 def test_in_a_log_progress_is_a_line_now_and_then(monkeypatch):
     emitted: list[str] = []
-    progress = _Progress(TARGETS, emitted.append)
+    progress = BuildProgress(TARGETS, emitted.append)
     progress.step("alpha", "1/3")  # within PROGRESS_EVERY of the start: no line
     monkeypatch.setattr(build, "PROGRESS_EVERY", 0.0)
     progress.step("beta", "2/3")
