@@ -20,13 +20,14 @@ from .errors import Problem, UserError
 from .k8s import HEADER, api_folder
 from .k8s_workloads import (
     SIDECAR_SECURITY_CONTEXT,
+    container_resources,
     deployment,
     job,
     job_config_map_name,
     security_context,
     service,
 )
-from .quantities import request_bytes, request_millicores
+from .quantities import checked_requests
 from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
 
 MNT_VOLUME = "mnt"
@@ -145,25 +146,12 @@ def probe(probe: ProbeSpec) -> dict[str, Any]:
 def _resources(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
     compute = container.compute
     section = f"pod.containers.{container.name}.compute"
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    if compute.cpu is not None:
-        request_millicores(project, api, f"{section}.cpu", compute.cpu)
-        requests["cpu"] = compute.cpu
-    if compute.mem is not None:
-        request_bytes(project, api, f"{section}.mem", compute.mem)
-        requests["memory"] = compute.mem
-    # Extended resources cannot be overcommitted: the limit is the request.
+    requests = checked_requests(project, api, section, compute.cpu, compute.mem)
     if compute.gpu > 0:
-        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(compute.gpu)
+        requests["nvidia.com/gpu"] = str(compute.gpu)
     if compute.inf > 0:
-        requests["aws.amazon.com/neuron"] = limits["aws.amazon.com/neuron"] = str(compute.inf)
-    resources: dict[str, Any] = {}
-    if requests:
-        resources["requests"] = requests
-    if limits:
-        resources["limits"] = limits
-    return resources
+        requests["aws.amazon.com/neuron"] = str(compute.inf)
+    return container_resources(requests)
 
 
 def _deployment(project: Project, api: ContainerApiSpec) -> dict[str, Any]:

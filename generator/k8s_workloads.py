@@ -23,7 +23,7 @@ from .images import (
     tf_serving_args,
     tf_serving_image_for,
 )
-from .quantities import request_bytes, request_millicores, split_in_two
+from .quantities import checked_requests, split_in_two
 from .schema import is_zero_int_or_percent
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project, UpdateStrategySpec
 
@@ -57,6 +57,8 @@ SIDECAR_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 NAME_LABEL = "app.kubernetes.io/name"
+# Requests of devices (compute.gpu, compute.inf) as their device plugins name them.
+EXTENDED_RESOURCES = ("nvidia.com/gpu", "aws.amazon.com/neuron")
 
 
 class Named(Protocol):
@@ -190,7 +192,7 @@ def pod_parts(
     project: Project, api: ApiSpec, env_config: dict[str, Any] | None, has_dotenv: bool
 ) -> PodParts:
     is_tensorflow = api.predictor.type == "tensorflow"
-    requests = _base_requests(project, api)
+    requests = checked_requests(project, api, "compute", api.compute.cpu, api.compute.mem)
     # TensorFlow APIs: the TF Serving sidecar gets half of cpu and mem and every GPU, as in Cortex.
     api_requests, tf_requests = split_in_two(requests) if is_tensorflow else (requests, {})
     gpu = {"nvidia.com/gpu": str(api.compute.gpu)} if api.compute.gpu > 0 else {}
@@ -336,21 +338,11 @@ def tf_serving_container(api: ApiSpec, requests: dict[str, str]) -> dict[str, An
 def container_resources(requests: dict[str, str]) -> dict[str, Any]:
     """A container's `resources`: the requests, and the limit extended resources need."""
     found: dict[str, Any] = {"requests": dict(requests)} if requests else {}
-    if "nvidia.com/gpu" in requests:
-        # Extended resources cannot be overcommitted: the limit must equal the request.
-        found["limits"] = {"nvidia.com/gpu": requests["nvidia.com/gpu"]}
+    # Extended resources cannot be overcommitted: the limit must equal the request.
+    limits = {name: value for name, value in requests.items() if name in EXTENDED_RESOURCES}
+    if limits:
+        found["limits"] = limits
     return found
-
-
-def _base_requests(project: Project, api: ApiSpec) -> dict[str, str]:
-    requests: dict[str, str] = {}
-    if api.compute.cpu is not None:
-        request_millicores(project, api, "compute.cpu", api.compute.cpu)
-        requests["cpu"] = api.compute.cpu
-    if api.compute.mem is not None:
-        request_bytes(project, api, "compute.mem", api.compute.mem)
-        requests["memory"] = api.compute.mem
-    return requests
 
 
 def _int_or_percent(value: str) -> int | str:

@@ -31,6 +31,26 @@ def request_bytes(project: Project, api: ApiSpec | ContainerApiSpec, field: str,
         raise UserError(api_problem(project, api, field, f'{err} (got "{mem}")')) from None
 
 
+def checked_requests(
+    project: Project,
+    api: ApiSpec | ContainerApiSpec,
+    section: str,
+    cpu: str | None,
+    mem: str | None,
+) -> dict[str, str]:
+    """A compute section's CPU and memory requests as Kubernetes takes them ({"cpu": "200m",
+    "memory": "1Gi"}), each checked; `section` names where they were written ("compute", or a
+    container's)."""
+    requests: dict[str, str] = {}
+    if cpu is not None:
+        request_millicores(project, api, f"{section}.cpu", cpu)
+        requests["cpu"] = cpu
+    if mem is not None:
+        request_bytes(project, api, f"{section}.mem", mem)
+        requests["memory"] = mem
+    return requests
+
+
 def compose_cpus(project: Project, api: ApiSpec | ContainerApiSpec, field: str, cpu: str) -> str:
     """A CPU request ("200m", "1.5") as Compose's `cpus`, a string of cores: "0.2", "1.5"."""
     millicores = request_millicores(project, api, field, cpu)
