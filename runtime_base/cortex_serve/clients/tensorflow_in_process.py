@@ -10,15 +10,7 @@ from typing import Any
 
 from ..model_sources import ModelSource
 from . import ModelLoadError
-from .tensorflow_signatures import (
-    Dims,
-    batch_dims_to_add,
-    choose_signature,
-    flat_list,
-    input_mismatch,
-    model_label,
-    signature_for_display,
-)
+from . import tensorflow_signatures as signatures
 
 
 @dataclass(frozen=True)
@@ -45,7 +37,7 @@ class InProcessBackend:
         pass  # models are loaded from their local folders on demand
 
     def load(self, source: ModelSource, version: int) -> _LoadedSignature:
-        what = model_label(source, version)
+        what = signatures.model_label(source, version)
         with source.local(version) as model_dir:  # a fetched s3 version stays on disk meanwhile
             try:
                 model = self._tf.saved_model.load(str(model_dir))
@@ -53,12 +45,12 @@ class InProcessBackend:
                 raise ModelLoadError(
                     f"{what} ({model_dir}): not a loadable SavedModel: {error}"
                 ) from error
-        key = choose_signature(list(model.signatures.keys()), source.signature_key, what)
+        key = signatures.choose_signature(list(model.signatures.keys()), source.signature_key, what)
         function = model.signatures[key]
         return _LoadedSignature(key, function, dict(function.structured_input_signature[1]), model)
 
     def input_signature(self, loaded: _LoadedSignature) -> dict[str, dict[str, Any]]:
-        return signature_for_display(
+        return signatures.signature_for_display(
             {name: (_dims(spec.shape), spec.dtype.name) for name, spec in loaded.inputs.items()}
         )
 
@@ -68,7 +60,7 @@ class InProcessBackend:
             for name, value in model_input.items()
         }
         outputs = loaded.function(**tensors)
-        return {name: flat_list(tensor.numpy()) for name, tensor in outputs.items()}
+        return {name: signatures.flat_list(tensor.numpy()) for name, tensor in outputs.items()}
 
     def _to_tensor(self, name: str, value: Any, spec: Any) -> Any:
         tf = self._tf
@@ -76,14 +68,16 @@ class InProcessBackend:
         try:
             tensor = tf.convert_to_tensor(value, dtype=spec.dtype)
         except (TypeError, ValueError) as error:
-            raise input_mismatch(
+            raise signatures.input_mismatch(
                 name, dims, spec.dtype.name, f"got a value that does not convert: {error}"
             ) from None
-        added = batch_dims_to_add(dims, tensor.shape.as_list())
+        added = signatures.batch_dims_to_add(dims, tensor.shape.as_list())
         if added is None:
-            raise input_mismatch(name, dims, spec.dtype.name, f"got shape {tensor.shape.as_list()}")
+            raise signatures.input_mismatch(
+                name, dims, spec.dtype.name, f"got shape {tensor.shape.as_list()}"
+            )
         return tf.expand_dims(tensor, 0) if added else tensor
 
 
-def _dims(shape: Any) -> Dims:
+def _dims(shape: Any) -> signatures.Dims:
     return shape.as_list() if shape.rank is not None else None

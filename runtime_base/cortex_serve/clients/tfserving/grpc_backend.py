@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ... import settings
+from ... import contract, settings
 from ...model_sources import ModelSource
 from .. import ModelInputError, ModelLoadError
 from ..tensorflow_signatures import (
@@ -28,7 +28,7 @@ TF_SERVING_ADDRESS_ENV = "CORTEX_TF_SERVING_ADDRESS"  # host:port of the sidecar
 # Where the sidecar sees the models: <dir>/<model name>/<version>/ (the predictor image's
 # /mnt/model, copied into a volume shared with the sidecar).
 TF_SERVING_MODEL_DIR_ENV = "CORTEX_TF_SERVING_MODEL_DIR"
-DEFAULT_TF_SERVING_MODEL_DIR = "/mnt/model"
+DEFAULT_TF_SERVING_MODEL_DIR = contract.MODEL_DIR
 # The sidecar's timeouts and message limit: settings.py.
 
 
