@@ -31,15 +31,19 @@ from .user_code import ApiCode, Method, check_class, injector
 
 def _class_methods(predictor_type: str) -> tuple[list[Method], list[Method]]:
     """(required, optional) methods of a predictor class, as Cortex validated them."""
-    if predictor_type == "python":
-        init = Method("__init__", ("self", "config"), ("python_client",))
-    else:
-        init = Method("__init__", ("self", CLIENT_ARGS[predictor_type], "config"))
+    init = (
+        Method("__init__", ("self", "config"), ("python_client",))
+        if predictor_type == "python"
+        else Method("__init__", ("self", CLIENT_ARGS[predictor_type], "config"))
+    )
     required = [init, Method("predict", ("self",), REQUEST_ARGS)]
     optional = [Method("post_predict", ("self",), POST_PREDICT_ARGS)]
-    if predictor_type == "python":
-        optional.append(Method("load_model", ("self", "model_path")))
-    return required, optional
+    return required, optional + _model_loader(predictor_type)
+
+
+def _model_loader(predictor_type: str) -> list[Method]:
+    """A python predictor or Handler may define load_model: the model cache calls it."""
+    return [Method("load_model", ("self", "model_path"))] if predictor_type == "python" else []
 
 
 def load_class(module: ModuleType, api: ApiCode) -> LoadedPredictor:
@@ -97,14 +101,13 @@ def _handler_methods(predictor_type: str) -> tuple[Method, list[Method]]:
     the table keyed by protocol, where no "required" key is found) and passed `config` only to an
     __init__ that names it; `tensorflow_client` it passed always, so an __init__ without it failed.
     """
-    if predictor_type == "python":
-        init = Method("__init__", ("self",), ("config", "model_client", "metrics_client"))
-    else:
-        init = Method("__init__", ("self", "tensorflow_client"), ("config", "metrics_client"))
+    init = (
+        Method("__init__", ("self",), ("config", "model_client", "metrics_client"))
+        if predictor_type == "python"
+        else Method("__init__", ("self", "tensorflow_client"), ("config", "metrics_client"))
+    )
     optional = [Method(name, ("self",), REQUEST_ARGS) for name in HANDLER_METHODS.values()]
-    if predictor_type == "python":
-        optional.append(Method("load_model", ("self", "model_path")))
-    return init, optional
+    return init, optional + _model_loader(predictor_type)
 
 
 def load_handler(module: ModuleType, api: ApiCode) -> LoadedPredictor:
