@@ -13,7 +13,7 @@ from .api import ApiReader
 from .containers import ContainerApiReader
 from .reporting import Reporter, show
 from .splitter import FileApis, SplitterReader
-from .walk import check_dns_name, walk_table
+from .walk import TableWalk, check_dns_name
 
 
 class ProjectReader:
@@ -210,7 +210,8 @@ class ProjectReader:
         for item in items:
             if not item.is_map or kind_of(item) != "deployment":
                 continue
-            values = walk_table(item, schema.DEPLOYMENT, "", "", {}, self.reporter, "deployment")
+            walk = TableWalk({}, self.reporter, "deployment")
+            values = walk.table(item, schema.DEPLOYMENT, "", "")
             name = values.get("name")
             if name is not None and not check_dns_name(
                 name.value, name.line, "deployment", "name", self.reporter

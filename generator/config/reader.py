@@ -12,7 +12,7 @@ from .. import schema
 from ..yamlsource import YNode
 from . import releases
 from .reporting import Reporter, show
-from .walk import Located, walk_table
+from .walk import Located, TableWalk
 
 
 class ReaderBase:
@@ -49,7 +49,9 @@ class ReaderBase:
     def walk_fields(self, table: Mapping[str, schema.Field]) -> None:
         """Pass 1 over the entry by `table`: its values filed in `values`, the keys whose value
         was refused in `rejected`."""
-        walk_table(self.item, table, "", "", self.values, self.reporter, self.label, self.rejected)
+        TableWalk(self.values, self.reporter, self.label, self.rejected).table(
+            self.item, table, "", ""
+        )
 
     def error(self, line: int | None, field: str | None, message: str) -> None:
         self.reporter.error(line, self.label, field, message)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from .. import schema
@@ -45,66 +46,130 @@ def check_dns_name(value: str, line: int, api: str | None, field: str, reporter:
     return True
 
 
-def walk_table(
-    node: YNode,
-    table: Mapping[str, Field],
-    written_prefix: str,
-    target_prefix: str,
-    out: dict[str, Located],
-    reporter: Reporter,
-    api: str | None,
-    rejected: set[str] | None = None,
-) -> dict[str, Located]:
-    """Checks each key of `node` against `table` and files its value in `out` by target path.
+@dataclass(frozen=True)
+class TableWalk:
+    """One walk of an entry: where its values are filed by target path (`out`), who reports its
+    problems (against the label `api`), and the targets whose value was reported as wrong
+    (`rejected`), so that later rules neither use them nor report them again as missing."""
 
-    Targets whose value was reported as wrong go into `rejected`, so later rules neither use them
-    nor report them again as missing."""
-    rejected = set() if rejected is None else rejected
-    for key, line, first in node.duplicates:
-        reporter.error(
-            line, api, join(written_prefix, str(key)), f"given twice (first on line {first})"
-        )
-    for key, child in node.value.items():
-        line = node.key_lines[key]
-        if not isinstance(key, str):
+    out: dict[str, Located]
+    reporter: Reporter
+    api: str | None
+    rejected: set[str] = dataclass_field(default_factory=set)
+
+    def table(
+        self, node: YNode, table: Mapping[str, Field], written_prefix: str, target_prefix: str
+    ) -> dict[str, Located]:
+        """Checks each key of `node` against `table` and files its value in `out`."""
+        reporter, api, out = self.reporter, self.api, self.out
+        for key, line, first in node.duplicates:
             reporter.error(
-                line,
-                api,
-                written_prefix or None,
-                f"key {show(key)} is not supported (keys are field names)",
+                line, api, join(written_prefix, str(key)), f"given twice (first on line {first})"
             )
-            continue
-        field = table.get(key)
-        if field is None:
-            reporter.error(
-                line, api, written_prefix or None, unknown_key_message(key, table, written_prefix)
-            )
-            continue
-        written = join(written_prefix, key)
-        target = field.target or join(target_prefix, key)
-        if field.note or field.old:
-            message = field.note or f"old name, read as {target}"
-            reporter.old_name(line, api, written, message, field.current_until)
-        if target in out:
-            other = out[target]
-            reporter.error(
-                line,
-                api,
-                written,
-                f"cannot be given together with {other.written} (line {other.line}): "
-                f"both set {target}",
-            )
-            continue
-        value = read_value(child, field, line, written, target, out, reporter, api, rejected)
+        for key, child in node.value.items():
+            line = node.key_lines[key]
+            if not isinstance(key, str):
+                reporter.error(
+                    line,
+                    api,
+                    written_prefix or None,
+                    f"key {show(key)} is not supported (keys are field names)",
+                )
+                continue
+            field = table.get(key)
+            if field is None:
+                message = unknown_key_message(key, table, written_prefix)
+                reporter.error(line, api, written_prefix or None, message)
+                continue
+            written = join(written_prefix, key)
+            target = field.target or join(target_prefix, key)
+            if field.note or field.old:
+                message = field.note or f"old name, read as {target}"
+                reporter.old_name(line, api, written, message, field.current_until)
+            if target in out:
+                other = out[target]
+                reporter.error(
+                    line,
+                    api,
+                    written,
+                    f"cannot be given together with {other.written} (line {other.line}): "
+                    f"both set {target}",
+                )
+                continue
+            self._file(target, self.value(child, field, line, written, target), line, written)
+        for key, field in table.items():
+            target = field.target or join(target_prefix, key)
+            if field.required and target not in out and target not in self.rejected:
+                reporter.error(node.line, api, join(written_prefix, key), "must be provided")
+        return out
+
+    def _file(self, target: str, value: Any, line: int, written: str) -> None:
         if value is INVALID:
-            rejected.add(target)
+            self.rejected.add(target)
         else:
-            out[target] = Located(value, line, written)
-    for key, field in table.items():
-        target = field.target or join(target_prefix, key)
-        if field.required and target not in out and target not in rejected:
-            reporter.error(node.line, api, join(written_prefix, key), "must be provided")
-    return out
+            self.out[target] = Located(value, line, written)
+
+    def value(self, node: YNode, field: Field, line: int, written: str, target: str) -> Any:
+        """The value of one key, checked by its field; INVALID once a problem is reported."""
+        if node.refused:
+            return INVALID
+        reporter, api = self.reporter, self.api
+
+        def bad(message: str) -> object:
+            reporter.error(line, api, written, message)
+            return INVALID
+
+        value = node.value
+        if field.kind == "section" and node.is_list and field.list_form is not None:
+            # the list form of the section (v0.19-v0.24's `models: [{name, model_path}]`)
+            list_target = join(target, "paths")
+            message = field.list_form.note or f"read as {list_target}"
+            reporter.old_name(line, api, written, message, field.list_form.current_until)
+            items = self.value(node, field.list_form, line, written, list_target)
+            self._file(list_target, items, line, written)
+            return SECTION
+        if field.kind == "section":
+            if value is None:
+                return SECTION
+            if not node.is_map:
+                return bad(f"must be a map (got {show(value)})")
+            self.table(node, field.section or {}, written, target)
+            return SECTION
+        if field.kind == "section_list":
+            if not node.is_list:
+                return bad(f"must be a list (got {show(value)})")
+            items = []
+            for index, item in enumerate(node.value):
+                item_path = f"{written}[{index}]"
+                if item.refused:
+                    continue
+                if not item.is_map:
+                    message = f"must be a map (got {show(item.value)})"
+                    reporter.error(item.line, api, item_path, message)
+                    continue
+                # each item is filed apart: its own values, its own rejected targets
+                each = TableWalk({}, reporter, api)
+                items.append((item.line, each.table(item, field.section or {}, item_path, "")))
+            return items
+        if field.kind == "any_map":
+            if value is None:
+                return {}
+            if not node.is_map:
+                return bad(f"must be a map (got {show(value)})")
+            try:
+                return node.plain()
+            except ValueError as err:
+                return bad(str(err))
+        if field.kind == "string_map":
+            return read_env(node, line, written, reporter, api)
+        if field.kind == "string_list":
+            return read_string_list(node, line, written, reporter, api)
+        if value is None and field.nullable:
+            return None
+        try:
+            return convert_scalar(value, field)
+        except BadValue as err:
+            return bad(str(err))
 
 
 def join(prefix: str, key: str) -> str:
@@ -112,80 +177,6 @@ def join(prefix: str, key: str) -> str:
 
 
 INVALID = object()
-
-
-def read_value(
-    node: YNode,
-    field: Field,
-    line: int,
-    written: str,
-    target: str,
-    out: dict[str, Located],
-    reporter: Reporter,
-    api: str | None,
-    rejected: set[str],
-) -> Any:
-    if node.refused:
-        return INVALID
-
-    def bad(message: str) -> object:
-        reporter.error(line, api, written, message)
-        return INVALID
-
-    value = node.value
-    if field.kind == "section" and node.is_list and field.list_form is not None:
-        # the list form of the section (v0.19-v0.24's `models: [{name, model_path}]`)
-        list_target = join(target, "paths")
-        message = field.list_form.note or f"read as {list_target}"
-        reporter.old_name(line, api, written, message, field.list_form.current_until)
-        items = read_value(
-            node, field.list_form, line, written, list_target, out, reporter, api, rejected
-        )
-        if items is INVALID:
-            rejected.add(list_target)
-        else:
-            out[list_target] = Located(items, line, written)
-        return SECTION
-    if field.kind == "section":
-        if value is None:
-            return SECTION
-        if not node.is_map:
-            return bad(f"must be a map (got {show(value)})")
-        walk_table(node, field.section or {}, written, target, out, reporter, api, rejected)
-        return SECTION
-    if field.kind == "section_list":
-        if not node.is_list:
-            return bad(f"must be a list (got {show(value)})")
-        items = []
-        for index, item in enumerate(node.value):
-            item_path = f"{written}[{index}]"
-            if item.refused:
-                continue
-            if not item.is_map:
-                reporter.error(item.line, api, item_path, f"must be a map (got {show(item.value)})")
-                continue
-            values = walk_table(item, field.section or {}, item_path, "", {}, reporter, api)
-            items.append((item.line, values))
-        return items
-    if field.kind == "any_map":
-        if value is None:
-            return {}
-        if not node.is_map:
-            return bad(f"must be a map (got {show(value)})")
-        try:
-            return node.plain()
-        except ValueError as err:
-            return bad(str(err))
-    if field.kind == "string_map":
-        return read_env(node, line, written, reporter, api)
-    if field.kind == "string_list":
-        return read_string_list(node, line, written, reporter, api)
-    if value is None and field.nullable:
-        return None
-    try:
-        return convert_scalar(value, field)
-    except BadValue as err:
-        return bad(str(err))
 
 
 def convert_scalar(value: Any, field: Field) -> Any:
