@@ -24,6 +24,7 @@ from .cli_options import (
     tag_option,
 )
 from .errors import UserError, option_problem
+from .spec import AUTOSCALERS
 
 if TYPE_CHECKING:
     from .render_options import RenderOptions
@@ -120,7 +121,7 @@ def serve(
 @image_options
 @click.option(
     "--autoscaler",
-    type=click.Choice(["hpa", "keda"]),
+    type=click.Choice(AUTOSCALERS),
     default="hpa",
     show_default=True,
     help="What scales the Kubernetes Deployments.",

@@ -22,9 +22,14 @@ from .errors import Problem, UserError, api_problem
 from .k8s_autoscaling import adapter_values, autoscaler_manifests, autoscaler_problem
 
 # Re-exported (`as`): callers of render_k8s read the pods' shutdown timing here.
-from .k8s_workloads import DRAIN_SECONDS as DRAIN_SECONDS
-from .k8s_workloads import PRESTOP_SECONDS as PRESTOP_SECONDS
-from .k8s_workloads import api_deployment, dotenv_secret_name, env_config_map, service
+from .k8s_workloads import (
+    DRAIN_SECONDS as DRAIN_SECONDS,
+    PRESTOP_SECONDS as PRESTOP_SECONDS,
+    api_deployment,
+    dotenv_secret_name,
+    env_config_map,
+    service,
+)
 from .spec import SERVER_PORT, ApiSpec, ContainerApiSpec, Project, SplitterSpec
 from .yaml_out import dump_yaml
 

@@ -12,10 +12,8 @@ from typing import Any
 
 from .errors import Problem, UserError, api_problem, option_problem
 from .k8s_workloads import k8s_name, metadata
-from .spec import ApiSpec, Project
+from .spec import AUTOSCALERS, ApiSpec, Project
 from .templating import quote
-
-AUTOSCALERS = ("hpa", "keda")
 
 # The runtime's replica-wide gauge of requests in flight (runtime_base/cortex_serve/metrics.py).
 IN_FLIGHT_SERIES = "cortex_in_flight_requests"
@@ -32,7 +30,9 @@ def autoscaler_problem(autoscaler: str) -> Problem | None:
     """Why `autoscaler` (the --autoscaler option) is not one of AUTOSCALERS, or None."""
     if autoscaler in AUTOSCALERS:
         return None
-    return option_problem("--autoscaler", f'must be "hpa" or "keda" (got {quote(autoscaler)})')
+    return option_problem(
+        "--autoscaler", f"must be {' or '.join(map(quote, AUTOSCALERS))} (got {quote(autoscaler)})"
+    )
 
 
 def autoscaler_manifests(project: Project, api: ApiSpec, autoscaler: str) -> dict[str, Any]:

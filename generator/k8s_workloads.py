@@ -24,7 +24,7 @@ from .images import (
     tf_serving_image_for,
 )
 from .quantities import checked_requests, split_in_two
-from .schema import is_zero_int_or_percent
+from .schema import ROLLOUT_STALLS, rollout_stalls
 from .spec import SERVER_PORT, TF_SERVING_GRPC_PORT, ApiSpec, Project, UpdateStrategySpec
 
 # Shutdown: the preStop pause lets endpoints drop the pod before SIGTERM reaches the server; the
@@ -271,19 +271,9 @@ def api_deployment(
     pod_spec["terminationGracePeriodSeconds"] = TERMINATION_GRACE_SECONDS
 
     strategy = api.update_strategy
-    if is_zero_int_or_percent(strategy.max_surge) and is_zero_int_or_percent(
-        strategy.max_unavailable
-    ):
+    if rollout_stalls(strategy.max_surge, strategy.max_unavailable):
         # The config reader refuses this; a spec built in code is refused here too.
-        raise UserError(
-            api_problem(
-                project,
-                api,
-                "update_strategy",
-                "max_surge and max_unavailable cannot both be 0 (a rolling update could not "
-                "make progress)",
-            )
-        )
+        raise UserError(api_problem(project, api, "update_strategy", ROLLOUT_STALLS))
     annotations = {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(SERVER_PORT),

@@ -1,6 +1,6 @@
 """CPU and memory requests as the generated files write them: each checked once against
-Kubernetes' grammar (schema.py's parsers), then split (a TF Serving sidecar's half) or converted
-for Compose (cores, exact bytes)."""
+Kubernetes' grammar (schema/values.py's parsers), then split (a TF Serving sidecar's half) or
+converted for Compose (cores, exact bytes)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class RenderOptions:
     base_image: str | None = None  # --base-image: instead of the predictor type's (images.py)
     registry: str | None = None  # images are named <registry>/<api>:<tag>, or <api>:<tag>
     tag: str = "latest"
-    autoscaler: str = "hpa"  # what scales the Deployments: k8s_autoscaling.AUTOSCALERS
+    autoscaler: str = "hpa"  # what scales the Deployments: spec.AUTOSCALERS
     # replaces every tensorflow API's TF Serving sidecar image, in compose and Kubernetes alike
     tf_serving_image: str | None = None
     models_at_start: bool = False  # remote models are fetched by the runtime, not the render

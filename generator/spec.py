@@ -35,6 +35,8 @@ ApiKind = Literal["RealtimeAPI", "BatchAPI", "TaskAPI"]
 
 SERVER_PORT = 8888
 TF_SERVING_GRPC_PORT = 9000
+# What may scale a Deployment in k8s/ (--autoscaler): k8s_autoscaling.py writes each one.
+AUTOSCALERS = ("hpa", "keda")
 
 
 @dataclass(frozen=True)

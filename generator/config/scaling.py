@@ -122,17 +122,13 @@ class ScalingReading(ReaderBase):
     def _update_strategy(self) -> UpdateStrategySpec:
         surge = self.get("update_strategy.max_surge", "25%")
         unavailable = self.get("update_strategy.max_unavailable", "25%")
-        if schema.is_zero_int_or_percent(surge) and schema.is_zero_int_or_percent(unavailable):
+        if schema.rollout_stalls(surge, unavailable):
             target = (
                 "update_strategy.max_unavailable"
                 if "update_strategy.max_unavailable" in self.values
                 else "update_strategy.max_surge"
             )
-            self.fail(
-                target,
-                "max_surge and max_unavailable cannot both be zero (a rolling "
-                "update could not make progress)",
-            )
+            self.fail(target, schema.ROLLOUT_STALLS)
         elif "%" in unavailable and int(unavailable[:-1]) > 100:
             self.fail(
                 "update_strategy.max_unavailable",

@@ -248,3 +248,13 @@ def parse_int_or_percent(value: Any) -> str:
 
 def is_zero_int_or_percent(value: str) -> bool:
     return int(value.rstrip("%")) == 0
+
+
+ROLLOUT_STALLS = (
+    "max_surge and max_unavailable cannot both be zero (a rolling update could not make progress)"
+)
+
+
+def rollout_stalls(max_surge: str, max_unavailable: str) -> bool:
+    """The update_strategy rule Kubernetes enforces: one of the two must let a pod change."""
+    return is_zero_int_or_percent(max_surge) and is_zero_int_or_percent(max_unavailable)

@@ -30,8 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .contract import BATCH_METHODS, HANDLER_CLASS, ON_JOB_COMPLETE, TASK_CLASS
-from .contract import PREDICTOR_CLASSES as CLASS_NAMES
+from .contract import (
+    BATCH_METHODS,
+    HANDLER_CLASS,
+    ON_JOB_COMPLETE,
+    PREDICTOR_CLASSES as CLASS_NAMES,
+    TASK_CLASS,
+)
 from .predictor import PredictorError
 from .predictor_clients import CLIENT_ARGS, model_client, python_client
 from .user_code import (

@@ -16,8 +16,7 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from .contract import HANDLER_CLASS, HANDLER_METHODS
-from .contract import PREDICTOR_CLASSES as CLASS_NAMES
+from .contract import HANDLER_CLASS, HANDLER_METHODS, PREDICTOR_CLASSES as CLASS_NAMES
 from .predictor import (
     POST_PREDICT_ARGS,
     REQUEST_ARGS,

@@ -15,9 +15,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .contract import HANDLER_CLASS
-from .contract import PREDICTOR_CLASSES as CLASS_NAMES
-from .contract import REQUEST_HANDLER_FUNCTIONS as HANDLER_NAMES
+from .contract import (
+    HANDLER_CLASS,
+    PREDICTOR_CLASSES as CLASS_NAMES,
+    REQUEST_HANDLER_FUNCTIONS as HANDLER_NAMES,
+)
 from .predictor import Predictor
 from .predictor_classes import load_class, load_handler
 from .predictor_modules import load_functions, load_handlers

@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from cortex_build.predict import Sample
-from cortex_build.predict import check_sample as sample_problem
-from cortex_build.predict import load_samples as load_samples_file
+from cortex_build.predict import (
+    Sample,
+    check_sample as sample_problem,
+    load_samples as load_samples_file,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

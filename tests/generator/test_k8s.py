@@ -706,7 +706,7 @@ def test_rendering_is_deterministic(tmp_path: Path) -> None:
         (
             python_api(update_strategy=UpdateStrategySpec(max_surge="0%", max_unavailable="0")),
             "update_strategy",
-            "cannot both be 0",
+            "cannot both be zero",
         ),
         (python_api(compute=ComputeSpec(cpu="lots")), "compute.cpu", 'got "lots"'),
     ],

@@ -43,8 +43,7 @@ from cortex_serve.predictor import PredictorError
 from cortex_serve.predictor_loading import load_predictor
 from cortex_serve.settings import TF_SERVING_PREDICT_TIMEOUT, TF_SERVING_START_TIMEOUT
 from predictor_cases.model_factory import SETOSA, VIRGINICA, write_iris_savedmodel
-from predictor_cases.specs import CASES_DIR
-from predictor_cases.specs import api_spec as predictor_api_spec
+from predictor_cases.specs import CASES_DIR, api_spec as predictor_api_spec
 from servers import api_spec, free_port, running_server
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model_sources import ModelSource
-from . import ModelLoadError
-from . import tensorflow_signatures as signatures
+from . import ModelLoadError, tensorflow_signatures as signatures
 
 
 @dataclass(frozen=True)
