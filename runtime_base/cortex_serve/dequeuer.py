@@ -7,8 +7,10 @@ connections, then has job_runner.run_local's workers POST each batch to the serv
 (https://github.com/cortexlabs/cortex/blob/v0.42.1/docs/workloads/batch/containers.md): a JSON
 array of the batch's items to `/`, `Content-Type: application/json`, the job id in
 `X-Cortex-Job-ID` (and the batch id in `X-Cortex-Batch-Id`); any answer but 2xx fails the batch.
-After every batch, one POST to `/on-job-complete`, whose 404 is ignored. Standard library only,
-so it runs on any image with python3. Exit status: jobs.py's.
+After every batch, one POST to `/on-job-complete`, whose 404 is ignored. SIGTERM (`docker stop`,
+a deleted pod) or Ctrl-C stops it at once, the batches not done reported failed, as the job
+command does; as PID 1 it would otherwise ignore SIGTERM until killed. Standard library only, so
+it runs on any image with python3. Exit status: jobs.py's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import urllib.parse
 import urllib.request
 
 from .job_callers import HttpCaller
-from .job_runner import log, run_local
+from .job_file import Job
+from .job_runner import Stopped, log, run_local, stop_on_signals
 from .job_summary import BAD_JOB, FAILED
 from .jobs import add_job_arguments, read_job_file, report
 
@@ -72,6 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     job = read_job_file(args.job, "BatchAPI")
     if job is None:
         return BAD_JOB
+    stop_on_signals()
+    try:
+        return _post_batches(args, job)
+    except Stopped as stop:  # while waiting for the server (run_local reports its own stop)
+        log(f"job {job.job_id}: {stop}")
+        return FAILED
+
+
+def _post_batches(args: argparse.Namespace, job: Job) -> int:
     if not wait_until_listening(args.url, args.ready_timeout):
         log(f"job {job.job_id}: nothing listens at {args.url} after {args.ready_timeout:g}s")
         return FAILED

@@ -1,15 +1,17 @@
 """The batch worker of container BatchAPIs (`python -m cortex_serve.dequeuer`) as a real process
 POSTing to a real server on loopback: every batch once, Cortex's headers, /on-job-complete once
-(its 404 ignored), a failing batch reported with its items and exit status 1, and a server that
-never listens."""
+(its 404 ignored), a failing batch reported with its items and exit status 1, a server that
+never listens, and SIGTERM (docker stop) ending it at once."""
 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,8 +21,12 @@ import pytest
 
 
 class Recorder(ThreadingHTTPServer):
-    def __init__(self, fail_item: Any = None, with_complete: bool = True) -> None:
+    def __init__(
+        self, fail_item: Any = None, with_complete: bool = True, hold_seconds: float = 0
+    ) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
+        self.hold_seconds = hold_seconds  # each batch answered after this long
+        self.held = threading.Event()  # a batch arrived and is being held
         self.batches: list[tuple[str, str, list[Any]]] = []
         self.completed: list[str] = []
         self.fail_item = fail_item
@@ -44,6 +50,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             assert self.headers["Content-Type"] == "application/json"
             items = json.loads(body)
+            if self.server.hold_seconds:
+                self.server.held.set()
+                time.sleep(self.server.hold_seconds)
             if self.server.fail_item in items:
                 self.send_response(500)
                 self.end_headers()
@@ -68,26 +77,26 @@ def server(request: pytest.FixtureRequest) -> Iterator[Recorder]:
     recorder.shutdown()
 
 
-def dequeue(tmp_path: Path, url: str, job: dict[str, Any], *args: str):
+def command(tmp_path: Path, url: str, job: dict[str, Any], *args: str) -> list[str]:
     (tmp_path / "job.json").write_text(json.dumps(job))
+    return [
+        sys.executable,
+        "-m",
+        "cortex_serve.dequeuer",
+        "--url",
+        url,
+        "--job",
+        str(tmp_path / "job.json"),
+        "--summary-file",
+        str(tmp_path / "summary.json"),
+        *args,
+    ]
+
+
+def dequeue(tmp_path: Path, url: str, job: dict[str, Any], *args: str):
+    argv = command(tmp_path, url, job, *args)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     summary = tmp_path / "summary.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cortex_serve.dequeuer",
-            "--url",
-            url,
-            "--job",
-            str(tmp_path / "job.json"),
-            "--summary-file",
-            str(summary),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
     return result, json.loads(summary.read_text()) if summary.exists() else None
 
 
@@ -134,3 +143,36 @@ def test_a_bad_job_file_is_named(tmp_path: Path):
     result, _ = dequeue(tmp_path, "http://127.0.0.1:1/", {"workers": 1})
     assert result.returncode == 2
     assert "the job file" in result.stderr
+
+
+@pytest.mark.parametrize("server", [{"hold_seconds": 60}], indirect=True)
+def test_sigterm_stops_it_at_once_with_the_batches_not_done_failed(
+    server: Recorder, tmp_path: Path
+):
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    process = subprocess.Popen(command(tmp_path, url, JOB), stderr=subprocess.PIPE, text=True)
+    assert server.held.wait(30), "no batch reached the server"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 10  # not the 60 s a batch is held
+    assert process.returncode == 1, stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {f["batch_id"] for f in summary["failed_batches"]} == {"j1-0", "j1-1", "j1-2", "j1-3"}
+    assert all(f["error"] == "stopped by SIGTERM" for f in summary["failed_batches"])
+    assert summary["on_job_complete"] == "not run: stopped by SIGTERM"
+
+
+def test_sigterm_while_waiting_for_the_server_stops_it(tmp_path: Path):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    process = subprocess.Popen(
+        command(tmp_path, f"http://127.0.0.1:{port}/", JOB), stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)  # the job file read, now waiting for a listener (600 s by default)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1, stderr
+    assert "job j1: stopped by SIGTERM" in stderr
+    assert "Traceback" not in stderr
