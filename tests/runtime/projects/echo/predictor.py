@@ -44,6 +44,8 @@ class PythonPredictor:
         kind = query_params.get("return", "json")
         if kind == "json":
             return {"payload": describe(payload), "query": dict(query_params)}
+        if kind == "ascii":  # the payload exactly: types, NaN, lone surrogates (JSON has no way)
+            return ascii(payload)
         if kind == "str":
             return "héllo"
         if kind == "bytes":
