@@ -309,6 +309,11 @@ def main() -> None:
         default="pinned",
         help="servers on one core and wrk on another, or wherever the scheduler puts them",
     )
+    parser.add_argument(
+        "--without-orjson",
+        action="store_true",
+        help="the servers decode JSON bodies with json alone (what orjson is worth)",
+    )
     args = parser.parse_args()
     if args.cpus == "shared":
         wrk_servers.share_cpus()
@@ -317,10 +322,14 @@ def main() -> None:
     levels = [int(level) for level in args.connections.split(",")]
     known = models()
     chosen = [known[name] for name in args.models.split(",")]
-    results = [bench_model(model, args, levels) for model in chosen]
+    with tempfile.TemporaryDirectory(prefix="batching-bench-") as shims:
+        if args.without_orjson:
+            wrk_servers.hide_module(Path(shims), "orjson", "--without-orjson")
+        results = [bench_model(model, args, levels) for model in chosen]
     print(
         f"wrk: 1 thread, {args.warmup}s warm-up + {args.duration}s x {args.rounds} rounds per "
-        f"level; {wrk_servers.placement()}"
+        f"level; {wrk_servers.placement()}; "
+        f"JSON bodies: {'json' if args.without_orjson else 'orjson'}"
     )
     verdicts = []
     for result in results:

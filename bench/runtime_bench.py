@@ -49,7 +49,7 @@ from wrk_servers import (  # same folder (bench/ is not a package)
     best,
     best_run,
     free_port,
-    hide_httptools,
+    hide_module,
     measure,
     placement,
     python_path,
@@ -230,6 +230,11 @@ def main() -> None:
         help="both servers parse HTTP with h11 (what httptools, a runtime dependency, is worth)",
     )
     parser.add_argument(
+        "--without-orjson",
+        action="store_true",
+        help="cortex decodes JSON bodies with json alone (what orjson, a dependency, is worth)",
+    )
+    parser.add_argument(
         "--iris-connections", default="32,1", help="levels of the iris comparison ('' skips it)"
     )
     parser.add_argument("--iris-rounds", type=int, default=3, help="runs per iris server and level")
@@ -255,7 +260,9 @@ def main() -> None:
     ):
         workdir = Path(tmp)
         if args.without_httptools:
-            hide_httptools(workdir)
+            hide_module(workdir, "httptools", "--without-httptools")
+        if args.without_orjson:
+            hide_module(workdir, "orjson", "--without-orjson")
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT)
         stack.enter_context(cortex_server(workdir, "sync", SYNC_PREDICTOR, ports["sync"]))
@@ -274,7 +281,8 @@ def main() -> None:
 
     print(
         f"wrk: 1 thread, {args.connections} connections, {args.duration}s x {args.rounds} rounds; "
-        f"{placement()}; HTTP parser: {'h11' if args.without_httptools else 'httptools'}"
+        f"{placement()}; HTTP parser: {'h11' if args.without_httptools else 'httptools'}; "
+        f"JSON bodies: {'json' if args.without_orjson else 'orjson'}"
     )
     print(f"{'predict':8} {'server':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rounds (req/s)")
     targets_ratio = {"sync": 0.95, "async": 0.90}

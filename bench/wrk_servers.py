@@ -48,7 +48,7 @@ def pin(cpus: set[int]) -> None:
         os.sched_setaffinity(0, cpus)
 
 
-# Folders put first on every server's PYTHONPATH (hide_httptools adds one).
+# Folders put first on every server's PYTHONPATH (hide_module adds one).
 _PATH_FIRST: list[Path] = []
 
 
@@ -56,12 +56,13 @@ def python_path(folder: Path) -> str:
     return os.pathsep.join(str(each) for each in [*_PATH_FIRST, folder])
 
 
-def hide_httptools(workdir: Path) -> None:
-    """Servers started from now on cannot import httptools, so uvicorn parses HTTP with h11, in
-    pure Python: what the runtime would do without its httptools dependency."""
-    shim = workdir / "no-httptools"
+def hide_module(workdir: Path, module: str, flag: str) -> None:
+    """Servers started from now on cannot import `module` (`flag` is the bench option that asked):
+    what the runtime does without that optional dependency, e.g. httptools (uvicorn parses HTTP
+    with h11, in pure Python) or orjson (request bodies decoded by json alone)."""
+    shim = workdir / f"no-{module}"
     shim.mkdir()
-    (shim / "httptools.py").write_text("raise ImportError('hidden by --without-httptools')\n")
+    (shim / f"{module}.py").write_text(f"raise ImportError('hidden by {flag}')\n")
     _PATH_FIRST.append(shim)
 
 
