@@ -1,4 +1,4 @@
-"""A JSON Schema of cortex.yaml, every release's shape at once, made from schema.py's tables.
+"""A JSON Schema of cortex.yaml, every release's shape at once, made from the tables of schema/.
 
 Published as docs/cortex.schema.json for editors (YAML language servers complete and check
 fields with it); `cortex-build validate` stays the authority: the schema knows each field's
