@@ -9,6 +9,7 @@ from typing import Any
 
 from .engine import Emit, StreamLog, connect_engine
 from .errors import UserError, option_problem
+from .render_options import image_refs
 from .report import format_table
 from .spec import Project
 
@@ -86,8 +87,6 @@ def push_project(
     emit: Emit = print,
 ) -> int:
     """`cortex-build push`: pushes <registry>/<api>:<tag> of the selected APIs, built before."""
-    from .render_options import image_refs
-
     require_registry(registry)
     images = image_refs(project, api_names, registry, tag)
     return push_and_report(connect_engine(), images, emit)

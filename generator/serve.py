@@ -28,6 +28,7 @@ from . import runtime_files
 from .errors import Problem, UserError, option_problem, project_problem, unknown_api_message
 from .project_files import DOTENV_FILE, read_dotenv, requirement_lines
 from .spec import ApiSpec, Project, SplitterSpec
+from .splitters import all_apis
 
 
 def pick_api(project: Project, api_name: str | None, realtime: bool = False) -> ApiSpec:
@@ -269,8 +270,6 @@ def serve_splitter(
     project: Project, splitter: SplitterSpec, host: str, port: int, given: tuple[str, ...]
 ) -> int:
     """`python -m cortex_serve.splitter` in front of APIs served elsewhere on this host."""
-    from .splitters import all_apis
-
     urls = backend_urls(splitter, given, port)
     routes = ", ".join(
         f"{b.api} {b.weight}%{' (shadow)' if b.shadow else ''}" for b in splitter.backends

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .container_compose import anchor_service
 from .k8s_workloads import RESTRICTED_SECURITY_CONTEXT, deployment, security_context, service
 from .spec import SERVER_PORT, ApiSpec, ContainerApiSpec, Project, SplitterSpec
 
@@ -55,8 +56,6 @@ def backend_services(
     splitter: SplitterSpec, apis: Mapping[str, ApiSpec | ContainerApiSpec]
 ) -> list[str]:
     """The compose services of its APIs (the one holding a pod's network, for containers)."""
-    from .container_compose import anchor_service
-
     services = []
     for backend in splitter.backends:
         api = apis[backend.api]
