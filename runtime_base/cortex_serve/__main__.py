@@ -44,6 +44,7 @@ _FROM_ENVIRONMENT = {
     "max_header_line_bytes": "a longer URL gets 414, a longer header 431",
     "max_headers": "more request headers get 431",
     "worker_timeout": "seconds a blocked event loop is tolerated",
+    "batch_scheduling": "1: worker threads under Linux's SCHED_BATCH (fewer preemptions); 0: not",
 }
 SERVER_SETTINGS = {
     field: NumberSetting(f"CORTEX_SERVE_{field.upper()}", getattr(DEFAULTS, field), whole=True)

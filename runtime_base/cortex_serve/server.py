@@ -58,6 +58,7 @@ class ServerOptions:
     max_header_line_bytes: int = 8 * 1024  # the URL (414) or one header (431)
     max_headers: int = 100  # more headers: 431
     worker_timeout: int = 120  # seconds a worker's event loop may stay blocked before a restart
+    batch_scheduling: int = 1  # 1: workers under Linux's SCHED_BATCH (batch_scheduling()); 0: not
     reload: bool = False  # development: new workers when a Python file of the project changes
     parent_fd: int | None = None  # a pipe's read end: stop when its write end closes
 
@@ -109,6 +110,28 @@ def watch_parent(fd: int) -> None:
 
     os.set_inheritable(fd, False)
     threading.Thread(target=watch, name="parent", daemon=True).start()
+
+
+def batch_scheduling() -> None:
+    """Linux's SCHED_BATCH for the calling thread (in a worker right after the fork: the only
+    thread, whose policy every thread it starts later inherits: predict threads, the model's).
+
+    A synchronous predict runs in a predict thread, and the event loop waits for its result. On a
+    busy core, a woken thread preempts the running one at once under the default policy: the
+    predict thread preempts the event loop that handed it a request, then finds the GIL held by
+    that loop and sleeps again; the loop, woken by the result, preempts the predict thread just as
+    that one is about to release the GIL. Each hand-off thus costs four context switches where two
+    do. SCHED_BATCH threads never preempt on wake-up: each runs until it blocks (the loop in
+    epoll, releasing the GIL; the predict thread waiting for its next call) or its time slice
+    ends. bench/README.md measures the difference. It only changes when threads of the default
+    policy run; a worker started under another policy (`chrt`) keeps it."""
+    policy = getattr(os, "SCHED_BATCH", None)  # Linux only
+    if policy is None or os.sched_getscheduler(0) != os.SCHED_OTHER:
+        return
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError as error:  # a seccomp profile may refuse it: run as before
+        logger.warning(f"SCHED_BATCH not set ({error}): workers keep the default scheduling")
 
 
 def _death(result: Any) -> str:
@@ -195,6 +218,8 @@ class CortexServer(BaseApplication):
             # In the worker, before load(): a replacement worker loads its predictor inside
             # lifespan startup, before uvicorn's own heartbeat runs, and beats with this.
             self.worker_notify = worker.notify
+            if self.options.batch_scheduling:
+                batch_scheduling()
 
         def child_exit(server: Any, worker: Any) -> None:
             was_ready = scoreboard.was_ready(worker.cortex_slot)

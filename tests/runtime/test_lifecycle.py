@@ -89,6 +89,26 @@ def test_processes_and_threads_are_what_the_spec_says(start_server, processes, t
         assert elapsed < 1.5
 
 
+def thread_policies(pid: int) -> set[int]:
+    """The scheduling policy of each thread of a process."""
+    return {os.sched_getscheduler(int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+@pytest.mark.parametrize(("setting", "policy"), [("1", "SCHED_BATCH"), ("0", "SCHED_OTHER")])
+def test_worker_threads_run_under_sched_batch_unless_turned_off(start_server, setting, policy):
+    spec = api_spec("policy", processes=2, threads=2)
+    server = start_server(ECHO, spec, env={"CORTEX_SERVE_BATCH_SCHEDULING": setting})
+    # Predictions in every thread of both processes: the predict threads start with the first.
+    results = simultaneously(8, lambda: sleep_request(server, 0.3))
+    assert [r.status_code for r in results] == [200] * 8
+    workers = worker_pids(server)
+    assert len(workers) == 2
+    for pid in workers:
+        assert len(list(Path(f"/proc/{pid}/task").iterdir())) >= 3  # the loop and 2 predict threads
+        assert thread_policies(pid) == {getattr(os, policy)}
+    assert thread_policies(server.process.pid) == {os.SCHED_OTHER}  # the master is left alone
+
+
 def test_three_single_threaded_processes_serve_three_requests_at_once(start_server, tmp_path):
     # Which process accepts a connection is the kernel's choice, and an idle event loop accepts
     # while its one predict thread is busy. So each request here blocks its process' event loop
