@@ -4,6 +4,7 @@ never timed tests): bench/README.md has the figures of full runs."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -43,3 +44,10 @@ def test_batching_bench_prints_on_off_and_the_limit_for_both_models():
         assert "in a batch of 32" in table  # the model's batched cost, measured in process
         assert "    8 on/off" in table
         assert "    8 limit" in table
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_handoff_bench_compares_both_policies_on_both_paths():
+    output = run_bench("handoff_bench.py", "--callers", "1,4", "--calls", "200", "--rounds", "1")
+    rows = [line.split()[:2] for line in output.splitlines()[2:]]
+    assert rows == [["threads", "1"], ["threads", "4"], ["batcher", "1"], ["batcher", "4"]]
