@@ -1,13 +1,13 @@
 """The hand-off of a synchronous predict, without HTTP: the default policy against SCHED_BATCH.
 
 A synchronous predict runs in one of the worker's predict threads (cortex_serve/handoff.py); the
-event loop hands it each call and collects its result. This script measures what that costs, on
-one core (where the event loop and its predict threads share it, as a replica of one CPU does):
-`--callers` tasks of one event loop each call a no-work function through `PredictThreads` in a
-loop, directly or through the adaptive batcher (`--batch`). Each configuration runs in a child
-process pinned to one CPU, alternating between the default scheduling policy and SCHED_BATCH
-(which the runtime's workers use: server.batch_scheduling), and reports the CPU time per call of
-its median round and their ratio. Linux only.
+event loop hands it each call and collects its result. This script measures what that costs on
+one core, where the event loop and its predict threads take turns as in a replica of one CPU:
+`--callers` tasks of one event loop each call a no-work function in a loop, through
+`PredictThreads` directly and through the adaptive batcher. Each configuration runs in a child
+process pinned to one CPU, alternately under the default scheduling policy and under SCHED_BATCH
+(the runtime's workers use it: server.use_batch_scheduling), and the CPU time per call of the
+median round of each is printed with their ratio. Linux only.
 
     python bench/handoff_bench.py [--callers 1,8,32] [--calls 20000] [--rounds 5]
 """

@@ -58,7 +58,7 @@ class ServerOptions:
     max_header_line_bytes: int = 8 * 1024  # the URL (414) or one header (431)
     max_headers: int = 100  # more headers: 431
     worker_timeout: int = 120  # seconds a worker's event loop may stay blocked before a restart
-    batch_scheduling: int = 1  # 1: workers under Linux's SCHED_BATCH (batch_scheduling()); 0: not
+    batch_scheduling: int = 1  # 1: workers under SCHED_BATCH (use_batch_scheduling()); 0: not
     reload: bool = False  # development: new workers when a Python file of the project changes
     parent_fd: int | None = None  # a pipe's read end: stop when its write end closes
 
@@ -112,7 +112,7 @@ def watch_parent(fd: int) -> None:
     threading.Thread(target=watch, name="parent", daemon=True).start()
 
 
-def batch_scheduling() -> None:
+def use_batch_scheduling() -> None:
     """Linux's SCHED_BATCH for the calling thread (in a worker right after the fork: the only
     thread, whose policy every thread it starts later inherits: predict threads, the model's).
 
@@ -123,8 +123,8 @@ def batch_scheduling() -> None:
     that one is about to release the GIL. Each hand-off thus costs four context switches where two
     do. SCHED_BATCH threads never preempt on wake-up: each runs until it blocks (the loop in
     epoll, releasing the GIL; the predict thread waiting for its next call) or its time slice
-    ends. bench/README.md measures the difference. It only changes when threads of the default
-    policy run; a worker started under another policy (`chrt`) keeps it."""
+    ends. bench/README.md measures the difference. A worker started under another policy (by
+    `chrt`, say) keeps it."""
     policy = getattr(os, "SCHED_BATCH", None)  # Linux only
     if policy is None or os.sched_getscheduler(0) != os.SCHED_OTHER:
         return
@@ -219,7 +219,7 @@ class CortexServer(BaseApplication):
             # lifespan startup, before uvicorn's own heartbeat runs, and beats with this.
             self.worker_notify = worker.notify
             if self.options.batch_scheduling:
-                batch_scheduling()
+                use_batch_scheduling()
 
         def child_exit(server: Any, worker: Any) -> None:
             was_ready = scoreboard.was_ready(worker.cortex_slot)
