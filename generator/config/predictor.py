@@ -60,6 +60,8 @@ class PredictorReading(ModelReading, PredictorFileRules):
                 f"only applies to type: tensorflow (got type: {ptype})",
             )
         dependencies = self._dependencies()
+        if ptype == "tensorflow" and batching is not None:
+            self._check_tf_serving_batch(batching.max_batch_size, processes, threads)
         if ptype is None or interface is None or path is None:
             return None
         if interface != "handlers" and path:
@@ -162,6 +164,21 @@ class PredictorReading(ModelReading, PredictorFileRules):
         if size is None or interval is None:
             return None  # absent, or a missing field was reported by the walk
         return BatchingSpec(max_batch_size=size, batch_interval=interval)
+
+    def _check_tf_serving_batch(self, size: int, processes: Any, threads: Any) -> None:
+        """TF Serving batches only the requests in flight at once, and each holds a predict
+        thread while it waits: a batch larger than the replica's threads never fills, so every
+        request would wait the whole batch_interval. Cortex refused such a config (v0.19 to
+        v0.35, the releases with TensorFlow predictors and batching)."""
+        if not (isinstance(processes, int) and isinstance(threads, int)):
+            return  # a bad value was reported by the walk
+        if size > processes * threads:
+            self.fail(
+                "predictor.server_side_batching.max_batch_size",
+                f"must be less than or equal to processes_per_replica x threads_per_process "
+                f"({processes} x {threads} = {processes * threads}) with type: tensorflow "
+                f"(got {size}): TF Serving batches only the requests in flight at once",
+            )
 
     def _image(self, target: str) -> str | None:
         found = self.values.get(target)

@@ -357,7 +357,7 @@ def test_v02x_realtime_api(tmp_path: Path) -> None:
       dir: models
       signature_key: serving_default
     server_side_batching:
-      max_batch_size: 32
+      max_batch_size: 8
       batch_interval: 250ms
     threads_per_process: 8
     tensorflow_serving_image: tensorflow/serving:2.3.0-gpu
@@ -412,7 +412,7 @@ def test_v02x_realtime_api(tmp_path: Path) -> None:
             interface="class",
             path="tf_predictor.py",
             models=ModelsSpec(dir="models", signature_key="serving_default"),
-            server_side_batching=BatchingSpec(max_batch_size=32, batch_interval=0.25),
+            server_side_batching=BatchingSpec(max_batch_size=8, batch_interval=0.25),
             threads_per_process=8,
             tensorflow_serving_image="tensorflow/serving:2.3.0-gpu",
         ),
