@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import Problem, UserError
-from .k8s import HEADER, api_folder
+from .k8s_files import HEADER, api_folder
 from .k8s_workloads import (
     SIDECAR_SECURITY_CONTEXT,
     container_resources,

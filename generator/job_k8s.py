@@ -23,7 +23,7 @@ from typing import Any
 from . import jobs
 from .errors import UserError, api_problem
 from .images import COPY_MODELS_SCRIPT
-from .k8s import HEADER, api_folder, dump_manifest
+from .k8s_files import HEADER, api_folder, dump_manifest
 from .k8s_workloads import (
     RESTRICTED_SECURITY_CONTEXT,
     container_resources,
