@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import container_compose, images, jobs, splitters
+from .container_compose import port_range
 from .images import MODEL_DIR
 from .project_files import ProjectFiles
-from .quantities import compose_cpus, docker_bytes
+from .quantities import compose_reservations, docker_bytes, gpu_devices
 from .spec import (
     SERVER_PORT,
     TF_SERVING_GRPC_PORT,
@@ -234,7 +235,8 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
         "depends_on": {f"{api.name}-models": {"condition": "service_completed_successfully"}},
     }
     if api.compute.gpu > 0:
-        serving["deploy"] = {"resources": {"reservations": {"devices": [_gpus(api.compute.gpu)]}}}
+        devices = [gpu_devices(api.compute.gpu)]
+        serving["deploy"] = {"resources": {"reservations": {"devices": devices}}}
     return {
         f"{api.name}-models": {
             # The API's own image holds the models; this copies them into the shared volume
@@ -262,40 +264,7 @@ def _deploy(project: Project, api: ApiSpec, gpu: int) -> dict[str, Any]:
     """Replicas and resources, all under `deploy:`, where `docker stack deploy` (Swarm) reads
     them too: it refuses service-level keys such as `cpu_shares`."""
     deploy: dict[str, Any] = {"replicas": api.autoscaling.starting_replicas}
-    requested = reservations(project, api, "compute", api.compute.cpu, api.compute.mem, gpu)
+    requested = compose_reservations(project, api, "compute", api.compute.cpu, api.compute.mem, gpu)
     if requested:
         deploy["resources"] = {"reservations": requested}
     return deploy
-
-
-def reservations(
-    project: Project,
-    api: ApiSpec | ContainerApiSpec,
-    section: str,
-    cpu: str | None,
-    mem: str | None,
-    gpu: int,
-) -> dict[str, Any]:
-    """Cortex's compute requests as `deploy.resources.reservations` (of an API, or of one
-    container of a v0.36+ pod: `section` names where they were written)."""
-    found: dict[str, Any] = {}
-    if cpu is not None:
-        # A request in Cortex: Swarm's scheduler reserves it. docker-compose 1.29 warns that it
-        # ignores the key and Compose v2 ignores it silently: locally the API gets Docker's
-        # default CPU weight, never a limit (a `cpus` limit would throttle a default 200m API).
-        found["cpus"] = compose_cpus(project, api, f"{section}.cpu", cpu)
-    if mem is not None:
-        # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
-        # (a limit would OOM-kill an API that Cortex let burst above its request).
-        found["memory"] = docker_bytes(project, api, f"{section}.mem", mem)
-    if gpu > 0:
-        found["devices"] = [_gpus(gpu)]
-    return found
-
-
-def _gpus(count: int) -> dict[str, Any]:
-    return {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
-
-
-def port_range(ports: tuple[int, ...]) -> str:
-    return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"

@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from .quantities import docker_bytes
+from .quantities import compose_reservations, docker_bytes
 from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
 
 JOBS_PROFILE = "jobs"  # `docker-compose up` leaves these services; `docker-compose run` runs one
@@ -77,15 +77,17 @@ def replicas_wanted(api: ContainerApiSpec) -> int:
     return api.autoscaling.starting_replicas
 
 
+def port_range(ports: tuple[int, ...]) -> str:
+    """Host ports as docker-compose publishes them: one port, or a range of consecutive ones."""
+    return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
+
+
 def container_services(
     project: Project,
     api: ContainerApiSpec,
     host_ports: tuple[int, ...],
     worker_image: str | None = None,
 ) -> ContainerServices:
-    # compose.py imports this module: its helpers are imported when used
-    from .compose import port_range
-
     names = service_names(api)
     anchor = _anchor_container(api)
     shared = len(api.containers) > 1
@@ -234,12 +236,10 @@ def tcp_check(port: int, timeout: int) -> str:
 
 def _deploy(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
     """Requests as reservations under deploy:, as predictor APIs get them (compose.py)."""
-    from .compose import reservations
-
     compute = container.compute
     section = f"pod.containers.{container.name}.compute"
     deploy: dict[str, Any] = {"replicas": replicas(api)}
-    requested = reservations(project, api, section, compute.cpu, compute.mem, compute.gpu)
+    requested = compose_reservations(project, api, section, compute.cpu, compute.mem, compute.gpu)
     if requested:
         deploy["resources"] = {"reservations": requested}
     return deploy

@@ -1,10 +1,11 @@
 """CPU and memory requests as the generated files write them: each checked once against
 Kubernetes' grammar (schema/values.py's parsers), then split (a TF Serving sidecar's half) or
-converted for Compose (cores, exact bytes)."""
+converted for Compose (cores, exact bytes; the reservations of a service's deploy:)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from .errors import UserError, api_problem
 from .schema import BadValue, cpu_millicores, quantity_bytes
@@ -62,6 +63,36 @@ def docker_bytes(
 ) -> str:
     """A Kubernetes quantity ("1Gi", "500M") as a Docker size: exact bytes ("b")."""
     return f"{request_bytes(project, api, field, quantity)}b"
+
+
+def compose_reservations(
+    project: Project,
+    api: ApiSpec | ContainerApiSpec,
+    section: str,
+    cpu: str | None,
+    mem: str | None,
+    gpu: int,
+) -> dict[str, Any]:
+    """Cortex's compute requests as `deploy.resources.reservations` (of an API, or of one
+    container of a v0.36+ pod: `section` names where they were written)."""
+    found: dict[str, Any] = {}
+    if cpu is not None:
+        # A request in Cortex: Swarm's scheduler reserves it. docker-compose 1.29 warns that it
+        # ignores the key and Compose v2 ignores it silently: locally the API gets Docker's
+        # default CPU weight, never a limit (a `cpus` limit would throttle a default 200m API).
+        found["cpus"] = compose_cpus(project, api, f"{section}.cpu", cpu)
+    if mem is not None:
+        # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
+        # (a limit would OOM-kill an API that Cortex let burst above its request).
+        found["memory"] = docker_bytes(project, api, f"{section}.mem", mem)
+    if gpu > 0:
+        found["devices"] = [gpu_devices(gpu)]
+    return found
+
+
+def gpu_devices(count: int) -> dict[str, Any]:
+    """`count` NVIDIA GPUs as a compose device reservation."""
+    return {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
 
 
 def split_in_two(requests: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:

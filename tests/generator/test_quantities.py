@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cortex_build.compose import reservations
 from cortex_build.errors import UserError
 from cortex_build.k8s import render_k8s
-from cortex_build.quantities import compose_cpus, docker_bytes, split_in_two
+from cortex_build.quantities import compose_cpus, compose_reservations, docker_bytes, split_in_two
 from cortex_build.spec import ApiSpec, ComputeSpec, PredictorSpec, Project
 
 
@@ -62,7 +61,7 @@ def test_a_bad_request_is_one_message_in_compose_and_kubernetes(
     spec = api(ComputeSpec(cpu=cpu, mem=mem))
     where = project(tmp_path, spec)
     with pytest.raises(UserError) as compose_error:
-        reservations(where, spec, "compute", spec.compute.cpu, spec.compute.mem, 0)
+        compose_reservations(where, spec, "compute", spec.compute.cpu, spec.compute.mem, 0)
     with pytest.raises(UserError) as k8s_error:
         render_k8s(where, [spec], {"iris": "iris:latest"})
     (in_compose,) = compose_error.value.problems
