@@ -19,7 +19,8 @@ All use `processes_per_replica: 1`, `threads_per_process: 2` (the iris example's
 measuring, each server must answer the model's samples. Then, for each connection count, `wrk`
 loads the three alternately (off, on, ceiling, off, ...) with one sample per request, after a
 warm-up, and the script prints requests/s, p50 and p99 of each server's fastest round, the
-server's CPU time per request (from /proc) and the ratios on/off, on/ceiling and ceiling/off.
+server's CPU time per request (from /proc), the ratios on/off, on/ceiling and ceiling/off, and
+on's mean batch over the level's rounds (from its /metrics: `cortex_batch_size`).
 
 It also measures, in this process (one thread, pinned where the servers run), the predictor's
 CPU per sample when it is handed a batch of `--max-batch-size` samples. The `limit` of a level is
@@ -192,6 +193,20 @@ class ModelResult:
     per_sample_us: float  # the predictor's CPU per sample in a batch of max_batch_size
     single_us: float  # the same, on a batch of one
     rows: list[tuple[int, dict[str, list[Run]]]]
+    mean_batches: dict[int, float]  # connections -> on's requests per batch over its rounds
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """(requests, batches) that a batching server's /metrics counted so far."""
+    metrics_url = url.rsplit("/", 1)[0] + "/metrics"
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    found = {}
+    for line in lines:
+        for field in ("sum", "count"):
+            if line.startswith(f"cortex_batch_size_{field}{{"):
+                found[field] = float(line.rsplit(" ", 1)[1])
+    return found["sum"], found["count"]
 
 
 def bench_model(model: Model, args: argparse.Namespace, levels: list[int]) -> ModelResult:
@@ -200,6 +215,7 @@ def bench_model(model: Model, args: argparse.Namespace, levels: list[int]) -> Mo
     ports = {name: free_port() for name in SERVERS}
     urls = {name: f"http://127.0.0.1:{port}/predict" for name, port in ports.items()}
     rows: list[tuple[int, dict[str, list[Run]]]] = []
+    mean_batches: dict[int, float] = {}
     with (
         tempfile.TemporaryDirectory(prefix=f"batching-bench-{model.name}-") as tmp,
         contextlib.ExitStack() as stack,
@@ -229,13 +245,16 @@ def bench_model(model: Model, args: argparse.Namespace, levels: list[int]) -> Mo
             for name in SERVERS:  # warm up each at this level (queues, allocations)
                 run_wrk(urls[name], script, args.warmup, connections)
             runs: dict[str, list[Run]] = {name: [] for name in SERVERS}
+            requests_before, batches_before = batch_totals(urls["on"])
             for _ in range(args.rounds):  # alternate, so drifts in machine load hit all alike
                 for name in SERVERS:
                     runs[name].append(
                         measure(urls[name], pids[name], script, args.duration, connections)
                     )
+            requests, batches = batch_totals(urls["on"])
+            mean_batches[connections] = (requests - requests_before) / (batches - batches_before)
             rows.append((connections, runs))
-    return ModelResult(model, per_sample, single, rows)
+    return ModelResult(model, per_sample, single, rows, mean_batches)
 
 
 def _median_rate(runs: list[Run]) -> float:
@@ -284,7 +303,8 @@ def report(result: ModelResult, args: argparse.Namespace) -> list[bool]:
             f"{connections:5} {'on/off':8} {ratio:9.3f}x (median {median:.3f}x; p50 "
             f"{on.result.p50_ms / off.result.p50_ms:.2f}x; CPU/req "
             f"{on.cpu_us_per_request / off.cpu_us_per_request:.2f}x; of limit "
-            f"{ratio / limit:.2f}x; on/ceil {of_ceiling:.2f}x{target})"
+            f"{ratio / limit:.2f}x; on/ceil {of_ceiling:.2f}x; mean batch "
+            f"{result.mean_batches[connections]:.1f}{target})"
         )
         print(
             f"{connections:5} {'limit':8} {limit:9.3f}x (off {off.cpu_us_per_request:.0f} us/req "

@@ -285,7 +285,9 @@ def create_app(worker: Worker) -> CortexApp:
         )
 
     async def metrics_endpoint(request: Request) -> Response:
-        text = metrics.render(scoreboard, spec["name"], spec.get("tracker"))
+        text = metrics.render(
+            scoreboard, spec["name"], spec.get("tracker"), batching=worker.batching is not None
+        )
         return Response(text, media_type=metrics.CONTENT_TYPE)
 
     paths = ["/predict"]

@@ -52,6 +52,7 @@ class AdaptiveBatcher(Generic[Item]):
         max_batch_size: int,
         slots: int = 1,
         batch_interval: float | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         """`run_batch` gets a list of items and must return one result per item, in order; a
         result that is an exception instance fails only its own request. `slots` is how many
@@ -63,12 +64,14 @@ class AdaptiveBatcher(Generic[Item]):
         have run, with any others that reached the batcher meanwhile. While one runs, requests
         queue and a free extra slot takes them only as a full batch or once the oldest has waited
         `batch_interval` seconds (None: at once); a finishing batch's slot takes what queued as
-        soon as the callbacks already queued have run."""
+        soon as the callbacks already queued have run. `on_batch(size)` is told each batch's size
+        as it starts (the /metrics histogram)."""
         if max_batch_size < 1 or slots < 1:
             raise ValueError("max_batch_size and slots must be >= 1")
         if batch_interval is not None and batch_interval < 0:
             raise ValueError("batch_interval must be >= 0")
         self._run_batch = run_batch
+        self._on_batch = on_batch
         self._max_batch_size = max_batch_size
         self._slots = slots
         self._free_slots = slots
@@ -166,6 +169,8 @@ class AdaptiveBatcher(Generic[Item]):
                     batch.append(entry)
             freed -= 1  # a freed slot is taken; the others follow the rule above
             self._free_slots -= 1
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
             running = self._start([entry[0] for entry in batch])
             running.add_done_callback(functools.partial(self._finish, batch))
         if not queue and self._timer is not None:

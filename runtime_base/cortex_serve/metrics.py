@@ -6,7 +6,7 @@ replica against `target_replica_concurrency`).
 
 from __future__ import annotations
 
-from .scoreboard import LATENCY_BUCKETS, VALUE_BUCKETS, Scoreboard, Snapshot
+from .scoreboard import BATCH_BUCKETS, LATENCY_BUCKETS, VALUE_BUCKETS, Scoreboard, Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -35,7 +35,10 @@ def _histogram(
     lines.append(f"{name}_count{{{labels}}} {counts[-1]}")
 
 
-def render(scoreboard: Scoreboard, api_name: str, tracker: dict | None) -> str:
+def render(
+    scoreboard: Scoreboard, api_name: str, tracker: dict | None, batching: bool = False
+) -> str:
+    """`batching`: the API's predictor runs this runtime's server-side batching (batching.py)."""
     snap: Snapshot = scoreboard.snapshot()
     api = f'api="{_escape(api_name)}"'
     lines = [
@@ -70,6 +73,14 @@ def render(scoreboard: Scoreboard, api_name: str, tracker: dict | None) -> str:
         "# TYPE cortex_processes gauge",
         f"cortex_processes{{{api}}} {scoreboard.processes}",
     ]
+    if batching:
+        lines += [
+            "# HELP cortex_batch_size Requests per batch handed to predict (server_side_batching).",
+            "# TYPE cortex_batch_size histogram",
+        ]
+        _histogram(
+            lines, "cortex_batch_size", api, BATCH_BUCKETS, snap.batch_buckets, snap.batch_sum
+        )
     if tracker and tracker.get("model_type") == "classification":
         lines += [
             "# HELP cortex_prediction_total Predictions, by predicted class (tracker).",

@@ -37,6 +37,8 @@ LATENCY_BUCKETS += (1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Regression tracker buckets: values of unknown scale, so decades on both sides of zero.
 _DECADES = tuple(10.0**e for e in range(-2, 5))
 VALUE_BUCKETS = (*(-d for d in reversed(_DECADES)), 0.0, *_DECADES)
+# Server-side batching: requests per batch, powers of two up to the largest max_batch_size.
+BATCH_BUCKETS: tuple[float, ...] = tuple(float(2**e) for e in range(11))
 MAX_CLASSES = 256  # distinct classification labels tracked; later ones count as "_other"
 LABEL_BYTES = 64
 OTHER_CLASS = "_other"
@@ -49,10 +51,11 @@ STATUS_FIRST, STATUS_LAST = 100, 599
 LATENCY_BASE = STATUS_BASE + (STATUS_LAST - STATUS_FIRST + 1)
 CLASS_BASE = LATENCY_BASE + len(LATENCY_BUCKETS) + 1  # + the +Inf bucket
 VALUE_BASE = CLASS_BASE + MAX_CLASSES + 1  # + the _other class
-INT_FIELDS = VALUE_BASE + len(VALUE_BUCKETS) + 1  # + the +Inf bucket
+BATCH_BASE = VALUE_BASE + len(VALUE_BUCKETS) + 1  # + the +Inf bucket
+INT_FIELDS = BATCH_BASE + len(BATCH_BUCKETS) + 1  # + the +Inf bucket
 # Float fields of a slot.
-LATENCY_SUM, VALUE_SUM = range(2)
-FLOAT_FIELDS = 2
+LATENCY_SUM, VALUE_SUM, BATCH_SUM = range(3)
+FLOAT_FIELDS = 3
 
 RETIRED = 0  # slot 0 holds the totals of workers that exited
 
@@ -76,6 +79,8 @@ class Snapshot:
     classes: dict[str, int]
     value_buckets: list[int]  # cumulative, as latency_buckets
     value_sum: float
+    batch_buckets: list[int]  # cumulative, as latency_buckets
+    batch_sum: float
 
     # Every observation lands in exactly one bucket: the counts are the +Inf buckets.
     @property
@@ -198,6 +203,11 @@ class Scoreboard:
                 index = self._register_label(label)
         self._ints[self._base + CLASS_BASE + index] += 1
 
+    def record_batch(self, size: int) -> None:
+        """One batch of `size` requests handed to predict (server-side batching)."""
+        self._ints[self._base + BATCH_BASE + bisect.bisect_left(BATCH_BUCKETS, size)] += 1
+        self._floats[self.slot * FLOAT_FIELDS + BATCH_SUM] += size
+
     def record_value(self, value: float) -> None:
         self._ints[self._base + VALUE_BASE + bisect.bisect_left(VALUE_BUCKETS, value)] += 1
         self._floats[self.slot * FLOAT_FIELDS + VALUE_SUM] += value
@@ -283,6 +293,7 @@ class Scoreboard:
         }
         latency_end = LATENCY_BASE + len(LATENCY_BUCKETS) + 1
         value_end = VALUE_BASE + len(VALUE_BUCKETS) + 1
+        batch_end = BATCH_BASE + len(BATCH_BUCKETS) + 1
         return Snapshot(
             processes_ready=totals[READY],  # the retired slot's is always 0
             in_flight=in_flight,
@@ -292,4 +303,6 @@ class Scoreboard:
             classes={label: count for label, count in classes.items() if count},
             value_buckets=list(accumulate(totals[VALUE_BASE:value_end])),
             value_sum=float_totals[VALUE_SUM],
+            batch_buckets=list(accumulate(totals[BATCH_BASE:batch_end])),
+            batch_sum=float_totals[BATCH_SUM],
         )

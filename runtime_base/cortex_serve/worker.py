@@ -158,6 +158,7 @@ class Worker:
                 int(self.batching["max_batch_size"]),
                 slots=self.threads,
                 batch_interval=float(self.batching["batch_interval"]),
+                on_batch=self.scoreboard.record_batch,
             )
         self.scoreboard.set_ready()
         logger.info(

@@ -44,6 +44,7 @@ def test_batching_bench_prints_on_off_and_the_limit_for_both_models():
         assert "in a batch of 32" in table  # the model's batched cost, measured in process
         assert "    8 on/off" in table
         assert "    8 limit" in table
+        assert "mean batch" in table  # on's /metrics: cortex_batch_size
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")

@@ -343,7 +343,12 @@ def test_server_side_batching_groups_concurrent_requests_and_answers_each(start_
     results = simultaneously(8, lambda: (v := next(values), httpx.post(server.url(), json=v)))
     for value, response in results:
         assert response.json()["doubled"] == value * 2
-    assert max(response.json()["batch_size"] for _, response in results) > 1
+    sizes = [response.json()["batch_size"] for _, response in results]
+    assert max(sizes) > 1
+    # /metrics counts each batch once, with its size: the requests of a batch of n each saw n
+    batches = sum(1 / size for size in sizes)
+    assert metric(server, "cortex_batch_size_count") == round(batches)
+    assert metric(server, "cortex_batch_size_sum") == 8
     wrong = httpx.post(server.url(), json="short")
     assert wrong.status_code == 500
     assert "one prediction per request" in wrong.json()["error"]

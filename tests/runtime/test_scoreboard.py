@@ -85,6 +85,22 @@ def test_metrics_render_tracker_classes_and_values():
     assert 'cortex_prediction_value_sum{api="api"} -16.5' in values
 
 
+def test_metrics_render_batch_sizes_only_for_a_batching_api():
+    board = Scoreboard(processes=1, max_concurrency=10)
+    board.claim(board.reserve_slot(), pid=1)
+    for size in (1, 3, 32, 1024):
+        board.record_batch(size)
+    text = render(board, "api", None, batching=True)
+    assert 'cortex_batch_size_bucket{api="api",le="1.0"} 1' in text
+    assert 'cortex_batch_size_bucket{api="api",le="2.0"} 1' in text
+    assert 'cortex_batch_size_bucket{api="api",le="4.0"} 2' in text
+    assert 'cortex_batch_size_bucket{api="api",le="32.0"} 3' in text
+    assert 'cortex_batch_size_bucket{api="api",le="1024.0"} 4' in text
+    assert 'cortex_batch_size_sum{api="api"} 1060.0' in text
+    assert 'cortex_batch_size_count{api="api"} 4' in text
+    assert "cortex_batch_size" not in render(board, "api", None)
+
+
 def test_the_tracker_skips_non_finite_values_and_takes_numpy_scalars():
     # NaN cannot reach the tracker through JSON (allow_nan=False); a starlette Response built
     # by the predictor can still carry one under `key`, and one NaN would poison the sum forever.
