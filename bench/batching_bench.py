@@ -71,6 +71,7 @@ from wrk_servers import (
     measure,
     run_wrk,
     serve_spec,
+    wrk_script,
 )
 
 SERVERS = ("off", "on", "ceiling")
@@ -222,10 +223,7 @@ def bench_model(model: Model, args: argparse.Namespace, levels: list[int]) -> Mo
     ):
         workdir = Path(tmp)
         script = workdir / "post.lua"
-        script.write_text(
-            f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(model.sample))}\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-        )
+        script.write_text(wrk_script(json.dumps(model.sample)))
         base = model.make_project(workdir)
         per_sample = model_cpu_per_sample(base, model.sample, args.max_batch_size)
         single = model_cpu_per_sample(base, model.sample, 1)

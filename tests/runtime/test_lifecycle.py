@@ -103,9 +103,11 @@ def test_worker_threads_run_under_sched_batch_unless_turned_off(start_server, se
     assert [r.status_code for r in results] == [200] * 8
     workers = worker_pids(server)
     assert len(workers) == 2
-    for pid in workers:
-        assert len(list(Path(f"/proc/{pid}/task").iterdir())) >= 3  # the loop and 2 predict threads
+    for pid in workers:  # each worker sets it after its fork
         assert thread_policies(pid) == {getattr(os, policy)}
+    # Threads started later inherit it: a worker that served has its loop and 2 predict threads
+    # (which worker the kernel hands a connection to is its choice, so not necessarily both).
+    assert max(len(list(Path(f"/proc/{pid}/task").iterdir())) for pid in workers) >= 3
     assert thread_policies(server.process.pid) == {os.SCHED_OTHER}  # the master is left alone
 
 
