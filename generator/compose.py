@@ -15,7 +15,7 @@ from . import container_compose, images, jobs, splitters
 from .container_compose import port_range
 from .images import MODEL_DIR
 from .project_files import ProjectFiles
-from .quantities import compose_reservations, docker_bytes, gpu_devices
+from .quantities import compose_deploy, docker_bytes, gpu_devices
 from .spec import (
     SERVER_PORT,
     TF_SERVING_GRPC_PORT,
@@ -209,9 +209,15 @@ def _api_service(
     if env_file is not None:
         service["env_file"] = [env_file]
     # On tensorflow APIs the GPU goes to TF Serving, as in Cortex.
-    deploy = _deploy(project, api, gpu=0 if tensorflow else api.compute.gpu)
-    if api.is_job:
-        deploy.pop("replicas")  # `docker-compose run` starts one container
+    deploy = compose_deploy(
+        project,
+        api,
+        "compute",
+        api.compute.cpu,
+        api.compute.mem,
+        gpu=0 if tensorflow else api.compute.gpu,
+        replicas=None if api.is_job else api.autoscaling.starting_replicas,
+    )
     if deploy:
         service["deploy"] = deploy
     if api.predictor.shm_size:
@@ -258,13 +264,3 @@ def _tf_serving_services(api: ApiSpec, target: RenderedApi) -> dict[str, Any]:
         },
         f"{api.name}-serving": serving,
     }
-
-
-def _deploy(project: Project, api: ApiSpec, gpu: int) -> dict[str, Any]:
-    """Replicas and resources, all under `deploy:`, where `docker stack deploy` (Swarm) reads
-    them too: it refuses service-level keys such as `cpu_shares`."""
-    deploy: dict[str, Any] = {"replicas": api.autoscaling.starting_replicas}
-    requested = compose_reservations(project, api, "compute", api.compute.cpu, api.compute.mem, gpu)
-    if requested:
-        deploy["resources"] = {"reservations": requested}
-    return deploy

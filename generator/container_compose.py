@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from .quantities import compose_reservations, docker_bytes
+from .quantities import compose_deploy, docker_bytes
 from .spec import ContainerApiSpec, ContainerSpec, ProbeSpec, Project
 
 JOBS_PROFILE = "jobs"  # `docker-compose up` leaves these services; `docker-compose run` runs one
@@ -114,10 +114,19 @@ def container_services(
             service["depends_on"] = [names[anchor.name]]
         if shared:
             service["volumes"] = [f"{volume}:{MNT}"]
-        service["deploy"] = _deploy(project, api, container)
+        compute = container.compute
+        service["deploy"] = compose_deploy(
+            project,
+            api,
+            container.compute_section,
+            compute.cpu,
+            compute.mem,
+            compute.gpu,
+            replicas=replicas(api),
+        )
         if container.compute.shm:
             service["shm_size"] = docker_bytes(
-                project, api, f"pod.containers.{container.name}.compute.shm", container.compute.shm
+                project, api, f"{container.compute_section}.shm", container.compute.shm
             )
         probe = container.readiness_probe
         if probe is None and container is anchor and api.kind != "TaskAPI":
@@ -232,14 +241,3 @@ def tcp_check(port: int, timeout: int) -> str:
         "else echo 'the image has no python3, bash or nc for this tcp_socket check' >&2; "
         "exit 1; fi"
     )
-
-
-def _deploy(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
-    """Requests as reservations under deploy:, as predictor APIs get them (compose.py)."""
-    compute = container.compute
-    section = f"pod.containers.{container.name}.compute"
-    deploy: dict[str, Any] = {"replicas": replicas(api)}
-    requested = compose_reservations(project, api, section, compute.cpu, compute.mem, compute.gpu)
-    if requested:
-        deploy["resources"] = {"reservations": requested}
-    return deploy

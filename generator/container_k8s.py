@@ -145,7 +145,7 @@ def probe(probe: ProbeSpec) -> dict[str, Any]:
 
 def _resources(project: Project, api: ContainerApiSpec, container: ContainerSpec) -> dict[str, Any]:
     compute = container.compute
-    section = f"pod.containers.{container.name}.compute"
+    section = container.compute_section
     requests = checked_requests(project, api, section, compute.cpu, compute.mem)
     if compute.gpu > 0:
         requests["nvidia.com/gpu"] = str(compute.gpu)

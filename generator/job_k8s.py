@@ -1,5 +1,6 @@
 """Kubernetes manifests for the job kinds of predictor code (BatchAPI, TaskAPI), from the pod
-parts of k8s_workloads.py (names, labels, requests, security contexts) and k8s.py's headers.
+parts of k8s_workloads.py (names, labels, requests, security contexts) and k8s_files.py's
+headers and folders.
 
 Per API (folder `<name>/`, left out of the top kustomization: applying it runs a job, as
 submitting one did in Cortex; applying the project only deploys what serves):

@@ -23,11 +23,7 @@ from .errors import Problem, UserError, api_problem
 from .job_k8s import render_job_api
 from .k8s_autoscaling import adapter_values, autoscaler_manifests, autoscaler_problem
 from .k8s_files import HEADER, TOP_HEADER, api_folder, dump_manifest
-
-# Re-exported (`as`): callers of render_k8s read the pods' shutdown timing here.
 from .k8s_workloads import (
-    DRAIN_SECONDS as DRAIN_SECONDS,
-    PRESTOP_SECONDS as PRESTOP_SECONDS,
     api_deployment,
     dotenv_secret_name,
     env_config_map,

@@ -90,6 +90,26 @@ def compose_reservations(
     return found
 
 
+def compose_deploy(
+    project: Project,
+    api: ApiSpec | ContainerApiSpec,
+    section: str,
+    cpu: str | None,
+    mem: str | None,
+    gpu: int,
+    replicas: int | None,
+) -> dict[str, Any]:
+    """A compose service's `deploy:` (empty when nothing is set): replicas (None for a job, which
+    `docker-compose run` starts once) and the requests as reservations. Everything goes under
+    `deploy:`, where `docker stack deploy` (Swarm) reads it too: it refuses service-level keys such
+    as `cpu_shares`."""
+    deploy: dict[str, Any] = {} if replicas is None else {"replicas": replicas}
+    requested = compose_reservations(project, api, section, cpu, mem, gpu)
+    if requested:
+        deploy["resources"] = {"reservations": requested}
+    return deploy
+
+
 def gpu_devices(count: int) -> dict[str, Any]:
     """`count` NVIDIA GPUs as a compose device reservation."""
     return {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}

@@ -230,6 +230,11 @@ class ContainerSpec:
     liveness_probe: ProbeSpec | None = None
     pre_stop: ProbeSpec | None = None
 
+    @property
+    def compute_section(self) -> str:
+        """Where its compute was written, as errors about it name it (compose and Kubernetes)."""
+        return f"pod.containers.{self.name}.compute"
+
 
 @dataclass(frozen=True)
 class ContainerApiSpec:

@@ -55,6 +55,8 @@ class ApiReader(PredictorReading, ScalingReading):
         predictor = self._predictor(kind)
         if predictor is not None and self.kind != "RealtimeAPI":
             predictor = dataclasses.replace(predictor, server_side_batching=None)  # see kinds.py
+        if predictor is not None:
+            self.check_tf_serving_batch(predictor)
         compute = self._compute()
         if predictor is not None and compute is not None:
             self._check_shm(predictor, compute)

@@ -60,8 +60,6 @@ class PredictorReading(ModelReading, PredictorFileRules):
                 f"only applies to type: tensorflow (got type: {ptype})",
             )
         dependencies = self._dependencies()
-        if ptype == "tensorflow" and batching is not None:
-            self._check_tf_serving_batch(batching.max_batch_size, processes, threads)
         if ptype is None or interface is None or path is None:
             return None
         if interface != "handlers" and path:
@@ -165,19 +163,26 @@ class PredictorReading(ModelReading, PredictorFileRules):
             return None  # absent, or a missing field was reported by the walk
         return BatchingSpec(max_batch_size=size, batch_interval=interval)
 
-    def _check_tf_serving_batch(self, size: int, processes: Any, threads: Any) -> None:
+    def check_tf_serving_batch(self, predictor: PredictorSpec) -> None:
         """TF Serving batches only the requests in flight at once, and each holds a predict
         thread while it waits: a batch larger than the replica's threads never fills, so every
         request would wait the whole batch_interval. Cortex refused such a config (v0.19 to
-        v0.35, the releases with TensorFlow predictors and batching)."""
-        if not (isinstance(processes, int) and isinstance(threads, int)):
-            return  # a bad value was reported by the walk
-        if size > processes * threads:
+        v0.35, the releases with TensorFlow predictors and batching). For the batching a realtime
+        API keeps (a job's is dropped: see kinds.py)."""
+        batching = predictor.server_side_batching
+        if predictor.type != "tensorflow" or batching is None:
+            return
+        counts = {"predictor.processes_per_replica", "predictor.threads_per_process"}
+        if counts & self.rejected:
+            return  # reported as it is; a product of defaults would quote numbers never written
+        processes, threads = predictor.processes_per_replica, predictor.threads_per_process
+        if batching.max_batch_size > processes * threads:
             self.fail(
                 "predictor.server_side_batching.max_batch_size",
                 f"must be less than or equal to processes_per_replica x threads_per_process "
                 f"({processes} x {threads} = {processes * threads}) with type: tensorflow "
-                f"(got {size}): TF Serving batches only the requests in flight at once",
+                f"(got {batching.max_batch_size}): TF Serving batches only the requests in "
+                "flight at once",
             )
 
     def _image(self, target: str) -> str | None:

@@ -95,7 +95,6 @@ from .values import (
     cpu_millicores as cpu_millicores,
     is_api_name as is_api_name,
     is_image_ref as is_image_ref,
-    is_zero_int_or_percent as is_zero_int_or_percent,
     parse_cpu as parse_cpu,
     parse_duration as parse_duration,
     parse_int_or_percent as parse_int_or_percent,

@@ -8,8 +8,8 @@ a worker killed while holding it would freeze the replica. So:
   a limit of N, N+k simultaneous requests give exactly k rejections, whichever worker they reach.
 - Every worker owns one slot of counters that only it writes (from its event loop thread, so no
   locks): pid, ready flag, in-flight count, whether it accepts connections (balancing.py),
-  requests by status, latency histogram, prediction tracker counts. Readers (/metrics, /healthz)
-  sum the slots; a torn read costs one sample.
+  requests by status, latency histogram, prediction tracker counts, batch sizes. Readers
+  (/metrics, /healthz) sum the slots; a torn read costs one sample.
 - The master gives each worker its slot before forking it (`reserve_slot`) and, when the worker
   exits, folds its counters into the retired slot 0 (so counters never go down), returns the
   admission units its in-flight requests held (so a killed worker leaks no capacity) and frees
@@ -37,7 +37,7 @@ LATENCY_BUCKETS += (1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Regression tracker buckets: values of unknown scale, so decades on both sides of zero.
 _DECADES = tuple(10.0**e for e in range(-2, 5))
 VALUE_BUCKETS = (*(-d for d in reversed(_DECADES)), 0.0, *_DECADES)
-# Server-side batching: requests per batch, powers of two up to the largest max_batch_size.
+# Server-side batching: requests per batch, powers of two up to 1024 (max_batch_size's maximum).
 BATCH_BUCKETS: tuple[float, ...] = tuple(float(2**e) for e in range(11))
 MAX_CLASSES = 256  # distinct classification labels tracked; later ones count as "_other"
 LABEL_BYTES = 64

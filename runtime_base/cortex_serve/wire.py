@@ -7,8 +7,9 @@ response: bytes, text (a JSON string up to Cortex v0.15), a starlette Response, 
 values through their .tolist()). Errors are JSON: {"error": ..., "status": ...}.
 
 JSON bodies are read by json's rules (NaN and Infinity as floats, integers of any size, lone
-surrogates kept); orjson, when installed, reads those whose result it certainly gives alike, some
-ten times faster (bench/README.md). Responses are always json's bytes: orjson writes NaN as null.
+surrogates kept); orjson, when installed, reads those whose result it certainly gives alike, about
+five times faster on a body of 256 floats, the check included (bench/README.md). Responses are
+always json's bytes: orjson writes NaN as null.
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ except ImportError:  # no orjson wheel for this Python or platform: json reads e
     _orjson_loads = None
 
 # Where orjson's result differs from json's while both parse: an integer beyond 64 bits (orjson
-# gives a float), and nesting between json's depth limit (the recursion limit less the caller's
-# stack, under 1,000) and orjson's (1,024). Digits map to 0 and what may precede a number's digits
-# to S, so "S" and 19 zeros finds every integer of 19 digits or more (and some exponents and text:
-# those go to json too, which is only slower).
+# gives a float), and, before Python 3.12, nesting between json's depth limit (the recursion limit
+# less the caller's stack, under 1,000) and orjson's (1,024). From 3.12 json's C scanner has a
+# limit of its own, 1,497 or more, so every body orjson nests deep enough to parse, json parses
+# too (and orjson's error for a deeper one sends it to json). Digits map to 0 and what may precede
+# a number's digits to S, so "S" and 19 zeros finds every integer of 19 digits or more (and some
+# exponents and text: those go to json too, which is only slower).
+_NESTING_DIFFERS = sys.version_info < (3, 12)
 _DIGITS_MARKED = bytes.maketrans(b"0123456789[,: \t\n\r-+eE", b"0" * 10 + b"S" * 11)
 _LONG_DIGITS = b"0" * 19
 _LONG_NUMBER = b"S" + _LONG_DIGITS
@@ -52,8 +56,10 @@ _LONG_NUMBER = b"S" + _LONG_DIGITS
 
 def _orjson_reads_alike(body: bytes) -> bool:
     """Whether orjson, if it parses `body`, gives what json.loads gives."""
-    if body.count(b"[") + body.count(b"{") >= min(500, sys.getrecursionlimit() // 2):
-        return False  # might nest deeper than json.loads reads
+    if _NESTING_DIFFERS and body.count(b"[") + body.count(b"{") >= min(
+        500, sys.getrecursionlimit() // 2
+    ):
+        return False  # might nest deeper than json.loads reads (a count: cheap, and safe)
     marked = body.translate(_DIGITS_MARKED)
     return not (marked.startswith(_LONG_DIGITS) or _LONG_NUMBER in marked)
 

@@ -793,3 +793,38 @@ def test_v014_reads_with_the_autoscaling_defaults_v014_documented(tmp_path: Path
     assert default.cortex.assumed == "v0.16"
     assert default.autoscaling == AutoscalingSpec()  # v0.15 and later
     assert v014.autoscaling == AutoscalingSpec(**V014_AUTOSCALING)
+
+
+TF_BATCHING = """\
+- name: tf
+  kind: {kind}
+  predictor:
+    type: tensorflow
+    path: tf_predictor.py
+    models:
+      path: s3://bucket/model
+    server_side_batching:
+      max_batch_size: 8
+      batch_interval: 10ms
+{counts}"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "counts", "batching"),
+    [
+        # 2 processes x 4 threads: 8 requests in flight fill a batch of 8
+        (
+            "RealtimeAPI",
+            "    processes_per_replica: 2\n    threads_per_process: 4\n",
+            BatchingSpec(max_batch_size=8, batch_interval=0.01),
+        ),
+        # a job's batching is ignored (noted), so no concurrency is asked of it
+        ("BatchAPI", "", None),
+    ],
+)
+def test_tf_serving_batches_that_can_fill_are_accepted(
+    tmp_path: Path, kind: str, counts: str, batching: BatchingSpec | None
+) -> None:
+    project = load_project(make_project(tmp_path, TF_BATCHING.format(kind=kind, counts=counts)))
+    (api,) = project.apis
+    assert api.predictor.server_side_batching == batching

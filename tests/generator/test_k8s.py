@@ -20,11 +20,8 @@ import yaml
 from cloudcoil.models.keda.v1alpha1 import ScaledObject as KedaScaledObject  # KEDA 2.16 CRD
 from cortex_build.errors import UserError
 from cortex_build.images import TF_SERVING_CPU, TF_SERVING_GPU, USER_ID, image_ref
-from cortex_build.k8s import (
-    DRAIN_SECONDS,
-    PRESTOP_SECONDS,
-    render_k8s,
-)
+from cortex_build.k8s import render_k8s
+from cortex_build.k8s_workloads import DRAIN_SECONDS, PRESTOP_SECONDS
 from cortex_build.spec import (
     ApiSpec,
     AutoscalingSpec,

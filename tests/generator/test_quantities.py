@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cortex_build.container_compose import container_services
 from cortex_build.errors import UserError
 from cortex_build.k8s import render_k8s
 from cortex_build.quantities import compose_cpus, compose_reservations, docker_bytes, split_in_two
-from cortex_build.spec import ApiSpec, ComputeSpec, PredictorSpec, Project
+from cortex_build.spec import (
+    ApiSpec,
+    AutoscalingSpec,
+    ComputeSpec,
+    ContainerApiSpec,
+    ContainerComputeSpec,
+    ContainerSpec,
+    PredictorSpec,
+    Project,
+    UpdateStrategySpec,
+)
 
 
 def api(compute: ComputeSpec | None = None) -> ApiSpec:
@@ -73,4 +84,30 @@ def test_a_bad_request_is_one_message_in_compose_and_kubernetes(
         "iris",
         f"compute.{field}",
     )
+    assert in_k8s.message.endswith(f'(got "{cpu or mem}")')
+
+
+@pytest.mark.parametrize(("cpu", "mem", "field"), [("lots", None, "cpu"), (None, "1GB", "mem")])
+def test_a_container_apis_bad_request_is_one_message_in_compose_and_kubernetes(
+    tmp_path: Path, cpu: str | None, mem: str | None, field: str
+) -> None:
+    container = ContainerSpec(name="web", image="web:1", compute=ContainerComputeSpec(cpu, mem=mem))
+    spec = ContainerApiSpec(
+        kind="RealtimeAPI",
+        name="web",
+        endpoint="/web",
+        containers=(container,),
+        autoscaling=AutoscalingSpec(),
+        update_strategy=UpdateStrategySpec(),
+        line=5,
+    )
+    where = Project(root=tmp_path, config_file=tmp_path / "cortex.yaml", apis=())
+    with pytest.raises(UserError) as compose_error:
+        container_services(where, spec, host_ports=(8888,))
+    with pytest.raises(UserError) as k8s_error:
+        render_k8s(where, [], {}, container_apis=[spec])
+    (in_compose,) = compose_error.value.problems
+    (in_k8s,) = k8s_error.value.problems
+    assert in_compose == in_k8s
+    assert (in_k8s.api, in_k8s.field) == ("web", f"pod.containers.web.compute.{field}")
     assert in_k8s.message.endswith(f'(got "{cpu or mem}")')

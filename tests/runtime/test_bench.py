@@ -14,7 +14,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
-pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
 
 def run_bench(script: str, *args: str) -> str:
@@ -25,6 +25,7 @@ def run_bench(script: str, *args: str) -> str:
     return done.stdout
 
 
+@needs_wrk
 def test_runtime_bench_prints_both_ratios():
     args = ["--duration", "1", "--rounds", "1", "--iris-rounds", "1", "--iris-connections", "8"]
     output = run_bench("runtime_bench.py", *args)
@@ -35,6 +36,7 @@ def test_runtime_bench_prints_both_ratios():
     assert "    8 cortex/async" in output
 
 
+@needs_wrk
 def test_batching_bench_prints_on_off_and_the_limit_for_both_models():
     args = ["--connections", "8", "--rounds", "1", "--duration", "1", "--warmup", "1"]
     output = run_bench("batching_bench.py", *args)

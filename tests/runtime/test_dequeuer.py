@@ -163,6 +163,19 @@ def test_sigterm_stops_it_at_once_with_the_batches_not_done_failed(
     assert summary["on_job_complete"] == "not run: stopped by SIGTERM"
 
 
+def wait_catching(pid: int, signum: int, timeout: float = 30) -> None:
+    """Until process `pid` has a handler for `signum` (its SigCgt mask in /proc): sent earlier,
+    the signal would get the default action and say nothing of the code under test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(status.split("SigCgt:")[1].split()[0], 16)
+        if caught & (1 << (signum - 1)):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} installed no handler for signal {signum}")
+
+
 def test_sigterm_while_waiting_for_the_server_stops_it(tmp_path: Path):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
@@ -170,7 +183,7 @@ def test_sigterm_while_waiting_for_the_server_stops_it(tmp_path: Path):
     process = subprocess.Popen(
         command(tmp_path, f"http://127.0.0.1:{port}/", JOB), stderr=subprocess.PIPE, text=True
     )
-    time.sleep(1.5)  # the job file read, now waiting for a listener (600 s by default)
+    wait_catching(process.pid, signal.SIGTERM)  # then waiting for a listener (600 s by default)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1, stderr
