@@ -65,31 +65,6 @@ def docker_bytes(
     return f"{request_bytes(project, api, field, quantity)}b"
 
 
-def compose_reservations(
-    project: Project,
-    api: ApiSpec | ContainerApiSpec,
-    section: str,
-    cpu: str | None,
-    mem: str | None,
-    gpu: int,
-) -> dict[str, Any]:
-    """Cortex's compute requests as `deploy.resources.reservations` (of an API, or of one
-    container of a v0.36+ pod: `section` names where they were written)."""
-    found: dict[str, Any] = {}
-    if cpu is not None:
-        # A request in Cortex: Swarm's scheduler reserves it. docker-compose 1.29 warns that it
-        # ignores the key and Compose v2 ignores it silently: locally the API gets Docker's
-        # default CPU weight, never a limit (a `cpus` limit would throttle a default 200m API).
-        found["cpus"] = compose_cpus(project, api, f"{section}.cpu", cpu)
-    if mem is not None:
-        # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
-        # (a limit would OOM-kill an API that Cortex let burst above its request).
-        found["memory"] = docker_bytes(project, api, f"{section}.mem", mem)
-    if gpu > 0:
-        found["devices"] = [gpu_devices(gpu)]
-    return found
-
-
 def compose_deploy(
     project: Project,
     api: ApiSpec | ContainerApiSpec,
@@ -100,11 +75,23 @@ def compose_deploy(
     replicas: int | None,
 ) -> dict[str, Any]:
     """A compose service's `deploy:` (empty when nothing is set): replicas (None for a job, which
-    `docker-compose run` starts once) and the requests as reservations. Everything goes under
-    `deploy:`, where `docker stack deploy` (Swarm) reads it too: it refuses service-level keys such
-    as `cpu_shares`."""
+    `docker-compose run` starts once) and Cortex's compute requests as reservations (of an API, or
+    of one container of a v0.36+ pod: `section` names where they were written). Everything goes
+    under `deploy:`, where `docker stack deploy` (Swarm) reads it too: it refuses service-level
+    keys such as `cpu_shares`."""
     deploy: dict[str, Any] = {} if replicas is None else {"replicas": replicas}
-    requested = compose_reservations(project, api, section, cpu, mem, gpu)
+    requested: dict[str, Any] = {}
+    if cpu is not None:
+        # A request in Cortex: Swarm's scheduler reserves it. docker-compose 1.29 warns that it
+        # ignores the key and Compose v2 ignores it silently: locally the API gets Docker's
+        # default CPU weight, never a limit (a `cpus` limit would throttle a default 200m API).
+        requested["cpus"] = compose_cpus(project, api, f"{section}.cpu", cpu)
+    if mem is not None:
+        # A request in Cortex, as in the Kubernetes manifests: a reservation, no hard limit
+        # (a limit would OOM-kill an API that Cortex let burst above its request).
+        requested["memory"] = docker_bytes(project, api, f"{section}.mem", mem)
+    if gpu > 0:
+        requested["devices"] = [gpu_devices(gpu)]
     if requested:
         deploy["resources"] = {"reservations": requested}
     return deploy

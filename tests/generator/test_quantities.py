@@ -8,7 +8,7 @@ import pytest
 from cortex_build.container_compose import container_services
 from cortex_build.errors import UserError
 from cortex_build.k8s import render_k8s
-from cortex_build.quantities import compose_cpus, compose_reservations, docker_bytes, split_in_two
+from cortex_build.quantities import compose_cpus, compose_deploy, docker_bytes, split_in_two
 from cortex_build.spec import (
     ApiSpec,
     AutoscalingSpec,
@@ -72,7 +72,7 @@ def test_a_bad_request_is_one_message_in_compose_and_kubernetes(
     spec = api(ComputeSpec(cpu=cpu, mem=mem))
     where = project(tmp_path, spec)
     with pytest.raises(UserError) as compose_error:
-        compose_reservations(where, spec, "compute", spec.compute.cpu, spec.compute.mem, 0)
+        compose_deploy(where, spec, "compute", spec.compute.cpu, spec.compute.mem, 0, None)
     with pytest.raises(UserError) as k8s_error:
         render_k8s(where, [spec], {"iris": "iris:latest"})
     (in_compose,) = compose_error.value.problems
