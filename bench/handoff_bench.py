@@ -41,7 +41,9 @@ def predict(payload):
 
 async def run() -> float:
     threads = PredictThreads(2)
-    batcher = AdaptiveBatcher(lambda items: threads.run(predict, items), 32, 2, 0.005)
+    batcher = AdaptiveBatcher(
+        lambda items, done: threads.run_then(done, predict, items), 32, 2, 0.005
+    )
     call = batcher.submit if batch else (lambda payload: threads.run(predict, payload))
     left = calls
 

@@ -15,9 +15,9 @@ a batch that waits a little is bigger and costs less per request. `batch_interva
 longest a request waits beyond a running batch.
 
 It runs on the worker's event loop, so its bookkeeping needs no locks; the predictor itself runs
-wherever `run_batch` puts it (the worker's thread pool for a synchronous predict, waited on through
-the predict threads' future (handoff.py) with a callback, not a task per batch).
-bench/batching_bench.py measures it.
+wherever `start_batch` puts it: for a synchronous predict, the worker's predict threads, which call
+back with the results in the pass of the loop that collects them (handoff.py's `run_then`; no
+future, no task per batch). bench/batching_bench.py measures it.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
+# done(True, results) or done(False, error): how a batch's outcome comes back, on the event loop
+Done = Callable[[bool, Any], None]
 
 
 def runtime_batching(predictor_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -45,20 +47,36 @@ class BatchResultError(Exception):
     """predict returned something that cannot be split into one answer per request."""
 
 
+def await_then(awaitable: Awaitable[Any], done: Done) -> None:
+    """Calls `done` with the outcome of `awaitable` (a coroutine runs as a task): how an async
+    predict's batch reports back."""
+    running = asyncio.ensure_future(awaitable)
+    running.add_done_callback(functools.partial(_report, done))
+
+
+def _report(done: Done, running: asyncio.Future[Any]) -> None:
+    if running.cancelled():
+        done(False, asyncio.CancelledError("the batch's predict was cancelled"))
+    elif (error := running.exception()) is not None:
+        done(False, error)
+    else:
+        done(True, running.result())
+
+
 class AdaptiveBatcher(Generic[Item]):
     def __init__(
         self,
-        run_batch: Callable[[list[Item]], Awaitable[Sequence[Any]]],
+        start_batch: Callable[[list[Item], Done], None],
         max_batch_size: int,
         slots: int = 1,
         batch_interval: float | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
-        """`run_batch` gets a list of items and must return one result per item, in order; a
-        result that is an exception instance fails only its own request. `slots` is how many
-        batches may run at once (the worker's predict threads). `run_batch` may be a coroutine
-        function or a plain function returning a future (e.g. `PredictThreads.run(...)`): a
-        future is waited on as it is, without a task around it.
+        """`start_batch(items, done)` starts predicting a list of items and, on the event loop,
+        calls `done(True, results)` with one result per item, in order (a result that is an
+        exception instance fails only its own request), or `done(False, error)` to fail them all
+        (`await_then` reports an awaitable's outcome so). `slots` is how many batches may run at
+        once (the worker's predict threads).
 
         While no batch runs, a request leaves once the callbacks already queued on the event loop
         have run, with any others that reached the batcher meanwhile. While one runs, requests
@@ -70,7 +88,7 @@ class AdaptiveBatcher(Generic[Item]):
             raise ValueError("max_batch_size and slots must be >= 1")
         if batch_interval is not None and batch_interval < 0:
             raise ValueError("batch_interval must be >= 0")
-        self._run_batch = run_batch
+        self._start_batch = start_batch
         self._on_batch = on_batch
         self._max_batch_size = max_batch_size
         self._slots = slots
@@ -101,15 +119,6 @@ class AdaptiveBatcher(Generic[Item]):
             self._dispatch()
         return await future
 
-    def _start(self, items: list[Item]) -> asyncio.Future[Any]:
-        """run_batch(items) as a future, an exception it raises at once included."""
-        try:
-            return asyncio.ensure_future(self._run_batch(items))
-        except Exception as error:
-            failed = asyncio.get_running_loop().create_future()
-            failed.set_exception(error)
-            return failed
-
     def _start_soon(self, freed: int) -> None:
         """`freed` more slots take what queued at once, as soon as the event loop has run the
         callbacks already queued on it (the loop is busy until then, so nothing waits idle), and
@@ -118,7 +127,11 @@ class AdaptiveBatcher(Generic[Item]):
         it, batches alternating 1 and N-1 (bench/README.md)."""
         self._freed += freed
         if self._gathering is None:
-            self._gathering = asyncio.get_running_loop().call_soon(self._gathered)
+            loop = asyncio.get_running_loop()
+            if _nothing_else_ready(loop):  # no other request can reach the batcher first
+                self._gathered()
+            else:
+                self._gathering = loop.call_soon(self._gathered)
 
     def _gathered(self) -> None:
         if self._gathering is not None:
@@ -171,23 +184,23 @@ class AdaptiveBatcher(Generic[Item]):
             self._free_slots -= 1
             if self._on_batch is not None:
                 self._on_batch(len(batch))
-            running = self._start([entry[0] for entry in batch])
-            running.add_done_callback(functools.partial(self._finish, batch))
+            done = functools.partial(self._finish, batch)
+            try:
+                self._start_batch([entry[0] for entry in batch], done)
+            except Exception as error:  # fails only its batch
+                # on the next pass, as a result would come: _finish here would recurse into this
+                asyncio.get_running_loop().call_soon(done, False, error)
         if not queue and self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _finish(
-        self, batch: list[tuple[Item, asyncio.Future[Any], float]], running: asyncio.Future[Any]
+        self, batch: list[tuple[Item, asyncio.Future[Any], float]], ok: bool, results: Any
     ) -> None:
         self._free_slots += 1
         try:
-            if running.cancelled():
-                raise asyncio.CancelledError("the batch's predict was cancelled")
-            error = running.exception()
-            if error is not None:
-                raise error
-            results = running.result()
+            if not ok:
+                raise results
             _check_results(results, len(batch))
         except BaseException as error:  # every request of this batch fails alike
             for _, future, _ in batch:
@@ -205,6 +218,14 @@ class AdaptiveBatcher(Generic[Item]):
             self._dispatch(1)  # a full batch: nothing to wait for
         else:
             self._start_soon(1)
+
+
+def _nothing_else_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether no callback is due on the loop before it next polls its sockets (so no request
+    can reach the batcher before then). asyncio's own loop keeps them in `_ready`; another loop
+    (uvloop) is assumed busy, which costs one pass of the loop."""
+    ready = getattr(loop, "_ready", None)
+    return ready is not None and not ready
 
 
 def _check_results(results: Any, expected: int) -> None:

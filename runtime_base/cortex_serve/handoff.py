@@ -13,7 +13,9 @@ of its own; and results that finish while the loop has not yet collected earlier
 same wake-up, so under load the loop is woken once for many results. bench/runtime_bench.py (the
 iris comparison) measures it against bare Starlette.
 
-Calls start in the order they were made, each in whichever thread is free.
+Calls start in the order they were made, each in whichever thread is free. `run_then` hands the
+result to a callback instead of a future: the adaptive batcher's way, which saves the pass of the
+event loop that a future's done callback waits for.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ class PredictThreads:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: list[threading.Thread] = []
-        self._jobs: deque[tuple[Any, Any, tuple[Any, ...]]] = deque()  # (future, func, args)
+        # (future or done callback, func, args)
+        self._jobs: deque[tuple[Any, Any, tuple[Any, ...]]] = deque()
         self._idle: list[threading.Lock] = []  # each idle thread's wake-up lock, held
         self._mutex = threading.Lock()  # a thread going idle vs a job arriving
-        self._done: deque[tuple[asyncio.Future[Any], bool, Any]] = deque()  # (future, ok, value)
+        self._done: deque[tuple[Any, bool, Any]] = deque()  # (future or callback, ok, value)
         self._collect_pending = False  # a _collect is scheduled on the loop and has not begun
 
     def run(self, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -50,12 +53,25 @@ class PredictThreads:
         if loop is None:
             loop = self._start()
         future = loop.create_future()
+        self._queue(future, func, args)
+        return future
+
+    def run_then(
+        self, done: Callable[[bool, Any], None], func: Callable[..., Any], *args: Any
+    ) -> None:
+        """func(*args) in a predict thread, then `done(True, result)` or `done(False, error)` on
+        the event loop, in the pass that collects the result (a future's done callbacks would
+        wait for the next one)."""
+        if self._loop is None:
+            self._start()
+        self._queue(done, func, args)
+
+    def _queue(self, target: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
         with self._mutex:
-            self._jobs.append((future, func, args))
+            self._jobs.append((target, func, args))
             wake = self._idle.pop() if self._idle else None
         if wake is not None:
             wake.release()
-        return future
 
     def shutdown(self) -> None:
         """Lets every call made so far finish, then stops the threads (any thread may call it)."""
@@ -89,16 +105,18 @@ class PredictThreads:
             if job is None:
                 wake.acquire()  # until run() or shutdown() releases it
                 continue
-            future, func, args = job
-            if future is _STOP:
+            target, func, args = job
+            if target is _STOP:
                 return
-            if future.cancelled():  # its request was cancelled while it waited here
-                continue
+            if isinstance(target, asyncio.Future) and target.cancelled():
+                continue  # its request was cancelled while it waited here
             try:
                 value, ok = func(*args), True
+            except StopIteration as error:  # a Future refuses it (it ends coroutines)
+                value, ok = RuntimeError(f"predict raised StopIteration: {error}"), False
             except BaseException as error:  # user code: SystemExit too, answered as a 500
                 value, ok = error, False
-            done.append((future, ok, value))
+            done.append((target, ok, value))
             # Appended first, checked second (and _collect clears the flag before it drains):
             # a result is never left uncollected.
             if not self._collect_pending:
@@ -112,12 +130,17 @@ class PredictThreads:
         self._collect_pending = False
         done = self._done
         while done:
-            future, ok, value = done.popleft()
-            if future.cancelled():
+            target, ok, value = done.popleft()
+            if not isinstance(target, asyncio.Future):  # run_then's callback
+                try:
+                    target(ok, value)
+                except Exception as error:  # a bug there must not strand the other results
+                    asyncio.get_running_loop().call_exception_handler(
+                        {"message": "a predict thread's done callback failed", "exception": error}
+                    )
+            elif target.cancelled():
                 continue
-            if ok:
-                future.set_result(value)
-            elif isinstance(value, StopIteration):  # a Future refuses it (it ends coroutines)
-                future.set_exception(RuntimeError(f"predict raised StopIteration: {value}"))
+            elif ok:
+                target.set_result(value)
             else:
-                future.set_exception(value)
+                target.set_exception(value)

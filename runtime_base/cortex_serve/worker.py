@@ -16,13 +16,13 @@ import numbers
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cortex_internal.lib.log import logger
 
-from .batching import AdaptiveBatcher, runtime_batching
+from .batching import AdaptiveBatcher, Done, await_then, runtime_batching
 from .handoff import PredictThreads
 from .predictor import Predictor, PredictorError, VerbMethod
 from .predictor_loading import load_predictor
@@ -174,20 +174,19 @@ class Worker:
 
     # -- prediction ------------------------------------------------------------------------------
 
-    def _predict_batch(self, items: list[tuple[Any, Any, Any]]) -> Awaitable[Any]:
+    def _predict_batch(self, items: list[tuple[Any, Any, Any]], done: Done) -> None:
         """server_side_batching: predict receives lists (one entry per request) and must return a
-        list of the same length; the batcher hands each request its own entry. A plain function,
-        not a coroutine function, returning one of two awaitables: for a synchronous predictor the
-        predict threads' future (handoff.py), which the batcher waits on directly (no task per
-        batch); for an async predictor the coroutine of its predict, which the batcher's `_start`
-        wraps in a task."""
+        list of the same length; the batcher hands each request its own entry. A synchronous
+        predict runs in a predict thread, which calls `done` back (handoff.py's run_then); an
+        async one runs in a task on the loop."""
         assert self.predictor is not None
         payloads = [item[0] for item in items]
         query_params = [item[1] for item in items]
         headers = [item[2] for item in items]
         if self.predictor.is_async:
-            return self.predictor.predict(payloads, query_params, headers)
-        return self.pool.run(self.predictor.predict, payloads, query_params, headers)
+            await_then(self.predictor.predict(payloads, query_params, headers), done)
+            return
+        self.pool.run_then(done, self.predictor.predict, payloads, query_params, headers)
 
     async def predict(
         self, payload: Any, query_params: Any, headers: Any, verb: str = "POST"

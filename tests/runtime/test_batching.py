@@ -7,7 +7,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from cortex_serve.batching import AdaptiveBatcher, BatchResultError, runtime_batching
+from cortex_serve.batching import (
+    AdaptiveBatcher,
+    BatchResultError,
+    await_then,
+    runtime_batching,
+)
+
+
+def awaited(run_batch):
+    """The batcher's start_batch from a function that returns an awaitable (as the worker starts
+    an async predict's batch)."""
+    return lambda batch, done: await_then(run_batch(batch), done)
 
 
 class SlowDoubler:
@@ -31,7 +42,7 @@ def test_a_lone_request_is_not_held():
     predictor = SlowDoubler()
 
     async def main() -> float:
-        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8)
+        batcher = AdaptiveBatcher(awaited(predictor.run_batch), max_batch_size=8)
         start = time.perf_counter()
         assert await batcher.submit(21) == 42
         return time.perf_counter() - start
@@ -41,11 +52,31 @@ def test_a_lone_request_is_not_held():
     assert elapsed < 0.05  # no batching window was waited out
 
 
+@pytest.mark.parametrize("callback_due", [False, True])
+def test_a_lone_request_on_an_idle_loop_starts_without_a_pass_of_the_loop(callback_due):
+    # Nothing else is due on the loop before it next polls, so no other request can join: the
+    # batch starts within submit, not one pass later. With a callback due first (one that could
+    # bring another request), it waits for that callback's pass.
+    started: list[list[int]] = []
+
+    async def main() -> list[list[int]]:
+        batcher = AdaptiveBatcher(lambda batch, done: started.append(batch), max_batch_size=8)
+        if callback_due:
+            asyncio.get_running_loop().call_soon(lambda: None)
+        lone = batcher.submit(1)
+        lone.send(None)  # submit's first step, up to its await
+        within_submit = list(started)
+        lone.close()
+        return within_submit
+
+    assert asyncio.run(main()) == ([] if callback_due else [[1]])
+
+
 def test_requests_arriving_while_busy_go_together_and_each_gets_its_own_answer():
     predictor = SlowDoubler(delay=0.05)
 
     async def main() -> list[int]:
-        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=4)
+        batcher = AdaptiveBatcher(awaited(predictor.run_batch), max_batch_size=4)
         first = asyncio.ensure_future(batcher.submit(0))
         await asyncio.sleep(0.01)
         rest = await asyncio.gather(*(batcher.submit(i) for i in range(1, 10)))
@@ -62,7 +93,9 @@ def test_requests_reaching_an_idle_batcher_in_one_pass_of_the_event_loop_go_toge
     predictor = SlowDoubler(delay=0.05)
 
     async def main() -> float:
-        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=4, batch_interval=10.0)
+        batcher = AdaptiveBatcher(
+            awaited(predictor.run_batch), max_batch_size=4, batch_interval=10.0
+        )
         start = time.perf_counter()
         assert await asyncio.gather(*(batcher.submit(i) for i in range(6))) == [0, 2, 4, 6, 8, 10]
         return time.perf_counter() - start
@@ -76,7 +109,7 @@ def test_many_concurrent_callers_on_several_slots_get_their_own_answers():
     predictor = SlowDoubler(delay=0.002, threads=4)
 
     async def main() -> list[int]:
-        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=16, slots=4)
+        batcher = AdaptiveBatcher(awaited(predictor.run_batch), max_batch_size=16, slots=4)
 
         async def caller(i: int) -> int:
             await asyncio.sleep((i % 7) / 1000)
@@ -105,7 +138,7 @@ def test_a_wrong_return_fails_every_request_of_the_batch_clearly(make_result, me
         return make_result(batch)
 
     async def main() -> list:
-        batcher = AdaptiveBatcher(run_batch, max_batch_size=3)
+        batcher = AdaptiveBatcher(awaited(run_batch), max_batch_size=3)
         return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
 
     results = asyncio.run(main())
@@ -121,7 +154,7 @@ def test_an_exception_in_one_slot_fails_only_that_request():
         return [ValueError(f"bad input {x}") if x == 2 else x for x in batch]
 
     async def main() -> list:
-        batcher = AdaptiveBatcher(run_batch, max_batch_size=8)
+        batcher = AdaptiveBatcher(awaited(run_batch), max_batch_size=8)
         return await asyncio.gather(*(batcher.submit(i) for i in range(4)), return_exceptions=True)
 
     results = asyncio.run(main())
@@ -139,7 +172,7 @@ def test_a_raising_predict_fails_its_batch_and_the_batcher_goes_on():
         return batch
 
     async def main() -> tuple:
-        batcher = AdaptiveBatcher(run_batch, max_batch_size=8)
+        batcher = AdaptiveBatcher(awaited(run_batch), max_batch_size=8)
         first = await asyncio.gather(batcher.submit(1), return_exceptions=True)
         second = await batcher.submit(2)
         return first[0], second
@@ -153,7 +186,7 @@ def test_a_request_cancelled_while_queued_is_left_out_of_the_batch():
     predictor = SlowDoubler(delay=0.05)
 
     async def main() -> list:
-        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8)
+        batcher = AdaptiveBatcher(awaited(predictor.run_batch), max_batch_size=8)
         running = asyncio.ensure_future(batcher.submit(0))
         await asyncio.sleep(0.01)  # 0 is now running; 1 and 2 will queue
         cancelled = asyncio.ensure_future(batcher.submit(1))
@@ -171,7 +204,7 @@ def test_while_a_batch_runs_another_slot_takes_a_partial_batch_only_after_batch_
 
     async def main() -> tuple[list[int], float]:
         batcher = AdaptiveBatcher(
-            predictor.run_batch, max_batch_size=4, slots=2, batch_interval=0.05
+            awaited(predictor.run_batch), max_batch_size=4, slots=2, batch_interval=0.05
         )
         start = time.perf_counter()
         first = asyncio.ensure_future(batcher.submit(0))  # nothing runs: leaves at once
@@ -194,7 +227,7 @@ def test_while_a_batch_runs_a_full_batch_takes_another_slot_at_once():
 
     async def main() -> float:
         batcher = AdaptiveBatcher(
-            predictor.run_batch, max_batch_size=3, slots=2, batch_interval=10.0
+            awaited(predictor.run_batch), max_batch_size=3, slots=2, batch_interval=10.0
         )
         first = asyncio.ensure_future(batcher.submit(0))
         await asyncio.sleep(0.01)
@@ -213,7 +246,9 @@ def test_a_finishing_batch_takes_what_queued_without_waiting_batch_interval():
     predictor = SlowDoubler(delay=0.05)
 
     async def main() -> float:
-        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8, batch_interval=10.0)
+        batcher = AdaptiveBatcher(
+            awaited(predictor.run_batch), max_batch_size=8, batch_interval=10.0
+        )
         start = time.perf_counter()
         first = asyncio.ensure_future(batcher.submit(0))
         await asyncio.sleep(0.01)
@@ -226,7 +261,7 @@ def test_a_finishing_batch_takes_what_queued_without_waiting_batch_interval():
     assert elapsed < 1.0
 
 
-def test_run_batch_may_return_the_executors_future_or_raise_at_once():
+def test_a_batch_may_run_in_an_executor_and_one_that_fails_to_start_fails_alone():
     pool = ThreadPoolExecutor(1)
     calls: list[list[int]] = []
 
@@ -237,7 +272,7 @@ def test_run_batch_may_return_the_executors_future_or_raise_at_once():
         return asyncio.get_running_loop().run_in_executor(pool, lambda: [x + 1 for x in batch])
 
     async def main() -> list:
-        batcher = AdaptiveBatcher(run_batch, max_batch_size=8)
+        batcher = AdaptiveBatcher(awaited(run_batch), max_batch_size=8)
         lone = await batcher.submit(1)
         unlucky = await asyncio.gather(batcher.submit(13), return_exceptions=True)
         after = await asyncio.gather(*(batcher.submit(i) for i in range(3)))
@@ -253,7 +288,9 @@ def test_a_cancelled_lone_request_does_not_stall_the_batcher():
     predictor = SlowDoubler(delay=0.05)
 
     async def main() -> list[int]:
-        batcher = AdaptiveBatcher(predictor.run_batch, max_batch_size=8, batch_interval=0.01)
+        batcher = AdaptiveBatcher(
+            awaited(predictor.run_batch), max_batch_size=8, batch_interval=0.01
+        )
         lone = asyncio.ensure_future(batcher.submit(0))
         await asyncio.sleep(0.01)
         queued = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
@@ -298,7 +335,7 @@ def test_a_finishing_slot_takes_what_queued_at_once_while_another_slot_is_still_
 
     async def main() -> list[int]:
         batcher = AdaptiveBatcher(
-            predictor.run_batch, max_batch_size=4, slots=2, batch_interval=0.4
+            awaited(predictor.run_batch), max_batch_size=4, slots=2, batch_interval=0.4
         )
         predictor.start = time.perf_counter()
         lone = asyncio.ensure_future(batcher.submit(0))  # idle: leaves at once on one slot
@@ -322,7 +359,7 @@ def test_an_extra_slot_counts_batch_interval_from_the_oldest_request_not_the_new
 
     async def main() -> list[int]:
         batcher = AdaptiveBatcher(
-            predictor.run_batch, max_batch_size=8, slots=2, batch_interval=0.3
+            awaited(predictor.run_batch), max_batch_size=8, slots=2, batch_interval=0.3
         )
         predictor.start = time.perf_counter()
         lone = asyncio.ensure_future(batcher.submit(0))
@@ -345,7 +382,7 @@ def test_an_extra_slot_waits_batch_interval_from_the_arrival_of_the_oldest_reque
 
     async def main() -> int:
         batcher = AdaptiveBatcher(
-            predictor.run_batch, max_batch_size=8, slots=2, batch_interval=0.3
+            awaited(predictor.run_batch), max_batch_size=8, slots=2, batch_interval=0.3
         )
         predictor.start = time.perf_counter()
         lone = asyncio.ensure_future(batcher.submit(0))
@@ -371,7 +408,7 @@ def test_an_extra_slot_never_takes_a_partial_batch_before_batch_interval():
 
     async def main() -> list[int]:
         batcher = AdaptiveBatcher(
-            predictor.run_batch, max_batch_size=16, slots=2, batch_interval=0.3
+            awaited(predictor.run_batch), max_batch_size=16, slots=2, batch_interval=0.3
         )
         predictor.start = time.perf_counter()
         lone = asyncio.ensure_future(batcher.submit(0))

@@ -94,6 +94,59 @@ def test_results_finishing_together_are_collected_on_fewer_wake_ups_than_results
     pool.shutdown()
 
 
+def test_run_then_calls_back_on_the_loop_in_the_pass_that_collects_the_result():
+    pool = PredictThreads(1)
+    outcomes: list[tuple[bool, object, bool]] = []
+
+    def fail(error: BaseException) -> None:
+        raise error
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.current_thread()
+        all_done = loop.create_future()
+
+        def done(ok: bool, value: object) -> None:
+            outcomes.append((ok, value, threading.current_thread() is loop_thread))
+            if len(outcomes) == 3:
+                all_done.set_result(None)
+
+        pool.run_then(done, pow, 3, 2)
+        pool.run_then(done, fail, ValueError("bad"))
+        pool.run_then(done, fail, StopIteration())
+        await all_done
+
+    asyncio.run(main())
+    (ok, nine, on_loop), (failed, bad, _), (stopped, stop, _) = outcomes
+    assert ok and nine == 9 and on_loop
+    assert not failed and isinstance(bad, ValueError) and str(bad) == "bad"
+    assert not stopped and isinstance(stop, RuntimeError) and "StopIteration" in str(stop)
+    pool.shutdown()
+
+
+def test_a_failing_run_then_callback_is_reported_and_the_other_results_still_come_back():
+    pool = PredictThreads(1)
+    reported: list[object] = []
+    release = threading.Event()
+
+    def broken(ok: bool, value: object) -> None:
+        raise KeyError("a bug in the callback")
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+        blocker = pool.run(release.wait, 5)
+        pool.run_then(broken, pow, 2, 2)
+        after = pool.run(pow, 2, 3)
+        release.set()  # the three finish together and are collected in one pass
+        await blocker
+        return await after
+
+    assert asyncio.run(main()) == 8
+    assert len(reported) == 1 and isinstance(reported[0], KeyError)
+    pool.shutdown()
+
+
 def test_a_call_cancelled_before_it_started_does_not_run():
     pool = PredictThreads(1)
     ran: list[str] = []
