@@ -26,6 +26,9 @@ It also measures, in this process (one thread, pinned where the servers run), th
 CPU per sample when it is handed a batch of `--max-batch-size` samples. The `limit` of a level is
 then off's CPU per request / (ceiling's CPU per request + that per-sample cost): the on/off ratio
 that a batcher adding nothing to the HTTP path and the batched model run would reach on one core.
+Fewer clients than `--max-batch-size` cannot fill such batches, so each level also prints the
+limit `at batch`: the same with the per-sample cost at that level's mean batch (measured after
+the rounds, rounded to a whole batch).
 
 Targets (benchmark output, never timed tests):
 - mlp: on/off >= 0.85x of the limit at 32 and 64 connections; >= 1.6x at 8; median >= 0.97x at 1;
@@ -195,6 +198,8 @@ class ModelResult:
     single_us: float  # the same, on a batch of one
     rows: list[tuple[int, dict[str, list[Run]]]]
     mean_batches: dict[int, float]  # connections -> on's requests per batch over its rounds
+    # connections -> the predictor's CPU per sample in a batch of that level's mean batch (rounded)
+    at_mean_batch_us: dict[int, float]
 
 
 def batch_totals(url: str) -> tuple[float, float]:
@@ -252,7 +257,13 @@ def bench_model(model: Model, args: argparse.Namespace, levels: list[int]) -> Mo
             requests, batches = batch_totals(urls["on"])
             mean_batches[connections] = (requests - requests_before) / (batches - batches_before)
             rows.append((connections, runs))
-    return ModelResult(model, per_sample, single, rows, mean_batches)
+        # What the batches that this level's clients allow cost: the limit above assumes full
+        # batches, which fewer connections than max_batch_size cannot fill.
+        at_mean_batch = {
+            level: model_cpu_per_sample(base, model.sample, max(1, round(mean)))
+            for level, mean in mean_batches.items()
+        }
+    return ModelResult(model, per_sample, single, rows, mean_batches, at_mean_batch)
 
 
 def _median_rate(runs: list[Run]) -> float:
@@ -308,6 +319,14 @@ def report(result: ModelResult, args: argparse.Namespace) -> list[bool]:
             f"{connections:5} {'limit':8} {limit:9.3f}x (off {off.cpu_us_per_request:.0f} us/req "
             f"/ (ceiling {ceiling.cpu_us_per_request:.0f} + model {result.per_sample_us:.1f}); "
             f"ceil/off {ceiling.result.requests_per_second / off.result.requests_per_second:.3f}x)"
+        )
+        mean_batch = max(1, round(result.mean_batches[connections]))
+        at_mean = result.at_mean_batch_us[connections]
+        limit_at_mean = off.cpu_us_per_request / (ceiling.cpu_us_per_request + at_mean)
+        print(
+            f"{connections:5} {'at batch':8} {limit_at_mean:9.3f}x (the limit with the model's "
+            f"{at_mean:.1f} us a sample in a batch of {mean_batch}, the mean batch; on/off is "
+            f"{ratio / limit_at_mean:.2f}x of it)"
         )
     return verdicts
 

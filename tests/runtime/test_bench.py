@@ -46,6 +46,7 @@ def test_batching_bench_prints_on_off_and_the_limit_for_both_models():
         assert "in a batch of 32" in table  # the model's batched cost, measured in process
         assert "    8 on/off" in table
         assert "    8 limit" in table
+        assert "    8 at batch" in table  # the limit at the batch the level's clients make
         assert "mean batch" in table  # on's /metrics: cortex_batch_size
 
 
