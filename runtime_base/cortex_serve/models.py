@@ -98,9 +98,11 @@ class ModelStore(Generic[Model]):
         return source, version
 
     def get(self, model_name: str | None = None, model_version: str | int = LATEST) -> Model:
-        source, version = self.locate(model_name, model_version)
-        key = (source.name, version)
         with self._guard:
+            # Located under the guard, as refresh swaps sources and drops removed versions under
+            # it: a version removed meanwhile is either still in memory here or not located.
+            source, version = self.locate(model_name, model_version)
+            key = (source.name, version)
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]

@@ -313,6 +313,35 @@ def test_refresh_adds_and_drops_versions_and_models(models: Path, tmp_path: Path
         store.get("setosa")
 
 
+def test_a_request_located_while_its_version_is_removed_gets_the_model_in_memory(
+    models: Path, tmp_path: Path
+) -> None:
+    # The race CI once hit: a request found version 3 as latest, a refresh then dropped it, and
+    # the request went on to load it from a folder that was gone (a 500 instead of an answer).
+    sources = resolve_models({"dir": str(models)}, tmp_path)
+    store: ModelStore[dict[str, Any]] = ModelStore(
+        sources, lambda source, version: read_model(str(source.path(version)))
+    )
+    write_version(models, "iris", 3)
+    store.refresh()
+    assert store.get("iris")["version"] == 3
+    shutil.rmtree(models / "iris" / "3")
+    locate = store.locate
+    refresher = threading.Thread(target=store.refresh)
+
+    def locate_then_refresh(*args: Any) -> Any:
+        located = locate(*args)
+        refresher.start()
+        refresher.join(0.3)  # a refresh must not get between locating and the lookup
+        return located
+
+    store.locate = locate_then_refresh  # type: ignore[method-assign]
+    assert store.get("iris")["version"] == 3
+    refresher.join()
+    store.locate = locate  # type: ignore[method-assign]
+    assert store.get("iris")["version"] == 2 and ("iris", 3) not in store.loaded()
+
+
 def test_a_new_version_that_does_not_load_is_held_back(models: Path, tmp_path: Path) -> None:
     sources = resolve_models({"paths": [{"name": "iris", "path": str(models / "iris")}]}, tmp_path)
     store: ModelStore[dict[str, Any]] = ModelStore(
