@@ -13,6 +13,9 @@ needs against hostile and careless clients (that protocol has none of them).
 - A client that half-closes after a whole request (shutdown(SHUT_WR), `nc -N`) is answered; the
   connection closes after that answer. uvicorn took the end of input for a disconnect.
 - Errors the server writes itself (these, and an unparsable request's 400) are JSON, as the app's.
+- A response with a Content-Length leaves in one send (one TCP segment when it fits), head and
+  body together: uvicorn writes them apart, and the second send cost every request a syscall
+  and the client a second segment (bench/README.md). A streamed (chunked) head leaves at once.
 
 Without httptools (uvicorn then parses with h11) only the head's total size is limited, through
 h11's own limit; every image installs httptools.
@@ -113,7 +116,11 @@ if HttpToolsProtocol is not None:
             if self.head_bytes > self.small_head or len(self.headers) > self.limits.max_headers:
                 self.check_head()
             self.head_bytes = 0
+            existing = self.cycle
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not existing and cycle is not None:  # a request (not an upgrade)
+                cycle.transport = HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
 
         def check_head(self) -> None:
             """Raises HeadRefused, before the request starts, past a limit of the head."""
@@ -179,6 +186,47 @@ if HttpToolsProtocol is not None:
             limits = self.limits
             size = limits.max_header_line_bytes if line else limits.max_header_bytes
             return f"{what} is larger than the limit of {size} bytes"
+
+
+class HeadWithBody:
+    """A request's view of its connection's transport (the cycle's `transport`) that holds the
+    response head, uvicorn's first write once the response has started, until the body's first
+    write, and sends both as one. Only a head with a Content-Length (and a body: not a HEAD
+    request's) is held: its body follows at once (wire.send_response), where a streamed one's
+    first chunk may take its time. Writes before the response (100 Continue) pass straight
+    through; closing sends a held head first, as uvicorn would have."""
+
+    __slots__ = ("_cycle", "_head", "_head_seen", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._head_seen = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            data = head + data
+        elif not self._head_seen and self._cycle.response_started:
+            self._head_seen = True
+            cycle = self._cycle
+            # a Content-Length: the body comes next (a HEAD request's never comes: uvicorn
+            # writes none)
+            if cycle.chunked_encoding is False and cycle.scope["method"] != "HEAD":
+                self._head = data
+                return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        head, self._head = self._head, None
+        if head is not None:
+            self._transport.write(head)
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 class CortexWorker(UvicornWorker):
