@@ -103,10 +103,15 @@ class AdaptiveBatcher(Generic[Item]):
         # a batch's start, queued on the event loop behind the callbacks already there (submit)
         self._gathering: asyncio.Handle | None = None
         self._freed = 0  # slots that take what queued at once when it starts
+        # the event loop of the first submit, kept: on Python 3.11 each get_running_loop() costs
+        # a getpid syscall, and a request called it twice here
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, item: Item) -> Any:
         """Queues one request and returns its own result (or raises its own error)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         queue = self._queue
         queue.append((item, future, loop.time()))
@@ -127,11 +132,16 @@ class AdaptiveBatcher(Generic[Item]):
         it, batches alternating 1 and N-1 (bench/README.md)."""
         self._freed += freed
         if self._gathering is None:
-            loop = asyncio.get_running_loop()
+            loop = self._running_loop()
             if _nothing_else_ready(loop):  # no other request can reach the batcher first
                 self._gathered()
             else:
                 self._gathering = loop.call_soon(self._gathered)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        assert loop is not None, "set by the first submit, which every other call follows"
+        return loop
 
     def _gathered(self) -> None:
         if self._gathering is not None:
@@ -166,7 +176,7 @@ class AdaptiveBatcher(Generic[Item]):
                 # predict thread only adds thread switches; a batch that waits is bigger and
                 # costs less per request.
                 due = queue[0][2] + self._batch_interval
-                loop = asyncio.get_running_loop()
+                loop = self._running_loop()
                 if due > due_by and due > loop.time():
                     if self._timer is None:
                         # An earlier timer, set for a request taken since, fires early and
@@ -189,7 +199,7 @@ class AdaptiveBatcher(Generic[Item]):
                 self._start_batch([entry[0] for entry in batch], done)
             except Exception as error:  # fails only its batch
                 # on the next pass, as a result would come: _finish here would recurse into this
-                asyncio.get_running_loop().call_soon(done, False, error)
+                self._running_loop().call_soon(done, False, error)
         if not queue and self._timer is not None:
             self._timer.cancel()
             self._timer = None
