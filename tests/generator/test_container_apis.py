@@ -26,6 +26,7 @@ from cortex_build.container_compose import healthcheck, http_check, tcp_check
 from cortex_build.errors import UserError
 from cortex_build.render import render_project
 from cortex_build.spec import ProbeSpec
+from k8s_checks import KUSTOMIZE
 
 PROJECT = Path(__file__).parents[1] / "release_projects" / "v0.42"
 K8S_VERSION = "1.35.0"
@@ -431,18 +432,15 @@ def test_a_task_is_a_job_applied_on_its_own(rendered: Path) -> None:
     assert manifest(rendered, "trainer/kustomization.yaml")["resources"] == ["job.yaml"]
 
 
+@pytest.mark.skipif(KUSTOMIZE is None, reason="neither kubectl >= 1.21 nor kustomize on PATH")
 def test_kustomize_builds_the_project(rendered: Path) -> None:
-    kustomize = shutil.which("kustomize")
-    if kustomize is None:
-        pytest.skip("kustomize is not installed")
-    built = subprocess.run(
-        [kustomize, "build", str(rendered / "k8s")], capture_output=True, text=True
-    )
+    assert KUSTOMIZE is not None  # the skipif
+    built = subprocess.run([*KUSTOMIZE, str(rendered / "k8s")], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     kinds = [doc["kind"] for doc in yaml.safe_load_all(built.stdout)]
     assert sorted(kinds) == ["Deployment", "Deployment", "Service", "Service"]
     job = subprocess.run(
-        [kustomize, "build", str(rendered / "k8s" / "trainer")], capture_output=True, text=True
+        [*KUSTOMIZE, str(rendered / "k8s" / "trainer")], capture_output=True, text=True
     )
     assert job.returncode == 0 and "kind: Job" in job.stdout
 
@@ -533,18 +531,17 @@ def test_api_selects_container_apis_too(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.skipif(KUSTOMIZE is None, reason="neither kubectl >= 1.21 nor kustomize on PATH")
 def test_kustomize_makes_the_batch_jobs_config_map_from_job_json(tmp_path: Path) -> None:
-    kustomize = shutil.which("kustomize")
-    if kustomize is None:
-        pytest.skip("kustomize is not installed")
+    assert KUSTOMIZE is not None  # the skipif
     example = Path(__file__).parents[2] / "examples" / "v0.42-containers"
     out = tmp_path / "out"
     render_project(load_project(example), out)
     folder = out / "k8s" / "iris-batch"
-    missing = subprocess.run([kustomize, "build", str(folder)], capture_output=True, text=True)
+    missing = subprocess.run([*KUSTOMIZE, str(folder)], capture_output=True, text=True)
     assert missing.returncode != 0 and "job.json" in missing.stderr  # the user copies it there
     shutil.copy(example / "job.json", folder / "job.json")
-    built = subprocess.run([kustomize, "build", str(folder)], capture_output=True, text=True)
+    built = subprocess.run([*KUSTOMIZE, str(folder)], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     config_map, job = yaml.safe_load_all(built.stdout)
     assert json.loads(config_map["data"]["job.json"])["item_list"]["batch_size"] == 3
