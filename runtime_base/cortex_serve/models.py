@@ -62,7 +62,9 @@ class ModelStore(Generic[Model]):
         self._rescan: Callable[[], dict[str, ModelSource]] | None = getattr(sources, "rescan", None)
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
-        if live_reload and cache_size is None and self._rescan is not None:
+        self._refreshing = threading.Lock()  # one refresh at a time: the poller's or a request's
+        self._live = live_reload and cache_size is None and self._rescan is not None
+        if self._live:
             self._start_polling(poll_interval or settings.MODEL_POLL_SECONDS.read())
 
     def set_loader(self, load: Callable[[ModelSource, int], Model]) -> None:
@@ -98,6 +100,24 @@ class ModelStore(Generic[Model]):
         return source, version
 
     def get(self, model_name: str | None = None, model_version: str | int = LATEST) -> Model:
+        try:
+            return self._get(model_name, model_version)
+        except _LoadFailed as failed:
+            # With live reload, a version's files can go before the poller sees them go: a
+            # request located it and could not load it. Look at the sources now; if the version
+            # is gone, locate again (`latest` is then the newest left, a number names what is).
+            if not self._live or not self._removed_now(failed.source.name, failed.version):
+                raise failed.error from None
+        return self.get(model_name, model_version)
+
+    def _removed_now(self, name: str, version: int) -> bool:
+        try:
+            self.refresh()
+        except Exception:  # the sources cannot be looked at now: the load's own error stands
+            return False
+        return version not in _versions(self.sources, name)
+
+    def _get(self, model_name: str | None, model_version: str | int) -> Model:
         with self._guard:
             # Located under the guard, as refresh swaps sources and drops removed versions under
             # it: a version removed meanwhile is either still in memory here or not located.
@@ -113,7 +133,10 @@ class ModelStore(Generic[Model]):
                     return self._loaded[key]
             if self._load is None:
                 raise RuntimeError("ModelStore has no loader yet")
-            model = self._load(source, version)
+            try:
+                model = self._load(source, version)
+            except Exception as error:
+                raise _LoadFailed(source, version, error) from error
             with self._guard:
                 current = self.sources.get(source.name)
                 if current is not None and version in current.versions:  # not removed meanwhile
@@ -142,7 +165,11 @@ class ModelStore(Generic[Model]):
         `latest` switches only once it loads; if it fails, it is left out until the next look."""
         if self._rescan is None:
             return
-        scanned = self._rescan()
+        with self._refreshing:
+            self._refresh(self._rescan)
+
+    def _refresh(self, rescan: Callable[[], dict[str, ModelSource]]) -> None:
+        scanned = rescan()
         previous = self.sources
         preloaded: dict[tuple[str, int], Model] = {}
         for name, source in list(scanned.items()):
@@ -213,6 +240,14 @@ class ModelStore(Generic[Model]):
         poller = self._poller
         if poller is not None and poller is not threading.current_thread():
             poller.join(timeout)
+
+
+class _LoadFailed(Exception):
+    """A located version did not load: `error`, with where it was meant to come from."""
+
+    def __init__(self, source: ModelSource, version: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.source, self.version, self.error = source, version, error
 
 
 def _versions(sources: Mapping[str, ModelSource], name: str) -> Mapping[int, Path | str]:

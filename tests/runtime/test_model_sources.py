@@ -342,6 +342,52 @@ def test_a_request_located_while_its_version_is_removed_gets_the_model_in_memory
     assert store.get("iris")["version"] == 2 and ("iris", 3) not in store.loaded()
 
 
+def test_a_version_removed_before_the_poller_looks_is_not_loaded_from_its_folder(
+    models: Path, tmp_path: Path
+) -> None:
+    # CI's live-reload test once got an error here: a process that had never loaded version 2
+    # located it as latest after its folder was deleted, before its poller had looked again.
+    def live_store() -> ModelStore[dict[str, Any]]:
+        sources = resolve_models(
+            {"paths": [{"name": "iris", "path": str(models / "iris")}]}, tmp_path
+        )
+        return ModelStore(
+            sources,
+            lambda source, version: read_model(str(source.path(version))),
+            live_reload=True,
+            poll_interval=3600,  # the poller never looks during the test
+        )
+
+    store = live_store()
+    try:
+        (models / "iris" / "2" / "model.json").write_text("{")  # there, but broken
+        with pytest.raises(json.JSONDecodeError):
+            store.get("iris")  # its own error: a version still there is not skipped
+        shutil.rmtree(models / "iris" / "2")
+        assert store.get("iris")["version"] == 1  # the newest version left
+        assert sorted(store.sources["iris"].versions) == [1]
+    finally:
+        store.close()
+    write_version(models, "iris", 3)
+    store = live_store()
+    try:
+        shutil.rmtree(models / "iris" / "3")
+        with pytest.raises(LookupError, match="has no version 3"):
+            store.get("iris", 3)  # asked for by number: gone, not broken
+    finally:
+        store.close()
+
+
+def test_without_live_reload_a_failed_load_is_not_retried(models: Path, tmp_path: Path) -> None:
+    sources = resolve_models({"paths": [{"name": "iris", "path": str(models / "iris")}]}, tmp_path)
+    store: ModelStore[dict[str, Any]] = ModelStore(
+        sources, lambda source, version: read_model(str(source.path(version)))
+    )
+    shutil.rmtree(models / "iris" / "2")
+    with pytest.raises(FileNotFoundError):
+        store.get("iris")  # the sources are what the server started with
+
+
 def test_a_new_version_that_does_not_load_is_held_back(models: Path, tmp_path: Path) -> None:
     sources = resolve_models({"paths": [{"name": "iris", "path": str(models / "iris")}]}, tmp_path)
     store: ModelStore[dict[str, Any]] = ModelStore(
